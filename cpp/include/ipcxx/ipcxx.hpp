@@ -1,0 +1,10 @@
+// Umbrella header: the whole public ipcxx C++ API.
+#pragma once
+
+#include "ipcxx/error.hpp"
+#include "ipcxx/posix/limits.hpp"
+#include "ipcxx/posix/mapping.hpp"
+#include "ipcxx/posix/message_queue.hpp"
+#include "ipcxx/posix/open_flags.hpp"
+#include "ipcxx/posix/semaphore.hpp"
+#include "ipcxx/posix/shared_memory.hpp"

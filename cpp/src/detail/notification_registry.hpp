@@ -1,0 +1,19 @@
+// Callbacks waiting for an mq_notify(SIGEV_THREAD) event, reached by token, not by pointer,
+// so a cancelled or closed registration can never be run through a dangling pointer.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdint>
+#include <functional>
+
+namespace ipcxx::detail {
+
+/// Stores `callback` and returns the token to pass as the notification's sigval.
+std::uint64_t store_notification_callback(std::function<void()> callback);
+/// Removes and destroys the callback stored under `token`, if it is still there.
+void drop_notification_callback(std::uint64_t token) noexcept;
+/// The SIGEV_THREAD entry point: takes the callback for sigval's token and runs it once.
+void run_notification_callback(sigval value) noexcept;
+
+}  // namespace ipcxx::detail

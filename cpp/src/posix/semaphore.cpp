@@ -1,0 +1,118 @@
+// ipcxx::posix::Semaphore on top of glibc's sem_* calls.
+#include "ipcxx/posix/semaphore.hpp"
+
+#include <fcntl.h>
+#include <semaphore.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <utility>
+
+#include "detail/deadline.hpp"
+#include "detail/syscall.hpp"
+#include "detail/unique_name.hpp"
+#include "ipcxx/posix/open_flags.hpp"
+
+namespace ipcxx::posix {
+
+namespace {
+
+// glibc maps /dev/shm/sem.<name> and touches it on every call; a file that is too short to
+// hold a sem_t (made by a foreign program, or truncated) turns acquire/release into SIGBUS
+// (upstream #51, compatibility.md DC-23). Refuse such a file before sem_open maps it.
+void reject_truncated_backing_file(const std::string& name) {
+  std::string_view bare = name;
+  while (!bare.empty() && bare.front() == '/') bare.remove_prefix(1);
+  if (bare.empty() || bare.find('/') != std::string_view::npos) return;  // sem_open decides
+  const std::string path = "/dev/shm/sem." + std::string(bare);
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return;  // absent: nothing mapped yet
+  if (S_ISREG(info.st_mode) && info.st_size < static_cast<off_t>(sizeof(sem_t))) {
+    errno = EINVAL;
+    detail::throw_errno("sem_open", name);
+  }
+}
+
+}  // namespace
+
+Semaphore::Semaphore(std::string name, int flags, mode_t mode, unsigned initial_value)
+    : name_(std::move(name)) {
+  validate_open_flags(flags);
+  validate_name(name_);
+  if (!(flags & O_EXCL)) reject_truncated_backing_file(name_);
+  handle_ = detail::check<sem_t*>(::sem_open(name_.c_str(), flags, mode, initial_value),
+                                  SEM_FAILED, "sem_open", name_);
+}
+
+Semaphore Semaphore::create(std::string name, unsigned initial_value, mode_t mode) {
+  return Semaphore(std::move(name), O_CREAT | O_EXCL, mode, initial_value);
+}
+
+Semaphore Semaphore::create_unique(int flags, mode_t mode, unsigned initial_value) {
+  return detail::create_with_unique_name([&](std::string name) {
+    return Semaphore(std::move(name), flags | O_CREAT | O_EXCL, mode, initial_value);
+  });
+}
+
+Semaphore::Semaphore(Semaphore&& other) noexcept
+    : name_(std::move(other.name_)), handle_(std::exchange(other.handle_, nullptr)) {}
+
+Semaphore& Semaphore::operator=(Semaphore&& other) noexcept {
+  if (this != &other) {
+    if (handle_) ::sem_close(handle_);
+    name_ = std::move(other.name_);
+    handle_ = std::exchange(other.handle_, nullptr);
+  }
+  return *this;
+}
+
+Semaphore::~Semaphore() {
+  if (handle_) ::sem_close(handle_);
+}
+
+sem_t* Semaphore::checked_handle() const {
+  if (!handle_) throw std::logic_error("the semaphore has been closed");
+  return handle_;
+}
+
+void Semaphore::acquire() { detail::check(::sem_wait(checked_handle()), "sem_wait", name_); }
+
+bool Semaphore::try_acquire() {
+  if (::sem_trywait(checked_handle()) == 0) return true;
+  if (errno == EAGAIN) return false;
+  detail::throw_errno("sem_trywait", name_);
+}
+
+bool Semaphore::acquire_for(std::chrono::nanoseconds timeout) {
+  sem_t* handle = checked_handle();
+  if (timeout.count() <= 0) return try_acquire();
+  const timespec deadline = detail::Deadline(timeout).monotonic();
+  if (::sem_clockwait(handle, CLOCK_MONOTONIC, &deadline) == 0) return true;
+  if (errno == ETIMEDOUT) return false;
+  detail::throw_errno("sem_clockwait", name_);
+}
+
+void Semaphore::release() { detail::check(::sem_post(checked_handle()), "sem_post", name_); }
+
+int Semaphore::value() const {
+  int value = 0;
+  detail::check(::sem_getvalue(checked_handle(), &value), "sem_getvalue", name_);
+  return value;
+}
+
+void Semaphore::close() {
+  if (!handle_) return;
+  sem_t* handle = std::exchange(handle_, nullptr);
+  detail::check(::sem_close(handle), "sem_close", name_);
+}
+
+void Semaphore::unlink() const { unlink(name_); }
+
+void Semaphore::unlink(std::string_view name) {
+  const std::string text(name);
+  validate_name(text);
+  detail::check(::sem_unlink(text.c_str()), "sem_unlink", text);
+}
+
+}  // namespace ipcxx::posix

@@ -1,0 +1,261 @@
+// posix_ipc.Semaphore: argument conversion, GIL handling and errors around posix::Semaphore.
+#include <fcntl.h>
+
+#include <memory>
+#include <new>
+
+#include "conversions.hpp"
+#include "ipcxx/error.hpp"
+#include "errors_posix.hpp"
+#include "ipcxx/posix/open_flags.hpp"
+#include "ipcxx/posix/semaphore.hpp"
+#include "posix_types.hpp"
+
+namespace ipcxx::python::posix_types {
+
+namespace {
+
+using posix_errors::guarded;
+using posix_errors::Operation;
+
+constexpr const char* kClosed = "The semaphore has been closed";
+constexpr const char* kBadTimeout = "The timeout must be None or a non-negative number";
+
+struct SemaphoreObject {
+  PyObject_HEAD
+  // Shared so that a waiter that released the GIL pins the handle while another thread
+  // closes the object (compatibility.md DC-14); only touched with the GIL held.
+  std::shared_ptr<posix::Semaphore> handle;
+  PyObject* name;  // str; null until __init__ succeeds
+  long mode;
+};
+
+SemaphoreObject* as_semaphore(PyObject* self) { return reinterpret_cast<SemaphoreObject*>(self); }
+
+PyObject* raise_closed() {
+  PyErr_SetString(posix_errors::classes().existential_error, kClosed);
+  return nullptr;
+}
+
+PyObject* semaphore_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* self = type->tp_alloc(type, 0);
+  if (!self) return nullptr;
+  new (&as_semaphore(self)->handle) std::shared_ptr<posix::Semaphore>();
+  return self;
+}
+
+void semaphore_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  SemaphoreObject* semaphore = as_semaphore(self);
+  // Unlike upstream, a collected Semaphore closes its handle (compatibility.md DC-1).
+  semaphore->handle.~shared_ptr();
+  Py_CLEAR(semaphore->name);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"name", "flags", "mode", "initial_value", nullptr};
+  OptionalName name;
+  int flags = 0;
+  int mode = 0600;
+  unsigned initial_value = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|iiO&", const_cast<char**>(keywords),
+                                   convert_name, &name, &flags, &mode, convert_unsigned_int,
+                                   &initial_value))
+    return -1;
+  if (!guarded(Operation::semaphore_open, [&] { posix::validate_open_flags(flags); })) return -1;
+  if (!name && !(flags & O_EXCL)) {
+    PyErr_SetString(PyExc_ValueError, "Name can only be None if O_EXCL is set");
+    return -1;
+  }
+  std::shared_ptr<posix::Semaphore> opened;
+  const bool ok = guarded(Operation::semaphore_open, [&] {
+    opened = std::make_shared<posix::Semaphore>(
+        name ? posix::Semaphore(*name, flags, static_cast<mode_t>(mode), initial_value)
+             : posix::Semaphore::create_unique(flags, static_cast<mode_t>(mode), initial_value));
+  });
+  if (!ok) return -1;
+  PyObject* name_object = name_to_python(opened->name());
+  if (!name_object) return -1;
+  SemaphoreObject* semaphore = as_semaphore(self);
+  Py_XSETREF(semaphore->name, name_object);
+  semaphore->handle = std::move(opened);
+  semaphore->mode = stored_mode(mode);
+  return 0;
+}
+
+// Waits for the semaphore with the GIL released, holding a pin on the handle.
+PyObject* wait_without_gil(std::shared_ptr<posix::Semaphore> pinned, const Timeout& timeout) {
+  bool acquired = false;
+  int failure = 0;
+  Py_BEGIN_ALLOW_THREADS
+  try {
+    if (timeout.forever) {
+      pinned->acquire();
+      acquired = true;
+    } else {
+      acquired = pinned->acquire_for(timeout.duration);
+    }
+  } catch (const Error& error) {
+    failure = error.errno_value();
+  }
+  Py_END_ALLOW_THREADS
+  if (failure != 0) return posix_errors::raise_errno(Operation::semaphore_acquire, failure);
+  if (!acquired) {
+    PyErr_SetString(posix_errors::classes().busy_error, "Semaphore is busy");
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+PyObject* acquire_with(SemaphoreObject* semaphore, PyObject* timeout_object) {
+  Timeout timeout;
+  if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  bool acquired = false;
+  // The non-blocking attempt keeps the GIL: most acquisitions never wait (DC-13).
+  if (!guarded(Operation::semaphore_acquire,
+               [&] { acquired = semaphore->handle->try_acquire(); }))
+    return nullptr;
+  if (acquired) Py_RETURN_NONE;
+  if (timeout.is_zero()) {
+    PyErr_SetString(posix_errors::classes().busy_error, "Semaphore is busy");
+    return nullptr;
+  }
+  return wait_without_gil(semaphore->handle, timeout);
+}
+
+PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                            PyObject* kwnames) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  if (!semaphore->handle) return raise_closed();
+  if (!kwnames && nargs <= 1) return acquire_with(semaphore, nargs ? args[0] : Py_None);
+  static const char* keywords[] = {"timeout", nullptr};
+  PackedArguments packed(args, nargs, kwnames);
+  if (!packed.ok()) return nullptr;
+  PyObject* timeout = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|O",
+                                   const_cast<char**>(keywords), &timeout))
+    return nullptr;
+  return acquire_with(semaphore, timeout);
+}
+
+PyObject* semaphore_release(PyObject* self, PyObject*) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  if (!semaphore->handle) return raise_closed();
+  if (!guarded(Operation::semaphore_release, [&] { semaphore->handle->release(); }))
+    return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* semaphore_close(PyObject* self, PyObject*) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  if (!semaphore->handle) return raise_closed();
+  // With a waiter still pinning the handle, sem_close runs when that waiter lets go.
+  if (semaphore->handle.use_count() == 1 &&
+      !guarded(Operation::semaphore_close, [&] { semaphore->handle->close(); }))
+    return nullptr;
+  semaphore->handle.reset();
+  Py_RETURN_NONE;
+}
+
+PyObject* semaphore_unlink(PyObject* self, PyObject*) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  // Linux upstream refuses unlink() after close() (compatibility.md DC-15: kept).
+  if (!semaphore->handle) return raise_closed();
+  if (!guarded(Operation::semaphore_unlink, [&] { semaphore->handle->unlink(); }))
+    return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* semaphore_enter(PyObject* self, PyObject*) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  if (!semaphore->handle) return raise_closed();
+  PyObject* result = acquire_with(semaphore, Py_None);
+  if (!result) return nullptr;
+  Py_DECREF(result);
+  Py_INCREF(self);
+  return self;
+}
+
+PyObject* semaphore_exit(PyObject* self, PyObject*) { return semaphore_release(self, nullptr); }
+
+PyObject* semaphore_get_value(PyObject* self, void*) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  if (!semaphore->handle) return raise_closed();
+  int value = 0;
+  if (!guarded(Operation::semaphore_value, [&] { value = semaphore->handle->value(); }))
+    return nullptr;
+  return PyLong_FromLong(value);
+}
+
+PyObject* semaphore_get_name(PyObject* self, void*) {
+  PyObject* name = as_semaphore(self)->name;
+  return Py_NewRef(name ? name : Py_None);
+}
+
+PyObject* semaphore_get_mode(PyObject* self, void*) {
+  return PyLong_FromLong(as_semaphore(self)->mode);
+}
+
+PyObject* semaphore_str(PyObject* self) {
+  PyObject* name = as_semaphore(self)->name;
+  return name ? Py_NewRef(name) : PyUnicode_FromString("(no name)");
+}
+
+PyObject* semaphore_repr(PyObject* self) {
+  SemaphoreObject* semaphore = as_semaphore(self);
+  PyObject* mode = octal_mode(semaphore->mode);
+  if (!mode) return nullptr;
+  PyObject* result =
+      semaphore->name
+          ? PyUnicode_FromFormat("posix_ipc.Semaphore(\"%U\", mode=%U)", semaphore->name, mode)
+          : PyUnicode_FromFormat("posix_ipc.Semaphore(\"(no name)\", mode=%U)", mode);
+  Py_DECREF(mode);
+  return result;
+}
+
+PyMethodDef semaphore_methods[] = {
+    {"acquire", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(semaphore_acquire)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "acquire($self, /, timeout=None)\n--\n\n"
+     "Wait until the value is above zero, then decrement it. timeout None waits without\n"
+     "limit, 0 never waits; BusyError when the timeout expires."},
+    {"release", semaphore_release, METH_NOARGS,
+     "release($self, /)\n--\n\nIncrement the value, waking one waiter. Never blocks."},
+    {"close", semaphore_close, METH_NOARGS,
+     "close($self, /)\n--\n\nClose this handle; the semaphore itself stays until unlinked."},
+    {"unlink", semaphore_unlink, METH_NOARGS,
+     "unlink($self, /)\n--\n\nRemove the semaphore's name from the system."},
+    {"__enter__", semaphore_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nAcquire (waiting without limit) and return self."},
+    {"__exit__", semaphore_exit, METH_VARARGS, "Release the semaphore; arguments are ignored."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef semaphore_getset[] = {
+    {"name", semaphore_get_name, reject_write, "The name of the semaphore (read-only).", nullptr},
+    {"mode", semaphore_get_mode, reject_write,
+     "The permission bits given when the object was made (read-only).", nullptr},
+    {"value", semaphore_get_value, nullptr, "The current value (read-only).", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot semaphore_slots[] = {
+    {Py_tp_doc, const_cast<char*>("POSIX semaphore object")},
+    {Py_tp_new, reinterpret_cast<void*>(semaphore_new)},
+    {Py_tp_init, reinterpret_cast<void*>(semaphore_init)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(semaphore_dealloc)},
+    {Py_tp_methods, semaphore_methods},
+    {Py_tp_getset, semaphore_getset},
+    {Py_tp_str, reinterpret_cast<void*>(semaphore_str)},
+    {Py_tp_repr, reinterpret_cast<void*>(semaphore_repr)},
+    {0, nullptr}};
+
+}  // namespace
+
+PyType_Spec& semaphore_spec() {
+  static PyType_Spec spec = {"posix_ipc.Semaphore", sizeof(SemaphoreObject), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, semaphore_slots};
+  return spec;
+}
+
+}  // namespace ipcxx::python::posix_types

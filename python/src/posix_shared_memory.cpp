@@ -1,0 +1,191 @@
+// posix_ipc.SharedMemory: argument conversion and errors around posix::SharedMemory.
+#include <fcntl.h>
+
+#include <new>
+#include <optional>
+
+#include "conversions.hpp"
+#include "errors_posix.hpp"
+#include "ipcxx/posix/open_flags.hpp"
+#include "ipcxx/posix/shared_memory.hpp"
+#include "posix_types.hpp"
+
+namespace ipcxx::python::posix_types {
+
+namespace {
+
+using posix_errors::guarded;
+using posix_errors::Operation;
+
+struct SharedMemoryObject {
+  PyObject_HEAD
+  std::optional<posix::SharedMemory> handle;  // empty until __init__ succeeds
+  PyObject* name;
+  long mode;
+};
+
+SharedMemoryObject* as_memory(PyObject* self) {
+  return reinterpret_cast<SharedMemoryObject*>(self);
+}
+
+int descriptor_of(SharedMemoryObject* memory) {
+  return memory->handle ? memory->handle->fd() : -1;
+}
+
+PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* self = type->tp_alloc(type, 0);
+  if (!self) return nullptr;
+  new (&as_memory(self)->handle) std::optional<posix::SharedMemory>();
+  return self;
+}
+
+void memory_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  SharedMemoryObject* memory = as_memory(self);
+  // The descriptor is public (`fd`) and user code maps it after dropping the object, so it
+  // stays open as upstream promises (compatibility.md DC-1).
+  if (memory->handle) memory->handle->release_fd();
+  memory->handle.~optional();
+  Py_CLEAR(memory->name);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"name", "flags", "mode", "size", "read_only", nullptr};
+  OptionalName name;
+  unsigned flags = 0;
+  int mode = 0600;
+  unsigned long long size = 0;
+  int read_only = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|O&iO&i", const_cast<char**>(keywords),
+                                   convert_name, &name, convert_unsigned_int, &flags, &mode,
+                                   convert_size, &size, &read_only))
+    return -1;
+  const int open_flags = static_cast<int>(flags);
+  const Operation operation =
+      (open_flags & O_TRUNC) ? Operation::memory_open_truncating : Operation::memory_open;
+  if (!guarded(operation, [&] { posix::validate_open_flags(open_flags); })) return -1;
+  if (!name && !(open_flags & O_EXCL)) {
+    PyErr_SetString(PyExc_ValueError, "Name can only be None if O_EXCL is set");
+    return -1;
+  }
+  std::optional<posix::SharedMemory> opened;
+  const bool ok = guarded(operation, [&] {
+    const auto bytes = static_cast<std::size_t>(size);
+    if (name)
+      opened.emplace(*name, open_flags, static_cast<mode_t>(mode), bytes, read_only != 0);
+    else
+      opened.emplace(posix::SharedMemory::create_unique(open_flags, static_cast<mode_t>(mode),
+                                                        bytes, read_only != 0));
+  });
+  if (!ok) return -1;
+  PyObject* name_object = name_to_python(opened->name());
+  if (!name_object) return -1;
+  SharedMemoryObject* memory = as_memory(self);
+  // Re-running __init__ replaces the handle; the old descriptor stays open like upstream's.
+  if (memory->handle) memory->handle->release_fd();
+  Py_XSETREF(memory->name, name_object);
+  memory->handle = std::move(opened);
+  memory->mode = stored_mode(mode);
+  return 0;
+}
+
+PyObject* memory_close_fd(PyObject* self, PyObject*) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (descriptor_of(memory) < 0) Py_RETURN_NONE;
+  if (!guarded(Operation::memory_close, [&] { memory->handle->close_fd(); })) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* memory_fileno(PyObject* self, PyObject*) {
+  return PyLong_FromLong(descriptor_of(as_memory(self)));
+}
+
+PyObject* memory_unlink(PyObject* self, PyObject*) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (!memory->handle) {
+    PyErr_SetString(posix_errors::classes().existential_error,
+                    "No shared memory exists with the specified name");
+    return nullptr;
+  }
+  if (!guarded(Operation::memory_unlink, [&] { memory->handle->unlink(); })) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* memory_get_size(PyObject* self, void*) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (descriptor_of(memory) < 0) {
+    PyErr_SetString(posix_errors::classes().existential_error, "The segment does not exist");
+    return nullptr;
+  }
+  std::size_t size = 0;
+  if (!guarded(Operation::memory_size, [&] { size = memory->handle->size(); })) return nullptr;
+  return PyLong_FromSize_t(size);
+}
+
+PyObject* memory_get_fd(PyObject* self, void*) { return memory_fileno(self, nullptr); }
+
+PyObject* memory_get_name(PyObject* self, void*) {
+  PyObject* name = as_memory(self)->name;
+  return Py_NewRef(name ? name : Py_None);
+}
+
+PyObject* memory_get_mode(PyObject* self, void*) { return PyLong_FromLong(as_memory(self)->mode); }
+
+PyObject* memory_str(PyObject* self) {
+  PyObject* name = as_memory(self)->name;
+  return name ? Py_NewRef(name) : PyUnicode_FromString("(no name)");
+}
+
+PyObject* memory_repr(PyObject* self) {
+  SharedMemoryObject* memory = as_memory(self);
+  PyObject* mode = octal_mode(memory->mode);
+  if (!mode) return nullptr;
+  PyObject* result =
+      memory->name
+          ? PyUnicode_FromFormat("posix_ipc.SharedMemory(\"%U\", mode=%U)", memory->name, mode)
+          : PyUnicode_FromFormat("posix_ipc.SharedMemory(\"(no name)\", mode=%U)", mode);
+  Py_DECREF(mode);
+  return result;
+}
+
+PyMethodDef memory_methods[] = {
+    {"close_fd", memory_close_fd, METH_NOARGS,
+     "close_fd($self, /)\n--\n\nClose the descriptor (fd becomes -1); existing mmaps stay "
+     "valid. Does nothing when already closed."},
+    {"fileno", memory_fileno, METH_NOARGS,
+     "fileno($self, /)\n--\n\nThe descriptor, as for selectors; -1 once closed."},
+    {"unlink", memory_unlink, METH_NOARGS,
+     "unlink($self, /)\n--\n\nRemove the name; memory is freed when nobody maps it any more."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef memory_getset[] = {
+    {"name", memory_get_name, reject_write, "The name of the segment (read-only).", nullptr},
+    {"mode", memory_get_mode, reject_write,
+     "The permission bits given when the object was made (read-only).", nullptr},
+    {"fd", memory_get_fd, reject_write, "The file descriptor to mmap; -1 once closed.", nullptr},
+    {"size", memory_get_size, nullptr, "The current size in bytes, read live (read-only).",
+     nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot memory_slots[] = {
+    {Py_tp_doc, const_cast<char*>("POSIX shared memory object")},
+    {Py_tp_new, reinterpret_cast<void*>(memory_new)},
+    {Py_tp_init, reinterpret_cast<void*>(memory_init)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(memory_dealloc)},
+    {Py_tp_methods, memory_methods},
+    {Py_tp_getset, memory_getset},
+    {Py_tp_str, reinterpret_cast<void*>(memory_str)},
+    {Py_tp_repr, reinterpret_cast<void*>(memory_repr)},
+    {0, nullptr}};
+
+}  // namespace
+
+PyType_Spec& shared_memory_spec() {
+  static PyType_Spec spec = {"posix_ipc.SharedMemory", sizeof(SharedMemoryObject), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, memory_slots};
+  return spec;
+}
+
+}  // namespace ipcxx::python::posix_types
