@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every test of ipcxx on a fresh Linux machine: installs what the tests need (Debian and
+# pip packages), builds and runs the GoogleTest suite through ctest, installs the Python
+# package, runs pytest (our suite, the examples, and upstream posix_ipc's own tests fetched
+# from PyPI), checks the type stubs, and lints. Exits non-zero on any failure, and when a
+# runner collects no tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+python=${PYTHON:-python3}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "Debian packages"
+missing=()
+for package in libgtest-dev cmake ninja-build g++; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+step "Python packages"
+"$python" -m pip install --quiet --disable-pip-version-check \
+  "pytest>=7,<10" "mypy>=1.8,<2" "ruff>=0.4,<1" "hypothesis>=6,<7" \
+  "scikit-build-core>=0.10,<2" "nanobind>=2.4,<4"
+
+step "Lint"
+"$python" -m ruff check python tests bench examples scripts
+"$python" -m ruff format --check python tests bench examples scripts
+
+step "C++ core: build with -Werror and run GoogleTest"
+build=build/ci-cpp
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DIPCXX_BUILD_TESTS=ON -DIPCXX_WERROR=ON >/dev/null
+cmake --build "$build"
+ctest --test-dir "$build" --output-on-failure --no-tests=error
+
+step "C++ core: find_package(ipcxx) from an installed copy"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix/install" >/dev/null
+cmake -S examples/cpp -B "$prefix/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix/install" >/dev/null
+cmake --build "$prefix/consumer"
+"$prefix/consumer/ipcxx_example"
+
+step "Python package: install (warnings are errors)"
+"$python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  -C cmake.define.IPCXX_WERROR=ON .
+
+step "Type stubs"
+(cd "$prefix" && "$python" -m mypy.stubtest posix_ipc)
+"$python" -m mypy --strict tests/typing/posix_ipc_sample.py
+
+step "Upstream posix_ipc 1.3.2 test suite, unmodified, against ipcxx"
+upstream=$("$python" scripts/fetch_upstream_tests.py posix_ipc 1.3.2 "$prefix/upstream")
+(cd "$upstream" && "$python" -m pytest -q -p no:cacheprovider tests)
+
+step "pytest: the ipcxx suite"
+"$python" -m pytest -q -p no:cacheprovider tests

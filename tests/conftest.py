@@ -1,0 +1,136 @@
+"""Shared fixtures: unique object names, guaranteed cleanup, child processes, and the
+session-wide guard that fails the run when a test leaves an IPC object behind."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+NAME_PREFIX = f"ipcxx_t{os.getpid()}_"
+
+
+def _ipc_objects() -> set[str]:
+    """Every POSIX and System V object on the machine, as comparable strings."""
+    found: set[str] = set()
+    for folder in ("/dev/shm", "/dev/mqueue"):
+        if os.path.isdir(folder):
+            found.update(f"{folder}/{entry}" for entry in os.listdir(folder))
+    for kind in ("sem", "shm", "msg"):
+        table = Path(f"/proc/sysvipc/{kind}")
+        if table.exists():
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()
+                found.add(f"sysv-{kind}:key={fields[0]}:id={fields[1]}")
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leak_guard() -> Iterator[None]:
+    """Fails the session if any IPC object appeared during it and is still there."""
+    before = _ipc_objects()
+    yield
+    leftovers = sorted(_ipc_objects() - before)
+    assert not leftovers, f"IPC objects left behind by the tests: {leftovers}"
+
+
+@pytest.fixture
+def make_name(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+    """Returns a factory of unique names; every name it made is unlinked at teardown."""
+    import posix_ipc
+
+    made: list[str] = []
+
+    def factory() -> str:
+        name = "/" + NAME_PREFIX + secrets.token_hex(6)
+        made.append(name)
+        return name
+
+    yield factory
+    for name in made:
+        for unlink in (
+            posix_ipc.unlink_semaphore,
+            posix_ipc.unlink_shared_memory,
+            posix_ipc.unlink_message_queue,
+        ):
+            try:
+                unlink(name)
+            except posix_ipc.ExistentialError:
+                pass
+
+
+@pytest.fixture
+def track() -> Iterator[Callable]:
+    """track(obj) removes a posix_ipc object (random-named ones included) at teardown."""
+    import posix_ipc
+
+    objects: list = []
+
+    def add(obj):
+        objects.append(obj)
+        return obj
+
+    yield add
+    for obj in objects:
+        try:
+            obj.unlink()
+        except (posix_ipc.ExistentialError, ValueError):
+            pass
+        for closer in ("close", "close_fd"):
+            try:
+                getattr(obj, closer, lambda: None)()
+            except posix_ipc.ExistentialError:
+                pass
+
+
+class Child:
+    """A Python child process running `code`, talking line by line over its stdin/stdout."""
+
+    def __init__(self, code: str, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def read_line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert line, f"child exited early with {self.process.wait()}"
+        return line.strip()
+
+    def send_line(self, text: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(text + "\n")
+        self.process.stdin.flush()
+
+    def finish(self, timeout: float = 30) -> int:
+        if self.process.stdin:
+            self.process.stdin.close()
+        return self.process.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., Child]]:
+    """spawn(code, *args) starts a child; any child still running at teardown is killed."""
+    children: list[Child] = []
+
+    def start(code: str, *args: str) -> Child:
+        child = Child(code, *args)
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.kill()
