@@ -8,9 +8,8 @@ import signal
 import sys
 import threading
 
-import pytest
-
 import posix_ipc
+import pytest
 
 BAD_TIMEOUT = "^The timeout must be None or a non-negative number$"
 

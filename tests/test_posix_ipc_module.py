@@ -5,9 +5,8 @@ import os
 import resource
 import signal
 
-import pytest
-
 import posix_ipc
+import pytest
 
 PUBLIC_NAMES = {
     "BusyError", "Error", "ExistentialError", "MESSAGE_QUEUES_SUPPORTED", "MessageQueue",

@@ -10,9 +10,8 @@ import threading
 import time
 import weakref
 
-import pytest
-
 import posix_ipc
+import pytest
 
 BAD_TIMEOUT = "^The timeout must be None or a non-negative number$"
 

@@ -4,9 +4,8 @@ import mmap
 import os
 import pickle
 
-import pytest
-
 import posix_ipc
+import pytest
 
 
 @pytest.fixture

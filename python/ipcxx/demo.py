@@ -70,7 +70,9 @@ def run(rounds: int) -> int:
         pong.acquire(10)
         elapsed = time.perf_counter() - started
         answer = bytes(view[: len(PAYLOAD)])
-        print(f"shared memory: wrote {PAYLOAD!r}, child made it {answer!r} ({elapsed * 1e6:.0f} us)")
+        print(
+            f"shared memory: wrote {PAYLOAD!r}, child made it {answer!r} ({elapsed * 1e6:.0f} us)"
+        )
 
         # 3. Message queue: the child queues three replies with priorities, then says so;
         # they come out highest priority first.
@@ -112,7 +114,9 @@ def child(ping_name: str, pong_name: str, memory_name: str, queue_name: str, rou
         pong.release()
         ping.acquire(10)
         for priority in (1, 9, 5):
-            queue.send(f"reply from child {os.getpid()} with priority {priority}", priority=priority)
+            queue.send(
+                f"reply from child {os.getpid()} with priority {priority}", priority=priority
+            )
         pong.release()
         return 0
     finally:

@@ -1,0 +1,81 @@
+// ipcxx::posix::SharedMemory and Mapping: sizes, spans, descriptors and cross-process data.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "child_process.hpp"
+#include "ipcxx/error.hpp"
+#include "ipcxx/posix/shared_memory.hpp"
+
+using ipcxx::posix::SharedMemory;
+using ipcxx::testing::ChildProcess;
+using ipcxx::testing::unique_name;
+
+namespace {
+struct Unlinker {
+  std::string name;
+  ~Unlinker() {
+    try {
+      SharedMemory::unlink(name);
+    } catch (const ipcxx::Error&) {
+    }
+  }
+};
+}  // namespace
+
+TEST(PosixSharedMemory, CreateSetsTheSizeAndMapsItAsASpan) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 3333);
+  EXPECT_EQ(memory.size(), 3333u);
+  auto mapping = memory.map();
+  ASSERT_EQ(mapping.bytes().size(), 3333u);
+  std::fill(mapping.bytes().begin(), mapping.bytes().end(), std::byte{7});
+  EXPECT_EQ(memory.map().bytes()[3332], std::byte{7});
+}
+
+TEST(PosixSharedMemory, ResizeIsSeenByOtherHandles) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 10);
+  SharedMemory other = SharedMemory::open(cleanup.name);
+  other.resize(8192);
+  EXPECT_EQ(memory.size(), 8192u);
+}
+
+TEST(PosixSharedMemory, FailedResizeLeavesAPreExistingSegment) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 10);
+  EXPECT_THROW(SharedMemory(cleanup.name, 0, 0600, 4096, /*read_only=*/true), ipcxx::Error);
+  EXPECT_NO_THROW(SharedMemory::open(cleanup.name));
+}
+
+TEST(PosixSharedMemory, CloseFdKeepsMappingsAndReleaseFdGivesItAway) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 4096);
+  auto mapping = memory.map();
+  memory.close_fd();
+  EXPECT_EQ(memory.fd(), -1);
+  memory.close_fd();
+  mapping.bytes()[0] = std::byte{1};
+  EXPECT_THROW(memory.size(), ipcxx::Error);
+
+  SharedMemory second = SharedMemory::open(cleanup.name);
+  const int fd = second.release_fd();
+  EXPECT_EQ(second.fd(), -1);
+  EXPECT_EQ(::close(fd), 0);
+}
+
+TEST(PosixSharedMemory, ChildWritesAreVisibleToTheParent) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 64);
+  auto mapping = memory.map();
+  ChildProcess child([&] {
+    auto view = SharedMemory::open(cleanup.name).map();
+    std::memcpy(view.bytes().data(), "from child", 10);
+    return 0;
+  });
+  ASSERT_EQ(child.wait(), 0);
+  EXPECT_EQ(std::memcmp(mapping.bytes().data(), "from child", 10), 0);
+}
