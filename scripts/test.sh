@@ -28,8 +28,10 @@ step "Python packages"
   "scikit-build-core>=0.10,<2" "nanobind>=2.4,<4"
 
 step "Lint"
-"$python" -m ruff check python tests bench examples scripts
-"$python" -m ruff format --check python tests bench examples scripts
+lint_paths=()
+for folder in python tests bench examples scripts; do [ -d "$folder" ] && lint_paths+=("$folder"); done
+"$python" -m ruff check "${lint_paths[@]}"
+"$python" -m ruff format --check "${lint_paths[@]}"
 
 step "C++ core: build with -Werror and run GoogleTest"
 build=build/ci-cpp
