@@ -22,6 +22,13 @@ if ((${#missing[@]})); then
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+step "IPC namespaces visible to the leak guard"
+# The kernel serves message queues without this mount, but the guard lists /dev/mqueue.
+if ! mountpoint -q /dev/mqueue 2>/dev/null; then
+  mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue ||
+    echo "warning: /dev/mqueue not mountable; the leak guard cannot list message queues"
+fi
+
 step "Python packages"
 "$python" -m pip install --quiet --disable-pip-version-check \
   "pytest>=7,<10" "mypy>=1.8,<2" "ruff>=0.4,<1" "hypothesis>=6,<7" \
