@@ -13,7 +13,7 @@ step() { printf '\n==== %s\n' "$*"; }
 
 step "Debian packages"
 missing=()
-for package in libgtest-dev cmake ninja-build g++; do
+for package in libgtest-dev cmake ninja-build g++ clang-format; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if ((${#missing[@]})); then
@@ -39,6 +39,7 @@ lint_paths=()
 for folder in python tests bench examples scripts; do [ -d "$folder" ] && lint_paths+=("$folder"); done
 "$python" -m ruff check "${lint_paths[@]}"
 "$python" -m ruff format --check "${lint_paths[@]}"
+git ls-files -- '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
 step "C++ core: build with -Werror and run GoogleTest"
 build=build/ci-cpp

@@ -1,9 +1,9 @@
 // ipcxx::Error carries errno, the call and the object, and formats what() from them.
+#include "ipcxx/error.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
-
-#include "ipcxx/error.hpp"
 
 TEST(Error, WhatNamesTheCallTheObjectAndTheErrnoText) {
   const ipcxx::Error error(ENOENT, "sem_open", "/jobs");

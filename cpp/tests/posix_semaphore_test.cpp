@@ -1,7 +1,6 @@
 // ipcxx::posix::Semaphore: open modes, waits as values, errors, and cross-process use.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <unistd.h>
 

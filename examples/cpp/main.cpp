@@ -40,7 +40,8 @@ int main() {
   }
   std::cout << "shared memory: " << reinterpret_cast<const char*>(view.bytes().data()) << "\n"
             << "message queue: "
-            << std::string(reinterpret_cast<const char*>(message->data.data()), message->data.size())
+            << std::string(reinterpret_cast<const char*>(message->data.data()),
+                           message->data.size())
             << " (priority " << message->priority << ")\n";
   return 0;
 }

@@ -35,18 +35,16 @@ constexpr Rule kSemaphoreOpen[] = {
     {ENAMETOOLONG, Kind::value, "The name is too long"},
     {ENOMEM, Kind::memory, "Not enough memory"},
     {0, Kind::os_errno, nullptr}};
-constexpr Rule kSemaphoreAcquire[] = {
-    {EAGAIN, Kind::busy, "Semaphore is busy"},
-    {ETIMEDOUT, Kind::busy, "Semaphore is busy"},
-    {EINVAL, Kind::existential, "The semaphore does not exist"},
-    {EBADF, Kind::existential, "The semaphore does not exist"},
-    {0, Kind::os_errno, nullptr}};
-constexpr Rule kSemaphoreRelease[] = {
-    {EINVAL, Kind::existential, "The semaphore does not exist"},
-    {EBADF, Kind::existential, "The semaphore does not exist"},
-    {0, Kind::os_errno, nullptr}};
-constexpr Rule kSemaphoreHandle[] = {
-    {EINVAL, Kind::existential, "The semaphore does not exist"}, {0, Kind::os_errno, nullptr}};
+constexpr Rule kSemaphoreAcquire[] = {{EAGAIN, Kind::busy, "Semaphore is busy"},
+                                      {ETIMEDOUT, Kind::busy, "Semaphore is busy"},
+                                      {EINVAL, Kind::existential, "The semaphore does not exist"},
+                                      {EBADF, Kind::existential, "The semaphore does not exist"},
+                                      {0, Kind::os_errno, nullptr}};
+constexpr Rule kSemaphoreRelease[] = {{EINVAL, Kind::existential, "The semaphore does not exist"},
+                                      {EBADF, Kind::existential, "The semaphore does not exist"},
+                                      {0, Kind::os_errno, nullptr}};
+constexpr Rule kSemaphoreHandle[] = {{EINVAL, Kind::existential, "The semaphore does not exist"},
+                                     {0, Kind::os_errno, nullptr}};
 constexpr Rule kSemaphoreUnlink[] = {
     {EACCES, Kind::permissions, "Denied permission to unlink this semaphore"},
     {ENOENT, Kind::existential, "No semaphore exists with the specified name"},
@@ -68,12 +66,11 @@ constexpr Rule kMemoryResize[] = {
     {EROFS, Kind::permissions, "The memory is read-only"},
     {EACCES, Kind::permissions, "The memory is read-only"},
     {0, Kind::os_errno, nullptr}};
-constexpr Rule kMemorySize[] = {
-    {EBADF, Kind::existential, "The segment does not exist"},
-    {EINVAL, Kind::existential, "The segment does not exist"},
-    {0, Kind::os_errno, nullptr}};
-constexpr Rule kMemoryClose[] = {
-    {EBADF, Kind::value, "The file descriptor is invalid"}, {0, Kind::os_errno, nullptr}};
+constexpr Rule kMemorySize[] = {{EBADF, Kind::existential, "The segment does not exist"},
+                                {EINVAL, Kind::existential, "The segment does not exist"},
+                                {0, Kind::os_errno, nullptr}};
+constexpr Rule kMemoryClose[] = {{EBADF, Kind::value, "The file descriptor is invalid"},
+                                 {0, Kind::os_errno, nullptr}};
 constexpr Rule kMemoryUnlink[] = {
     {EACCES, Kind::permissions, "Permission denied"},
     {ENOENT, Kind::existential, "No shared memory exists with the specified name"},
@@ -104,12 +101,11 @@ constexpr Rule kQueueReceive[] = {
     {EAGAIN, Kind::busy, "The queue is empty"},
     {ETIMEDOUT, Kind::busy, "The queue is empty"},
     {0, Kind::os_errno, nullptr}};
-constexpr Rule kQueueAttributes[] = {
-    {EBADF, Kind::existential, "The queue does not exist"},
-    {EINVAL, Kind::existential, "The queue does not exist"},
-    {0, Kind::os_errno, nullptr}};
-constexpr Rule kQueueSetBlocking[] = {
-    {EBADF, Kind::existential, "The queue does not exist"}, {0, Kind::os_errno, nullptr}};
+constexpr Rule kQueueAttributes[] = {{EBADF, Kind::existential, "The queue does not exist"},
+                                     {EINVAL, Kind::existential, "The queue does not exist"},
+                                     {0, Kind::os_errno, nullptr}};
+constexpr Rule kQueueSetBlocking[] = {{EBADF, Kind::existential, "The queue does not exist"},
+                                      {0, Kind::os_errno, nullptr}};
 constexpr Rule kQueueNotify[] = {
     {EBUSY, Kind::busy, "The queue is already delivering notifications elsewhere"},
     {0, Kind::os_errno, nullptr}};
@@ -122,26 +118,43 @@ constexpr Rule kQueueUnlink[] = {
 
 const Rule* rules_for(Operation operation) {
   switch (operation) {
-    case Operation::semaphore_open: return kSemaphoreOpen;
-    case Operation::semaphore_acquire: return kSemaphoreAcquire;
-    case Operation::semaphore_release: return kSemaphoreRelease;
+    case Operation::semaphore_open:
+      return kSemaphoreOpen;
+    case Operation::semaphore_acquire:
+      return kSemaphoreAcquire;
+    case Operation::semaphore_release:
+      return kSemaphoreRelease;
     case Operation::semaphore_value:
-    case Operation::semaphore_close: return kSemaphoreHandle;
-    case Operation::semaphore_unlink: return kSemaphoreUnlink;
+    case Operation::semaphore_close:
+      return kSemaphoreHandle;
+    case Operation::semaphore_unlink:
+      return kSemaphoreUnlink;
     case Operation::memory_open:
-    case Operation::memory_open_truncating: return kMemoryOpenCommon;
-    case Operation::memory_resize: return kMemoryResize;
-    case Operation::memory_size: return kMemorySize;
-    case Operation::memory_close: return kMemoryClose;
-    case Operation::memory_unlink: return kMemoryUnlink;
-    case Operation::queue_open: return kQueueOpen;
-    case Operation::queue_send: return kQueueSend;
-    case Operation::queue_receive: return kQueueReceive;
+    case Operation::memory_open_truncating:
+      return kMemoryOpenCommon;
+    case Operation::memory_resize:
+      return kMemoryResize;
+    case Operation::memory_size:
+      return kMemorySize;
+    case Operation::memory_close:
+      return kMemoryClose;
+    case Operation::memory_unlink:
+      return kMemoryUnlink;
+    case Operation::queue_open:
+      return kQueueOpen;
+    case Operation::queue_send:
+      return kQueueSend;
+    case Operation::queue_receive:
+      return kQueueReceive;
     case Operation::queue_attributes:
-    case Operation::queue_close: return kQueueAttributes;
-    case Operation::queue_set_blocking: return kQueueSetBlocking;
-    case Operation::queue_notify: return kQueueNotify;
-    case Operation::queue_unlink: return kQueueUnlink;
+    case Operation::queue_close:
+      return kQueueAttributes;
+    case Operation::queue_set_blocking:
+      return kQueueSetBlocking;
+    case Operation::queue_notify:
+      return kQueueNotify;
+    case Operation::queue_unlink:
+      return kQueueUnlink;
   }
   return kQueueNotify;
 }
@@ -178,9 +191,9 @@ Classes& classes() {
 }
 
 PyObject* raise_errno(Operation operation, int errno_value) {
-  if (errno_value == EINTR && (operation == Operation::semaphore_acquire ||
-                               operation == Operation::queue_send ||
-                               operation == Operation::queue_receive))
+  if (errno_value == EINTR &&
+      (operation == Operation::semaphore_acquire || operation == Operation::queue_send ||
+       operation == Operation::queue_receive))
     return raise_interrupted();
   if (operation == Operation::memory_open_truncating && errno_value == EACCES) {
     PyErr_SetString(classes().permissions_error, "No permission to truncate this segment");
@@ -193,13 +206,25 @@ PyObject* raise_errno(Operation operation, int errno_value) {
   const Rule* rule = rules_for(operation);
   while (rule->errno_value != 0 && rule->errno_value != errno_value) ++rule;
   switch (rule->kind) {
-    case Kind::permissions: PyErr_SetString(classes().permissions_error, rule->message); break;
-    case Kind::existential: PyErr_SetString(classes().existential_error, rule->message); break;
-    case Kind::busy: PyErr_SetString(classes().busy_error, rule->message); break;
-    case Kind::value: PyErr_SetString(PyExc_ValueError, rule->message); break;
-    case Kind::memory: PyErr_SetString(PyExc_MemoryError, rule->message); break;
-    case Kind::os_message: return raise_os_error_with_message(rule->message, errno_value);
-    case Kind::os_errno: return raise_os_error(errno_value);
+    case Kind::permissions:
+      PyErr_SetString(classes().permissions_error, rule->message);
+      break;
+    case Kind::existential:
+      PyErr_SetString(classes().existential_error, rule->message);
+      break;
+    case Kind::busy:
+      PyErr_SetString(classes().busy_error, rule->message);
+      break;
+    case Kind::value:
+      PyErr_SetString(PyExc_ValueError, rule->message);
+      break;
+    case Kind::memory:
+      PyErr_SetString(PyExc_MemoryError, rule->message);
+      break;
+    case Kind::os_message:
+      return raise_os_error_with_message(rule->message, errno_value);
+    case Kind::os_errno:
+      return raise_os_error(errno_value);
   }
   return nullptr;
 }
@@ -215,7 +240,8 @@ PyObject* raise_current_exception(Operation operation) {
     throw;
   } catch (const ipcxx::Error& error) {
     // Constructors make two calls; the second one has its own table.
-    if (error.call() == "ftruncate") return raise_errno(Operation::memory_resize, error.errno_value());
+    if (error.call() == "ftruncate")
+      return raise_errno(Operation::memory_resize, error.errno_value());
     if (error.call() == "mq_getattr" && operation == Operation::queue_open) {
       PyErr_SetString(classes().error, "Unable to initialize object");
       return nullptr;

@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "conversions.hpp"
-#include "ipcxx/error.hpp"
 #include "errors_posix.hpp"
+#include "ipcxx/error.hpp"
 #include "ipcxx/posix/message_queue.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "posix_types.hpp"
@@ -99,7 +99,7 @@ void queue_dealloc(PyObject* self) {
 }
 
 int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"name",  "flags", "mode", "max_messages", "max_message_size",
+  static const char* keywords[] = {"name", "flags", "mode", "max_messages", "max_message_size",
                                    "read", "write", nullptr};
   OptionalName name;
   unsigned flags = 0;
@@ -110,8 +110,7 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   PyObject* write_object = Py_True;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|O&illOO", const_cast<char**>(keywords),
                                    convert_name, &name, convert_unsigned_int, &flags, &mode,
-                                   &max_messages, &max_message_size, &read_object,
-                                   &write_object))
+                                   &max_messages, &max_message_size, &read_object, &write_object))
     return -1;
   const int read = PyObject_IsTrue(read_object);
   if (read < 0) return -1;
@@ -204,8 +203,7 @@ PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> messag
     PyErr_SetString(posix_errors::classes().permissions_error, "The queue is not open for writing");
     return nullptr;
   }
-  if (!queue->handle)
-    return posix_errors::raise_errno(Operation::queue_send, EBADF);
+  if (!queue->handle) return posix_errors::raise_errno(Operation::queue_send, EBADF);
   bool sent = false;
   // The attempt that cannot wait keeps the GIL (DC-13); it also validates the message (DC-6).
   if (!guarded(Operation::queue_send, [&] {
@@ -299,8 +297,8 @@ PyObject* receive_with(MessageQueueObject* queue, PyObject* timeout_object) {
   int failure = 0;
   Py_BEGIN_ALLOW_THREADS
   try {
-    received = timeout.forever ? pinned->receive(target)
-                               : pinned->receive_for(target, timeout.duration);
+    received =
+        timeout.forever ? pinned->receive(target) : pinned->receive_for(target, timeout.duration);
   } catch (const Error& error) {
     failure = error.errno_value();
   }
@@ -329,8 +327,7 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"notification", nullptr};
   PyObject* notification = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", const_cast<char**>(keywords),
-                                   &notification))
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", const_cast<char**>(keywords), &notification))
     return nullptr;
   MessageQueueObject* queue = as_queue(self);
   if (notification == Py_None) {
@@ -386,7 +383,8 @@ PyObject* queue_unlink(PyObject* self, PyObject*) {
   if (!name) return posix_errors::raise_errno(Operation::queue_unlink, ENOENT);
   PyObject* encoded = PyUnicode_EncodeFSDefault(name);
   if (!encoded) return nullptr;
-  const std::string text(PyBytes_AS_STRING(encoded), static_cast<size_t>(PyBytes_GET_SIZE(encoded)));
+  const std::string text(PyBytes_AS_STRING(encoded),
+                         static_cast<size_t>(PyBytes_GET_SIZE(encoded)));
   Py_DECREF(encoded);
   if (!guarded(Operation::queue_unlink, [&] { posix::MessageQueue::unlink(text); })) return nullptr;
   Py_RETURN_NONE;
@@ -421,8 +419,7 @@ int queue_set_block(PyObject* self, PyObject* value, void*) {
     raise_no_queue();
     return -1;
   }
-  return guarded(Operation::queue_set_blocking,
-                 [&] { queue->handle->set_blocking(blocking != 0); })
+  return guarded(Operation::queue_set_blocking, [&] { queue->handle->set_blocking(blocking != 0); })
              ? 0
              : -1;
 }
@@ -516,16 +513,15 @@ PyGetSetDef queue_getset[] = {
      "How many messages are in the queue now (read-only).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
-PyType_Slot queue_slots[] = {
-    {Py_tp_doc, const_cast<char*>("POSIX message queue object")},
-    {Py_tp_new, reinterpret_cast<void*>(queue_new)},
-    {Py_tp_init, reinterpret_cast<void*>(queue_init)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(queue_dealloc)},
-    {Py_tp_methods, queue_methods},
-    {Py_tp_getset, queue_getset},
-    {Py_tp_str, reinterpret_cast<void*>(queue_str)},
-    {Py_tp_repr, reinterpret_cast<void*>(queue_repr)},
-    {0, nullptr}};
+PyType_Slot queue_slots[] = {{Py_tp_doc, const_cast<char*>("POSIX message queue object")},
+                             {Py_tp_new, reinterpret_cast<void*>(queue_new)},
+                             {Py_tp_init, reinterpret_cast<void*>(queue_init)},
+                             {Py_tp_dealloc, reinterpret_cast<void*>(queue_dealloc)},
+                             {Py_tp_methods, queue_methods},
+                             {Py_tp_getset, queue_getset},
+                             {Py_tp_str, reinterpret_cast<void*>(queue_str)},
+                             {Py_tp_repr, reinterpret_cast<void*>(queue_repr)},
+                             {0, nullptr}};
 
 }  // namespace
 

@@ -5,8 +5,8 @@
 #include <new>
 
 #include "conversions.hpp"
-#include "ipcxx/error.hpp"
 #include "errors_posix.hpp"
+#include "ipcxx/error.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "ipcxx/posix/semaphore.hpp"
 #include "posix_types.hpp"
@@ -114,8 +114,7 @@ PyObject* acquire_with(SemaphoreObject* semaphore, PyObject* timeout_object) {
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
   bool acquired = false;
   // The non-blocking attempt keeps the GIL: most acquisitions never wait (DC-13).
-  if (!guarded(Operation::semaphore_acquire,
-               [&] { acquired = semaphore->handle->try_acquire(); }))
+  if (!guarded(Operation::semaphore_acquire, [&] { acquired = semaphore->handle->try_acquire(); }))
     return nullptr;
   if (acquired) Py_RETURN_NONE;
   if (timeout.is_zero()) {
@@ -143,8 +142,7 @@ PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t na
 PyObject* semaphore_release(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
   if (!semaphore->handle) return raise_closed();
-  if (!guarded(Operation::semaphore_release, [&] { semaphore->handle->release(); }))
-    return nullptr;
+  if (!guarded(Operation::semaphore_release, [&] { semaphore->handle->release(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -163,8 +161,7 @@ PyObject* semaphore_unlink(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
   // Linux upstream refuses unlink() after close() (compatibility.md DC-15: kept).
   if (!semaphore->handle) return raise_closed();
-  if (!guarded(Operation::semaphore_unlink, [&] { semaphore->handle->unlink(); }))
-    return nullptr;
+  if (!guarded(Operation::semaphore_unlink, [&] { semaphore->handle->unlink(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -239,16 +236,15 @@ PyGetSetDef semaphore_getset[] = {
     {"value", semaphore_get_value, nullptr, "The current value (read-only).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
-PyType_Slot semaphore_slots[] = {
-    {Py_tp_doc, const_cast<char*>("POSIX semaphore object")},
-    {Py_tp_new, reinterpret_cast<void*>(semaphore_new)},
-    {Py_tp_init, reinterpret_cast<void*>(semaphore_init)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(semaphore_dealloc)},
-    {Py_tp_methods, semaphore_methods},
-    {Py_tp_getset, semaphore_getset},
-    {Py_tp_str, reinterpret_cast<void*>(semaphore_str)},
-    {Py_tp_repr, reinterpret_cast<void*>(semaphore_repr)},
-    {0, nullptr}};
+PyType_Slot semaphore_slots[] = {{Py_tp_doc, const_cast<char*>("POSIX semaphore object")},
+                                 {Py_tp_new, reinterpret_cast<void*>(semaphore_new)},
+                                 {Py_tp_init, reinterpret_cast<void*>(semaphore_init)},
+                                 {Py_tp_dealloc, reinterpret_cast<void*>(semaphore_dealloc)},
+                                 {Py_tp_methods, semaphore_methods},
+                                 {Py_tp_getset, semaphore_getset},
+                                 {Py_tp_str, reinterpret_cast<void*>(semaphore_str)},
+                                 {Py_tp_repr, reinterpret_cast<void*>(semaphore_repr)},
+                                 {0, nullptr}};
 
 }  // namespace
 

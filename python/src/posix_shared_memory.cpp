@@ -28,9 +28,7 @@ SharedMemoryObject* as_memory(PyObject* self) {
   return reinterpret_cast<SharedMemoryObject*>(self);
 }
 
-int descriptor_of(SharedMemoryObject* memory) {
-  return memory->handle ? memory->handle->fd() : -1;
-}
+int descriptor_of(SharedMemoryObject* memory) { return memory->handle ? memory->handle->fd() : -1; }
 
 PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
@@ -169,16 +167,15 @@ PyGetSetDef memory_getset[] = {
      nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
-PyType_Slot memory_slots[] = {
-    {Py_tp_doc, const_cast<char*>("POSIX shared memory object")},
-    {Py_tp_new, reinterpret_cast<void*>(memory_new)},
-    {Py_tp_init, reinterpret_cast<void*>(memory_init)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(memory_dealloc)},
-    {Py_tp_methods, memory_methods},
-    {Py_tp_getset, memory_getset},
-    {Py_tp_str, reinterpret_cast<void*>(memory_str)},
-    {Py_tp_repr, reinterpret_cast<void*>(memory_repr)},
-    {0, nullptr}};
+PyType_Slot memory_slots[] = {{Py_tp_doc, const_cast<char*>("POSIX shared memory object")},
+                              {Py_tp_new, reinterpret_cast<void*>(memory_new)},
+                              {Py_tp_init, reinterpret_cast<void*>(memory_init)},
+                              {Py_tp_dealloc, reinterpret_cast<void*>(memory_dealloc)},
+                              {Py_tp_methods, memory_methods},
+                              {Py_tp_getset, memory_getset},
+                              {Py_tp_str, reinterpret_cast<void*>(memory_str)},
+                              {Py_tp_repr, reinterpret_cast<void*>(memory_repr)},
+                              {0, nullptr}};
 
 }  // namespace
 

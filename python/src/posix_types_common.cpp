@@ -1,7 +1,7 @@
 // Helpers shared by the three posix_ipc classes.
-#include "posix_types.hpp"
-
 #include <cstdio>
+
+#include "posix_types.hpp"
 
 namespace ipcxx::python::posix_types {
 

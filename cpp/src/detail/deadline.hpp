@@ -33,8 +33,8 @@ inline timespec to_timespec(std::int64_t ns) {
 class Deadline {
  public:
   explicit Deadline(std::chrono::nanoseconds timeout)
-      : at_ns_(saturating_add(now_ns(CLOCK_MONOTONIC),
-                              timeout.count() > 0 ? timeout.count() : 0)) {}
+      : at_ns_(saturating_add(now_ns(CLOCK_MONOTONIC), timeout.count() > 0 ? timeout.count() : 0)) {
+  }
 
   /// The deadline as an absolute CLOCK_MONOTONIC timespec.
   timespec monotonic() const { return to_timespec(at_ns_); }

@@ -25,9 +25,7 @@ long page_size() { return ::sysconf(_SC_PAGESIZE); }
 
 long semaphore_value_max() { return SEM_VALUE_MAX; }
 
-long queue_messages_max_default() {
-  return read_proc_number("/proc/sys/fs/mqueue/msg_max", 100);
-}
+long queue_messages_max_default() { return read_proc_number("/proc/sys/fs/mqueue/msg_max", 100); }
 
 long queue_message_size_max_default() {
   return read_proc_number("/proc/sys/fs/mqueue/msgsize_max", 8192);

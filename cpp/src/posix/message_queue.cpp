@@ -151,8 +151,8 @@ bool MessageQueue::send(std::span<const std::byte> message, unsigned priority) {
 
 bool MessageQueue::try_send(std::span<const std::byte> message, unsigned priority) {
   validate_send(message.size(), priority);
-  if (::mq_timedsend(mqd_, as_chars(message), message.size(), priority,
-                     &detail::kPastDeadline) == 0)
+  if (::mq_timedsend(mqd_, as_chars(message), message.size(), priority, &detail::kPastDeadline) ==
+      0)
     return true;
   if (errno == EAGAIN || errno == ETIMEDOUT) return false;
   detail::throw_errno("mq_timedsend", name_);
@@ -188,8 +188,8 @@ std::optional<Received> MessageQueue::receive(std::span<std::byte> buffer) {
 std::optional<Received> MessageQueue::try_receive(std::span<std::byte> buffer) {
   require_room(buffer, limits_.max_message_size);
   unsigned priority = 0;
-  const ssize_t got = ::mq_timedreceive(mqd_, as_chars(buffer), buffer.size(), &priority,
-                                        &detail::kPastDeadline);
+  const ssize_t got =
+      ::mq_timedreceive(mqd_, as_chars(buffer), buffer.size(), &priority, &detail::kPastDeadline);
   if (got >= 0) return Received{static_cast<std::size_t>(got), priority};
   if (errno == EAGAIN || errno == ETIMEDOUT) return std::nullopt;
   detail::throw_errno("mq_timedreceive", name_);

@@ -38,8 +38,7 @@ std::string random_name() {
   // Total length 6..13 like upstream (the 14-character cap exists for FreeBSD).
   const std::size_t letters = 5 + random[0] % 8;
   std::string name = "/";
-  for (std::size_t i = 0; i < letters; ++i)
-    name += static_cast<char>('a' + random[1 + i] % 26);
+  for (std::size_t i = 0; i < letters; ++i) name += static_cast<char>('a' + random[1 + i] % 26);
   return name;
 }
 

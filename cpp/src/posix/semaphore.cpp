@@ -41,8 +41,8 @@ Semaphore::Semaphore(std::string name, int flags, mode_t mode, unsigned initial_
   validate_open_flags(flags);
   validate_name(name_);
   if (!(flags & O_EXCL)) reject_truncated_backing_file(name_);
-  handle_ = detail::check<sem_t*>(::sem_open(name_.c_str(), flags, mode, initial_value),
-                                  SEM_FAILED, "sem_open", name_);
+  handle_ = detail::check<sem_t*>(::sem_open(name_.c_str(), flags, mode, initial_value), SEM_FAILED,
+                                  "sem_open", name_);
 }
 
 Semaphore Semaphore::create(std::string name, unsigned initial_value, mode_t mode) {

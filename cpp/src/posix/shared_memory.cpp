@@ -26,8 +26,10 @@ struct Opened {
 // with two exclusive forms tells, so a failed resize never unlinks a pre-existing segment
 // (upstream does: compatibility.md DC-7).
 Opened open_and_learn_if_created(const std::string& name, int flags, mode_t mode) {
-  if (!(flags & O_CREAT)) return {detail::check(::shm_open(name.c_str(), flags, mode), "shm_open", name), false};
-  if (flags & O_EXCL) return {detail::check(::shm_open(name.c_str(), flags, mode), "shm_open", name), true};
+  if (!(flags & O_CREAT))
+    return {detail::check(::shm_open(name.c_str(), flags, mode), "shm_open", name), false};
+  if (flags & O_EXCL)
+    return {detail::check(::shm_open(name.c_str(), flags, mode), "shm_open", name), true};
   for (;;) {
     const int fd = ::shm_open(name.c_str(), flags & ~O_CREAT, mode);
     if (fd >= 0) return {fd, false};
@@ -62,8 +64,7 @@ SharedMemory SharedMemory::create(std::string name, std::size_t size, mode_t mod
   return SharedMemory(std::move(name), O_CREAT | O_EXCL, mode, size);
 }
 
-SharedMemory SharedMemory::create_unique(int flags, mode_t mode, std::size_t size,
-                                         bool read_only) {
+SharedMemory SharedMemory::create_unique(int flags, mode_t mode, std::size_t size, bool read_only) {
   return detail::create_with_unique_name([&](std::string name) {
     return SharedMemory(std::move(name), flags | O_CREAT | O_EXCL, mode, size, read_only);
   });

@@ -21,9 +21,7 @@ class Mapping {
   ~Mapping();
 
   /// The mapped bytes; writing through them is allowed only when writable().
-  std::span<std::byte> bytes() const noexcept {
-    return {static_cast<std::byte*>(address_), size_};
-  }
+  std::span<std::byte> bytes() const noexcept { return {static_cast<std::byte*>(address_), size_}; }
   std::size_t size() const noexcept { return size_; }
   bool writable() const noexcept { return writable_; }
   /// Unmaps now (idempotent); bytes() is empty afterwards.

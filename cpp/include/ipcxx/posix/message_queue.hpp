@@ -27,7 +27,7 @@ struct QueueLimits {
 
 /// The outcome of a receive into a caller's buffer.
 struct Received {
-  std::size_t size;    ///< bytes written at the start of the buffer
+  std::size_t size;   ///< bytes written at the start of the buffer
   unsigned priority;  ///< the message's priority
 };
 
