@@ -10,6 +10,8 @@ root=$(pwd)
 python=${PYTHON:-python3}
 
 step() { printf '\n==== %s\n' "$*"; }
+# POSIX objects on this machine, one path a line, sorted.
+ipc_objects() { find /dev/shm /dev/mqueue -mindepth 1 -maxdepth 1 2>/dev/null | sort; }
 
 step "Debian packages"
 missing=()
@@ -28,6 +30,8 @@ if ! mountpoint -q /dev/mqueue 2>/dev/null; then
   mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue ||
     echo "warning: /dev/mqueue not mountable; the leak guard cannot list message queues"
 fi
+
+initial_objects=$(ipc_objects)
 
 step "Python packages"
 "$python" -m pip install --quiet --disable-pip-version-check \
@@ -66,8 +70,24 @@ step "Type stubs"
 
 step "Upstream posix_ipc 1.3.2 test suite, unmodified, against ipcxx"
 upstream=$("$python" scripts/fetch_upstream_tests.py posix_ipc 1.3.2 "$prefix/upstream")
+before=$(ipc_objects)
 # Upstream wrote these for unittest: run without capture so sys.stdin.fileno() works.
-(cd "$upstream" && "$python" -m pytest -q -s -p no:cacheprovider tests </dev/null)
+status=0
+(cd "$upstream" && "$python" -m pytest -q -s -p no:cacheprovider tests </dev/null) || status=$?
+# Upstream's suite leaves randomly named segments behind; remove what it created.
+comm -13 <(echo "$before") <(ipc_objects) | while read -r path; do
+  echo "removing an object upstream's suite left behind: $path"
+  rm -f -- "$path"
+done
+((status == 0))
 
 step "pytest: the ipcxx suite"
 "$python" -m pytest -q -p no:cacheprovider tests
+
+step "No IPC object left behind by any step"
+leftover=$(comm -13 <(echo "$initial_objects") <(ipc_objects))
+if [ -n "$leftover" ]; then
+  echo "left behind:"; echo "$leftover"
+  exit 1
+fi
+echo "none"
