@@ -81,13 +81,14 @@ comm -13 <(echo "$before") <(ipc_objects) | while read -r path; do
 done
 ((status == 0))
 
-step "pytest: the ipcxx suite"
-"$python" -m pytest -q -p no:cacheprovider tests
-
-step "No IPC object left behind by any step"
+step "No IPC object left behind by the steps so far (pytest has its own guard)"
 leftover=$(comm -13 <(echo "$initial_objects") <(ipc_objects))
 if [ -n "$leftover" ]; then
   echo "left behind:"; echo "$leftover"
   exit 1
 fi
 echo "none"
+
+step "pytest: the ipcxx suite"
+"$python" -m pytest -q -p no:cacheprovider tests
+
