@@ -141,6 +141,33 @@ int convert_size(PyObject* object, void* out_value) {
   return 1;
 }
 
+int convert_key(PyObject* object, void* out_key) {
+  auto& key = *static_cast<OptionalKey*>(out_key);
+  if (object == Py_None) {
+    key.reset();
+    return 1;
+  }
+  if (PyLong_Check(object)) {
+    const long value = PyLong_AsLong(object);
+    if (!(value == -1 && PyErr_Occurred())) {
+      key = value;
+      return 1;
+    }
+    PyErr_Clear();
+  }
+  PyErr_SetString(PyExc_TypeError, "Key must be an integer or None");
+  return 0;
+}
+
+bool long_from_int(PyObject* object, long& value, const char* type_message) {
+  if (!PyLong_Check(object)) {
+    PyErr_SetString(PyExc_TypeError, type_message);
+    return false;
+  }
+  value = PyLong_AsLong(object);
+  return !(value == -1 && PyErr_Occurred());
+}
+
 PackedArguments::PackedArguments(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   tuple_ = PyTuple_New(nargs);
   if (!tuple_) return;

@@ -38,6 +38,16 @@ int convert_unsigned_int(PyObject* object, void* out_value);
 /// O& converter for SharedMemory's size (upstream "k" format: exact int required).
 int convert_size(PyObject* object, void* out_value);
 
+/// A System V key as given: std::nullopt for None.
+using OptionalKey = std::optional<long>;
+/// O& converter for System V keys: None or an int within C long (truncated to key_t later,
+/// like upstream). Anything else: TypeError("Key must be an integer or None").
+int convert_key(PyObject* object, void* out_key);
+
+/// Reads a C long from an int; anything else raises TypeError(type_message). Values beyond
+/// C long raise OverflowError("Python int too large to convert to C long").
+bool long_from_int(PyObject* object, long& value, const char* type_message);
+
 /// Positional and keyword arguments of a METH_FASTCALL call repacked as (tuple, dict), so the
 /// slow path can use PyArg_ParseTupleAndKeywords and produce CPython's own error messages.
 class PackedArguments {

@@ -1,0 +1,264 @@
+// The errno -> exception table of sysv_ipc (docs/errors.md lists it for readers).
+#include "errors_sysv.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include "ipcxx/error.hpp"
+
+namespace ipcxx::python::sysv_errors {
+
+namespace {
+
+PyObject* set(PyObject* type, const char* message) {
+  PyErr_SetString(type, message);
+  return nullptr;
+}
+
+PyObject* set_format(PyObject* type, const char* format, long value) {
+  PyErr_Format(type, format, value);
+  return nullptr;
+}
+
+PyObject* os_error(int errno_value) {
+  PyObject* error =
+      PyObject_CallFunction(PyExc_OSError, "is", errno_value, std::strerror(errno_value));
+  if (error) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
+    Py_DECREF(error);
+  }
+  return nullptr;
+}
+
+PyObject* semaphore_error(int errno_value) {
+  const Classes& c = classes();
+  switch (errno_value) {
+    case ENOENT:
+    case EINVAL:
+      return set(c.existential_error, "No semaphore exists with the specified key");
+    case EEXIST:
+      return set(c.existential_error, "A semaphore with the specified key already exists");
+    case EACCES:
+      return set(c.permissions_error, "Permission denied");
+    case ERANGE:
+      return set(PyExc_ValueError, "The semaphore's value must remain between 0 and SEMVMX");
+    case EAGAIN:
+      return set(c.busy_error, "The semaphore is busy");
+    case EIDRM:
+      return set(c.existential_error, "The semaphore was removed");
+    case ENOMEM:
+      return set(PyExc_MemoryError, "Not enough memory");
+    default:
+      return os_error(errno_value);
+  }
+}
+
+PyObject* no_segment(const Subject& subject) {
+  return set_format(classes().existential_error, "No shared memory with id %ld exists", subject.id);
+}
+
+PyObject* memory_error(Operation operation, int errno_value, const Subject& subject) {
+  const Classes& c = classes();
+  switch (operation) {
+    case Operation::memory_get:
+      switch (errno_value) {
+        case EACCES:
+#if PY_VERSION_HEX >= 0x030C0000
+          return set_format(c.permissions_error,
+                            "Permission %o cannot be granted on the existing segment",
+                            subject.mode & 0777);
+#else
+          // CPython < 3.12 has no %o in PyErr_Format: upstream's text keeps it literally (DC-30).
+          return set(c.permissions_error,
+                     "Permission %o cannot be granted on the existing segment");
+#endif
+        case EEXIST:
+          return set_format(c.existential_error, "Shared memory with the key %ld already exists",
+                            subject.key);
+        case ENOENT:
+          return set_format(c.existential_error, "No shared memory exists with the key %ld",
+                            subject.key);
+        case EINVAL:
+          return set(PyExc_ValueError, "The size is invalid");
+        case ENOMEM:
+          return set(PyExc_MemoryError, "Not enough memory");
+        case ENOSPC:
+          return set(PyExc_OSError, "Not enough shared memory identifiers available (ENOSPC)");
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::memory_attach:
+      switch (errno_value) {
+        case EACCES:
+          return set(c.permissions_error, "No permission to attach");
+        case ENOMEM:
+          return set(PyExc_MemoryError, "Not enough memory");
+        case EINVAL:
+          return set(PyExc_ValueError, "Invalid id, address, or flags");
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::memory_detach:
+      if (errno_value == EINVAL) {
+        PyErr_SetNone(c.not_attached_error);
+        return nullptr;
+      }
+      return os_error(errno_value);
+    case Operation::memory_stat:
+      switch (errno_value) {
+        case EIDRM:
+        case EINVAL:
+          return no_segment(subject);
+        case EACCES:
+          return set(c.permissions_error,
+                     "You do not have permission to read the shared memory attribute");
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::memory_set:
+      switch (errno_value) {
+        case EIDRM:
+        case EINVAL:
+          return no_segment(subject);
+        case EPERM:
+          return set(c.permissions_error,
+                     "You do not have permission to change the shared memory's attributes");
+        default:
+          return os_error(errno_value);
+      }
+    default:  // memory_remove
+      switch (errno_value) {
+        case EIDRM:
+        case EINVAL:
+          return no_segment(subject);
+        case EPERM:
+          return set(c.permissions_error, "You do not have permission to remove the shared memory");
+        default:
+          return os_error(errno_value);
+      }
+  }
+}
+
+PyObject* queue_error(Operation operation, int errno_value) {
+  const Classes& c = classes();
+  constexpr const char* kGone = "The queue no longer exists";
+  switch (operation) {
+    case Operation::queue_get:
+      switch (errno_value) {
+        case EACCES:
+          return set(c.permissions_error, "Permission denied");
+        case EEXIST:
+          return set(c.existential_error, "A queue with the specified key already exists");
+        case ENOENT:
+          return set(c.existential_error, "No queue exists with the specified key");
+        case ENOMEM:
+          return set(PyExc_MemoryError, "Not enough memory");
+        case ENOSPC:
+          return set(PyExc_OSError, "The system limit for message queues has been reached");
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::queue_send:
+      switch (errno_value) {
+        case EACCES:
+          return set(c.permissions_error, "Permission denied");
+        case EAGAIN:
+          return set(c.busy_error,
+                     "The queue is full, or a system-wide limit on the number of queue messages "
+                     "has been reached");
+        case EIDRM:
+          return set(c.existential_error, kGone);
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::queue_receive:
+      switch (errno_value) {
+        case EACCES:
+          return set(c.permissions_error, "Permission denied");
+        case EIDRM:
+        case EINVAL:
+          return set(c.existential_error, kGone);
+        case ENOMSG:
+          return set(c.busy_error, "No available messages of the specified type");
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::queue_stat:
+      switch (errno_value) {
+        case EIDRM:
+        case EINVAL:
+          return set(c.existential_error, kGone);
+        case EACCES:
+          return set(c.permissions_error, "Permission denied");
+        default:
+          return os_error(errno_value);
+      }
+    case Operation::queue_set:
+      switch (errno_value) {
+        case EACCES:
+        case EPERM:
+          return set(c.permissions_error, "Permission denied");
+        case EINVAL:
+          return set(c.existential_error, kGone);
+        default:
+          return os_error(errno_value);
+      }
+    default:  // queue_remove
+      switch (errno_value) {
+        case EIDRM:
+        case EINVAL:
+          return set(c.existential_error, kGone);
+        case EPERM:
+          return set(c.permissions_error, "Permission denied");
+        default:
+          return os_error(errno_value);
+      }
+  }
+}
+
+}  // namespace
+
+Classes& classes() {
+  static Classes instance;
+  return instance;
+}
+
+PyObject* raise_errno(Operation operation, int errno_value, const Subject& subject) {
+  if (errno_value == EINTR) return raise_interrupted();
+  if (operation == Operation::semaphore) return semaphore_error(errno_value);
+  if (operation >= Operation::queue_get) return queue_error(operation, errno_value);
+  return memory_error(operation, errno_value, subject);
+}
+
+PyObject* raise_interrupted() {
+  if (PyErr_CheckSignals() < 0) return nullptr;
+  return set(classes().error, "Signaled while waiting");
+}
+
+PyObject* raise_current_exception(Operation operation, const Subject& subject) {
+  try {
+    throw;
+  } catch (const ipcxx::Error& error) {
+    Operation effective = operation;
+    // The constructor of SharedMemory makes several calls; each has its own row.
+    if (error.call() == "shmat") effective = Operation::memory_attach;
+    if (error.call() == "shmctl(IPC_STAT)" && operation == Operation::memory_get)
+      effective = Operation::memory_stat;
+    return raise_errno(effective, error.errno_value(), subject);
+  } catch (const std::invalid_argument& error) {
+    PyErr_SetString(PyExc_ValueError, error.what());
+  } catch (const std::out_of_range& error) {
+    PyErr_SetString(PyExc_ValueError, error.what());
+  } catch (const std::length_error& error) {
+    PyErr_SetString(PyExc_ValueError, error.what());
+  } catch (const std::bad_alloc&) {
+    PyErr_SetString(PyExc_MemoryError, "Out of memory");
+  } catch (const std::exception& error) {
+    PyErr_SetString(PyExc_RuntimeError, error.what());
+  }
+  return nullptr;
+}
+
+}  // namespace ipcxx::python::sysv_errors

@@ -1,0 +1,464 @@
+// sysv_ipc.SharedMemory: argument conversion, buffer export and errors around
+// sysv::SharedMemory and its Attachment.
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#include <climits>
+#include <cstring>
+#include <new>
+#include <optional>
+
+#include "conversions.hpp"
+#include "errors_sysv.hpp"
+#include "ipcxx/error.hpp"
+#include "ipcxx/sysv/keys.hpp"
+#include "ipcxx/sysv/shared_memory.hpp"
+#include "sysv_types.hpp"
+
+namespace ipcxx::python::sysv_types {
+
+namespace {
+
+using sysv_errors::guarded;
+using sysv_errors::Operation;
+
+struct SharedMemoryObject {
+  PyObject_HEAD
+  long key;
+  int id;  // -1 until __init__ succeeds (DC-19)
+  // Whether the last attachment was read-only; kept after detach() like upstream (DC-32).
+  bool read_only;
+  // Live buffer views of the attachment: detach() refuses while any exists (DC-1).
+  Py_ssize_t exports;
+  sysv::Attachment attachment;
+};
+
+SharedMemoryObject* as_memory(PyObject* self) {
+  return reinterpret_cast<SharedMemoryObject*>(self);
+}
+
+sysv::SharedMemory core(const SharedMemoryObject* memory) {
+  return sysv::SharedMemory::from_id(memory->id, static_cast<key_t>(memory->key));
+}
+
+sysv_errors::Subject subject_of(const SharedMemoryObject* memory) {
+  return {memory->key, memory->id, 0};
+}
+
+PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
+  PyObject* self = type->tp_alloc(type, 0);
+  if (!self) return nullptr;
+  SharedMemoryObject* memory = as_memory(self);
+  new (&memory->attachment) sysv::Attachment();
+  memory->key = -1;
+  memory->id = -1;
+  return self;
+}
+
+void memory_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  SharedMemoryObject* memory = as_memory(self);
+  // Collection never detaches: the address may be in use elsewhere (sysv DC-20, kept).
+  memory->attachment.release();
+  memory->attachment.~Attachment();
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+// Replaces the object's attachment; a previous mapping stays mapped, as upstream (DC-21).
+void adopt(SharedMemoryObject* memory, sysv::Attachment attachment) {
+  memory->attachment.release();
+  memory->read_only = attachment.read_only();
+  memory->attachment = std::move(attachment);
+}
+
+int convert_init_character(PyObject* object, void* out) {
+  const char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (PyBytes_Check(object)) {
+    data = PyBytes_AS_STRING(object);
+    size = PyBytes_GET_SIZE(object);
+  } else if (PyByteArray_Check(object)) {
+    data = PyByteArray_AS_STRING(object);
+    size = PyByteArray_GET_SIZE(object);
+  }
+  if (!data || size != 1) {
+    PyErr_Format(PyExc_TypeError, "argument 5 must be a byte string of length 1, not %.50s",
+                 Py_TYPE(object)->tp_name);
+    return 0;
+  }
+  *static_cast<std::byte*>(out) = static_cast<std::byte>(data[0]);
+  return 1;
+}
+
+// Upstream's "k" conversions wrap modulo 2**64 (DC-23): here a negative or too large value is
+// reported as `huge` so the caller raises the range error its nearest check uses.
+int convert_unsigned_long_at(PyObject* object, int position, unsigned long& value, bool& huge) {
+  if (!PyLong_Check(object)) {
+    PyErr_Format(PyExc_TypeError, "argument %d must be int, not %.50s", position,
+                 Py_TYPE(object)->tp_name);
+    return 0;
+  }
+  int overflow = 0;
+  const long long number = PyLong_AsLongLongAndOverflow(object, &overflow);
+  if (number == -1 && PyErr_Occurred()) return 0;
+  huge = overflow != 0 || number < 0;
+  value = huge ? ULONG_MAX : static_cast<unsigned long>(number);
+  return 1;
+}
+
+int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"key", "flags", "mode", "size", "init_character", nullptr};
+  OptionalKey key;
+  int flags = 0;
+  int mode = 0600;
+  PyObject* size_object = nullptr;
+  std::byte fill{' '};
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|iiOO&", const_cast<char**>(keywords),
+                                   convert_key, &key, &flags, &mode, &size_object,
+                                   convert_init_character, &fill))
+    return -1;
+  unsigned long size = 0;
+  bool huge = false;
+  if (size_object && !convert_unsigned_long_at(size_object, 4, size, huge)) return -1;
+  const sysv_errors::Subject subject{key.value_or(0), -1, mode};
+  if (!guarded(Operation::memory_get, subject, [&] { sysv::validate_get_flags(flags); })) return -1;
+  if (!key && !(flags & IPC_EXCL)) {
+    PyErr_SetString(PyExc_ValueError, "Key can only be None if IPC_EXCL is set");
+    return -1;
+  }
+  if (huge) {
+    PyErr_SetString(PyExc_ValueError, "The size is invalid");
+    return -1;
+  }
+  std::optional<sysv::AttachedMemory> opened;
+  const std::optional<key_t> kernel_key =
+      key ? std::optional<key_t>(static_cast<key_t>(*key)) : std::nullopt;
+  if (!guarded(Operation::memory_get, subject, [&] {
+        opened.emplace(sysv::open_attached(kernel_key, flags, mode & 0777, size, fill));
+      }))
+    return -1;
+  SharedMemoryObject* memory = as_memory(self);
+  memory->key = opened->memory.key();
+  memory->id = opened->memory.id();
+  adopt(memory, std::move(opened->attachment));
+  return 0;
+}
+
+// ---- attach / detach -------------------------------------------------------------------------
+
+bool address_from(PyObject* object, const void*& address) {
+  if (!object || object == Py_None) {
+    address = nullptr;
+    return true;
+  }
+  if (!PyLong_Check(object)) {
+    PyErr_SetString(PyExc_TypeError, "address must be a long");
+    return false;
+  }
+  const unsigned long long value = PyLong_AsUnsignedLongLongMask(object);
+  if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) return false;
+  address = reinterpret_cast<const void*>(static_cast<std::uintptr_t>(value));
+  return true;
+}
+
+PyObject* attach_into(SharedMemoryObject* memory, PyObject* address_object, int flags) {
+  const void* address = nullptr;
+  if (!address_from(address_object, address)) return nullptr;
+  std::optional<sysv::Attachment> attached;
+  if (!guarded(Operation::memory_attach, subject_of(memory),
+               [&] { attached.emplace(core(memory).attach(address, flags)); }))
+    return nullptr;
+  adopt(memory, std::move(*attached));
+  Py_RETURN_NONE;
+}
+
+PyObject* memory_attach(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"address", "flags", nullptr};
+  PyObject* address = Py_None;
+  int flags = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|Oi", const_cast<char**>(keywords), &address,
+                                   &flags))
+    return nullptr;
+  return attach_into(as_memory(self), address, flags);
+}
+
+PyObject* memory_detach(PyObject* self, PyObject*) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (!memory->attachment.attached()) {
+    PyErr_SetNone(sysv_errors::classes().not_attached_error);
+    return nullptr;
+  }
+  if (memory->exports > 0) {
+    // Upstream unmaps under the view and the next access crashes (DC-1).
+    PyErr_Format(PyExc_BufferError,
+                 "cannot detach: %zd buffer view(s) of the segment are still alive",
+                 memory->exports);
+    return nullptr;
+  }
+  if (!guarded(Operation::memory_detach, subject_of(memory), [&] { memory->attachment.detach(); }))
+    return nullptr;
+  Py_RETURN_NONE;
+}
+
+// ---- read / write ----------------------------------------------------------------------------
+
+PyObject* memory_read(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"byte_count", "offset", nullptr};
+  long byte_count = 0;
+  PyObject* offset_object = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|lO", const_cast<char**>(keywords), &byte_count,
+                                   &offset_object))
+    return nullptr;
+  unsigned long offset = 0;
+  bool huge = false;
+  if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
+  SharedMemoryObject* memory = as_memory(self);
+  if (!memory->attachment.attached()) {
+    PyErr_SetString(sysv_errors::classes().not_attached_error,
+                    "Read attempt on unattached memory segment");
+    return nullptr;
+  }
+  // The size is fixed while attached, so it is known without an IPC_STAT call (DC-34).
+  const std::size_t size = memory->attachment.size();
+  if (huge || offset >= size) {
+    PyErr_SetString(PyExc_ValueError, "The offset must be less than the segment size");
+    return nullptr;
+  }
+  if (byte_count < 0) {
+    PyErr_SetString(PyExc_ValueError, "The byte_count cannot be negative");
+    return nullptr;
+  }
+  std::size_t count = static_cast<std::size_t>(byte_count);
+  if (count == 0 || count > size - offset) count = size - offset;
+  return PyBytes_FromStringAndSize(static_cast<const char*>(memory->attachment.address()) + offset,
+                                   static_cast<Py_ssize_t>(count));
+}
+
+PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"s", "offset", nullptr};
+  Py_buffer data{};
+  PyObject* offset_object = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s*|O", const_cast<char**>(keywords), &data,
+                                   &offset_object))
+    return nullptr;
+  struct Release {
+    Py_buffer* view;
+    ~Release() { PyBuffer_Release(view); }
+  } release{&data};
+  unsigned long offset = 0;
+  bool huge = false;
+  if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
+  SharedMemoryObject* memory = as_memory(self);
+  if (memory->read_only) {
+    PyErr_SetString(PyExc_OSError, "Write attempt on read-only memory segment");
+    return nullptr;
+  }
+  if (!memory->attachment.attached()) {
+    PyErr_SetString(sysv_errors::classes().not_attached_error,
+                    "Write attempt on unattached memory segment");
+    return nullptr;
+  }
+  const std::size_t size = memory->attachment.size();
+  const auto length = static_cast<std::size_t>(data.len);
+  if (huge || offset > size || length > size - offset) {
+    PyErr_SetString(PyExc_ValueError, "Attempt to write past end of memory segment");
+    return nullptr;
+  }
+  // memmove: the source may be a view of this very segment (DC-22).
+  std::memmove(static_cast<char*>(memory->attachment.address()) + offset, data.buf, length);
+  Py_RETURN_NONE;
+}
+
+PyObject* memory_remove(PyObject* self, PyObject*) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (!guarded(Operation::memory_remove, subject_of(memory), [&] { core(memory).remove(); }))
+    return nullptr;
+  Py_RETURN_NONE;
+}
+
+// ---- buffer protocol -------------------------------------------------------------------------
+
+int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (!memory->attachment.attached()) {
+    // Upstream exports a view of address 0 (DC-3).
+    PyErr_SetString(sysv_errors::classes().not_attached_error,
+                    "Buffer request on unattached memory segment");
+    view->obj = nullptr;
+    return -1;
+  }
+  // A read-only attachment exports a read-only buffer (upstream: writable, then SIGSEGV: DC-2).
+  if (PyBuffer_FillInfo(view, self, memory->attachment.address(),
+                        static_cast<Py_ssize_t>(memory->attachment.size()),
+                        memory->attachment.read_only() ? 1 : 0, flags) < 0)
+    return -1;
+  ++memory->exports;
+  return 0;
+}
+
+void memory_releasebuffer(PyObject* self, Py_buffer*) { --as_memory(self)->exports; }
+
+// ---- attributes ------------------------------------------------------------------------------
+
+template <typename Read>
+PyObject* live(PyObject* self, Read read) {
+  SharedMemoryObject* memory = as_memory(self);
+  long long value = 0;
+  if (!guarded(Operation::memory_stat, subject_of(memory),
+               [&] { value = static_cast<long long>(read(core(memory).status())); }))
+    return nullptr;
+  return PyLong_FromLongLong(value);
+}
+
+PyObject* get_key(PyObject* self, void*) { return PyLong_FromLong(as_memory(self)->key); }
+PyObject* get_id(PyObject* self, void*) { return PyLong_FromLong(as_memory(self)->id); }
+PyObject* get_size(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.size; });
+}
+PyObject* get_address(PyObject* self, void*) {
+  return PyLong_FromVoidPtr(as_memory(self)->attachment.address());
+}
+PyObject* get_attached(PyObject* self, void*) {
+  return PyBool_FromLong(as_memory(self)->attachment.attached());
+}
+PyObject* get_last_attach_time(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.last_attach_time; });
+}
+PyObject* get_last_detach_time(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.last_detach_time; });
+}
+PyObject* get_last_change_time(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.last_change_time; });
+}
+PyObject* get_creator_pid(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.creator_pid; });
+}
+PyObject* get_last_pid(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.last_pid; });
+}
+PyObject* get_number_attached(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.number_attached; });
+}
+PyObject* get_uid(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.uid; });
+}
+PyObject* get_gid(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.gid; });
+}
+PyObject* get_mode(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.mode; });
+}
+PyObject* get_cuid(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.cuid; });
+}
+PyObject* get_cgid(PyObject* self, void*) {
+  return live(self, [](const sysv::MemoryStatus& s) { return s.cgid; });
+}
+
+enum class OwnerField { uid, gid, mode };
+
+template <OwnerField Field>
+int set_owner_field(PyObject* self, PyObject* value, void*) {
+  unsigned owner = 0;
+  int mode = 0;
+  if constexpr (Field == OwnerField::mode) {
+    if (mode_for_setter(value, "attribute 'mode' must be an integer", mode) < 0) return -1;
+  } else if constexpr (Field == OwnerField::uid) {
+    if (owner_id_for_setter(value, "Attribute 'uid' must be an integer", owner) < 0) return -1;
+  } else {
+    if (owner_id_for_setter(value, "attribute 'gid' must be an integer", owner) < 0) return -1;
+  }
+  SharedMemoryObject* memory = as_memory(self);
+  sysv::MemoryStatus now{};
+  if (!guarded(Operation::memory_stat, subject_of(memory), [&] { now = core(memory).status(); }))
+    return -1;
+  return guarded(Operation::memory_set, subject_of(memory),
+                 [&] {
+                   core(memory).set_owner(Field == OwnerField::uid ? owner : now.uid,
+                                          Field == OwnerField::gid ? owner : now.gid,
+                                          Field == OwnerField::mode ? mode : now.mode);
+                 })
+             ? 0
+             : -1;
+}
+
+PyObject* memory_str(PyObject* self) {
+  return key_id_text(as_memory(self)->key, as_memory(self)->id);
+}
+PyObject* memory_repr(PyObject* self) {
+  return class_key_text("SharedMemory", as_memory(self)->key);
+}
+
+PyMethodDef memory_methods[] = {
+    {"attach", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memory_attach)),
+     METH_VARARGS | METH_KEYWORDS,
+     "Attach the segment (again) at address (None: the kernel chooses) with flags."},
+    {"detach", memory_detach, METH_NOARGS,
+     "Detach this object's attachment; BufferError while buffer views of it are alive."},
+    {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memory_read)),
+     METH_VARARGS | METH_KEYWORDS,
+     "Return byte_count bytes (0: all) from offset as bytes (a copy)."},
+    {"write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memory_write)),
+     METH_VARARGS | METH_KEYWORDS, "Copy s (str as UTF-8, or a bytes-like object) to offset."},
+    {"remove", memory_remove, METH_NOARGS,
+     "Mark the segment for destruction once the last process detaches."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyGetSetDef memory_getset[] = {
+    {"key", get_key, nullptr, "The key the segment was opened with.", nullptr},
+    {"id", get_id, reject_id_write, "The kernel's id of the segment.", nullptr},
+    {"size", get_size, nullptr, "The segment size in bytes, live.", nullptr},
+    {"address", get_address, nullptr, "Where this object is attached; 0 when detached.", nullptr},
+    {"attached", get_attached, nullptr, "Whether this object is attached.", nullptr},
+    {"last_attach_time", get_last_attach_time, nullptr, "Time of the last attach.", nullptr},
+    {"last_detach_time", get_last_detach_time, nullptr, "Time of the last detach.", nullptr},
+    {"last_change_time", get_last_change_time, nullptr, "Time of the last change.", nullptr},
+    {"creator_pid", get_creator_pid, nullptr, "Pid of the creator.", nullptr},
+    {"last_pid", get_last_pid, nullptr, "Pid of the last attach or detach.", nullptr},
+    {"number_attached", get_number_attached, nullptr, "Attachments in all processes.", nullptr},
+    {"uid", get_uid, set_owner_field<OwnerField::uid>, "Owner's user id, live.", nullptr},
+    {"gid", get_gid, set_owner_field<OwnerField::gid>, "Owner's group id, live.", nullptr},
+    {"mode", get_mode, set_owner_field<OwnerField::mode>, "Permission (and state) bits, live.",
+     nullptr},
+    {"cuid", get_cuid, nullptr, "Creator's user id.", nullptr},
+    {"cgid", get_cgid, nullptr, "Creator's group id.", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyType_Slot memory_slots[] = {{Py_tp_doc, const_cast<char*>("System V shared memory object")},
+                              {Py_tp_new, reinterpret_cast<void*>(memory_new)},
+                              {Py_tp_init, reinterpret_cast<void*>(memory_init)},
+                              {Py_tp_dealloc, reinterpret_cast<void*>(memory_dealloc)},
+                              {Py_tp_methods, memory_methods},
+                              {Py_tp_getset, memory_getset},
+                              {Py_tp_str, reinterpret_cast<void*>(memory_str)},
+                              {Py_tp_repr, reinterpret_cast<void*>(memory_repr)},
+                              {Py_bf_getbuffer, reinterpret_cast<void*>(memory_getbuffer)},
+                              {Py_bf_releasebuffer, reinterpret_cast<void*>(memory_releasebuffer)},
+                              {0, nullptr}};
+
+}  // namespace
+
+PyType_Spec& shared_memory_spec() {
+  static PyType_Spec spec = {"sysv_ipc.SharedMemory", sizeof(SharedMemoryObject), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, memory_slots};
+  return spec;
+}
+
+PyObject* attach_by_id(int id, PyObject* address, int flags) {
+  PyTypeObject* type = reinterpret_cast<PyTypeObject*>(shared_memory_type());
+  PyObject* self = memory_new(type, nullptr, nullptr);
+  if (!self) return nullptr;
+  SharedMemoryObject* memory = as_memory(self);
+  memory->id = id;
+  memory->key = -1;  // upstream leaves this uninitialised (sysv DC-18)
+  PyObject* result = attach_into(memory, address, flags);
+  if (!result) {
+    Py_DECREF(self);
+    return nullptr;
+  }
+  Py_DECREF(result);
+  return self;
+}
+
+}  // namespace ipcxx::python::sysv_types
