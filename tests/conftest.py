@@ -88,6 +88,31 @@ def track() -> Iterator[Callable]:
                 pass
 
 
+@pytest.fixture
+def sysv() -> Iterator[Callable]:
+    """sysv(obj) removes a sysv_ipc object at teardown (by id, so removal by another handle or
+    a test that already removed it is fine); returns obj."""
+    import sysv_ipc
+
+    objects: list = []
+
+    def add(obj):
+        objects.append(obj)
+        return obj
+
+    yield add
+    for obj in objects:
+        if isinstance(obj, sysv_ipc.SharedMemory) and obj.attached:
+            try:
+                obj.detach()
+            except (sysv_ipc.NotAttachedError, BufferError):
+                pass
+        try:
+            obj.remove()
+        except sysv_ipc.ExistentialError:
+            pass
+
+
 class Child:
     """A Python child process running `code`, talking line by line over its stdin/stdout."""
 
