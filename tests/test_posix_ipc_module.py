@@ -5,8 +5,9 @@ import os
 import resource
 import signal
 
-import posix_ipc
 import pytest
+
+import posix_ipc
 
 PUBLIC_NAMES = {
     "BusyError", "Error", "ExistentialError", "MESSAGE_QUEUES_SUPPORTED", "MessageQueue",

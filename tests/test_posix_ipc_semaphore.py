@@ -10,8 +10,9 @@ import threading
 import time
 import weakref
 
-import posix_ipc
 import pytest
+
+import posix_ipc
 
 BAD_TIMEOUT = "^The timeout must be None or a non-negative number$"
 

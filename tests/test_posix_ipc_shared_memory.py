@@ -4,8 +4,9 @@ import mmap
 import os
 import pickle
 
-import posix_ipc
 import pytest
+
+import posix_ipc
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_removed_segment_lives_until_the_last_detach(memory):
     memory.remove()
     memory.write(b"still here")
     assert memory.read(10) == b"still here"
-    with pytest.raises(sysv_ipc.ExistentialError, match=f"^No shared memory exists with the key"):
+    with pytest.raises(sysv_ipc.ExistentialError, match="^No shared memory exists with the key"):
         sysv_ipc.SharedMemory(memory.key)
     segment_id = memory.id
     memory.detach()
