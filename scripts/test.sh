@@ -11,7 +11,14 @@ python=${PYTHON:-python3}
 
 step() { printf '\n==== %s\n' "$*"; }
 # POSIX objects on this machine, one path a line, sorted.
-ipc_objects() { find /dev/shm /dev/mqueue -mindepth 1 -maxdepth 1 2>/dev/null | sort; }
+ipc_objects() {
+  {
+    find /dev/shm /dev/mqueue -mindepth 1 -maxdepth 1 2>/dev/null
+    for kind in sem shm msg; do
+      awk -v kind="$kind" 'NR > 1 { print "sysv-" kind ":key=" $1 ":id=" $2 }' "/proc/sysvipc/$kind"
+    done
+  } | sort
+}
 
 step "Debian packages"
 missing=()
@@ -35,7 +42,7 @@ initial_objects=$(ipc_objects)
 
 step "Python packages"
 "$python" -m pip install --quiet --disable-pip-version-check \
-  "pytest>=7,<10" "mypy>=1.8,<2" "ruff>=0.4,<1" "hypothesis>=6,<7" \
+  "pytest>=7,<10" "mypy>=1.8,<2" "ruff>=0.4,<1" "hypothesis>=6,<7" "numpy>=1.22" \
   "scikit-build-core>=0.10,<2" "nanobind>=2.4,<4"
 
 step "Lint"
@@ -65,21 +72,26 @@ step "Python package: install (warnings are errors)"
   -C cmake.define.IPCXX_WERROR=ON .
 
 step "Type stubs"
-(cd "$prefix" && "$python" -m mypy.stubtest posix_ipc)
-"$python" -m mypy --strict tests/typing/posix_ipc_sample.py
+(cd "$prefix" && "$python" -m mypy.stubtest posix_ipc sysv_ipc)
+"$python" -m mypy --strict tests/typing/posix_ipc_sample.py tests/typing/sysv_ipc_sample.py
 
-step "Upstream posix_ipc 1.3.2 test suite, unmodified, against ipcxx"
-upstream=$("$python" scripts/fetch_upstream_tests.py posix_ipc 1.3.2 "$prefix/upstream")
-before=$(ipc_objects)
-# Upstream wrote these for unittest: run without capture so sys.stdin.fileno() works.
-status=0
-(cd "$upstream" && "$python" -m pytest -q -s -p no:cacheprovider tests </dev/null) || status=$?
-# Upstream's suite leaves randomly named segments behind; remove what it created.
-comm -13 <(echo "$before") <(ipc_objects) | while read -r path; do
-  echo "removing an object upstream's suite left behind: $path"
-  rm -f -- "$path"
-done
-((status == 0))
+# Upstream's suites, unmodified, against ipcxx. They were written for unittest: run them
+# without capture so sys.stdin.fileno() works. They leave randomly named POSIX segments
+# behind; what they create is removed afterwards.
+run_upstream_suite() {
+  local package=$1 version=$2 folder before status=0
+  step "Upstream $package $version test suite, unmodified, against ipcxx"
+  folder=$("$python" scripts/fetch_upstream_tests.py "$package" "$version" "$prefix/upstream")
+  before=$(ipc_objects)
+  (cd "$folder" && "$python" -m pytest -q -s -p no:cacheprovider tests </dev/null) || status=$?
+  comm -13 <(echo "$before") <(ipc_objects) | while read -r path; do
+    echo "removing an object upstream's suite left behind: $path"
+    rm -f -- "$path"
+  done
+  return "$status"
+}
+run_upstream_suite posix_ipc 1.3.2
+run_upstream_suite sysv_ipc 1.2.0
 
 step "No IPC object left behind by the steps so far (pytest has its own guard)"
 leftover=$(comm -13 <(echo "$initial_objects") <(ipc_objects))
