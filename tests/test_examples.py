@@ -19,6 +19,8 @@ def test_demo_exchanges_data_with_a_child_and_succeeds():
     assert result.returncode == 0, result.stderr
     assert "HELLO FROM THE PARENT PROCESS" in result.stdout
     assert "priority 9" in result.stdout
+    assert "SYSV GREETING FROM THE PARENT" in result.stdout
+    assert "value after the child exited: 1 (restored by undo)" in result.stdout
     assert "demo finished: all objects removed" in result.stdout
 
 

@@ -1,6 +1,7 @@
 """The ipcxx demo: a parent and a child process exchange data through a POSIX semaphore pair,
-a shared memory segment and a message queue, with timings. Every object is removed at the end,
-also after Ctrl-C or a failing child."""
+a shared memory segment and a message queue, then through their System V counterparts
+(demo_sysv), with timings. Every object is removed at the end, also after Ctrl-C or a failing
+child."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 from contextlib import ExitStack
 
 import posix_ipc
+
+from . import demo_sysv
 
 PAYLOAD = b"hello from the parent process"
 
@@ -87,9 +90,9 @@ def run(rounds: int) -> int:
 
         status = child.wait(timeout=30)
         ok = status == 0 and answer == PAYLOAD.upper() and [p for _, p in received] == [9, 5, 1]
-        print("demo finished: all objects removed" if ok else "demo FAILED")
-        return 0 if ok else 1
-    return 1
+    ok = demo_sysv.run() and ok
+    print("demo finished: all objects removed" if ok else "demo FAILED")
+    return 0 if ok else 1
 
 
 def _stop(child: subprocess.Popen) -> None:
