@@ -143,3 +143,8 @@ def test_attach_by_id_gives_an_attached_object_with_key_minus_one(sysv):
         sysv_ipc.attach(-5)
     with pytest.raises(TypeError, match="^address must be a long$"):
         sysv_ipc.attach(memory.id, "here")
+
+
+def test_deprecated_constants_emit_no_warning(recwarn):
+    assert sysv_ipc.PAGE_SIZE > 0 and sysv_ipc.SEMAPHORE_VALUE_MAX == 32767
+    assert len(recwarn) == 0
