@@ -6,6 +6,8 @@
 
 #include <exception>
 
+#include "prepared_error.hpp"
+
 namespace ipcxx::python::posix_errors {
 
 /// The module's exception classes, created once at import.
@@ -15,6 +17,10 @@ struct Classes {
   PyObject* permissions_error = nullptr;
   PyObject* existential_error = nullptr;
   PyObject* busy_error = nullptr;
+  // The BusyErrors of the hot paths, prepared at import.
+  PreparedError semaphore_busy;
+  PreparedError queue_empty;
+  PreparedError queue_full;
 };
 
 /// The classes of the imported module (set by the module's exec step).

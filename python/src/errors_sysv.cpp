@@ -165,9 +165,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case EACCES:
           return set(c.permissions_error, "Permission denied");
         case EAGAIN:
-          return set(c.busy_error,
-                     "The queue is full, or a system-wide limit on the number of queue messages "
-                     "has been reached");
+          return c.queue_full.raise();
         case EIDRM:
           return set(c.existential_error, kGone);
         default:

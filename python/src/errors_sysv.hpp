@@ -5,6 +5,8 @@
 #include <Python.h>
 #include <sys/types.h>
 
+#include "prepared_error.hpp"
+
 namespace ipcxx::python::sysv_errors {
 
 /// The module's exception classes, created once at import.
@@ -15,6 +17,10 @@ struct Classes {
   PyObject* existential_error = nullptr;
   PyObject* busy_error = nullptr;
   PyObject* not_attached_error = nullptr;
+  // The BusyErrors of the hot paths, prepared at import.
+  PreparedError semaphore_busy;
+  PreparedError queue_full;
+  PreparedError no_message;
 };
 Classes& classes();
 

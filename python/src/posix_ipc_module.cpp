@@ -81,6 +81,10 @@ void add_exceptions(nb::module_& module) {
   classes.permissions_error = new_exception(module, "PermissionsError", classes.error);
   classes.existential_error = new_exception(module, "ExistentialError", classes.error);
   classes.busy_error = new_exception(module, "BusyError", classes.error);
+  if (!classes.semaphore_busy.prepare(classes.busy_error, "Semaphore is busy") ||
+      !classes.queue_empty.prepare(classes.busy_error, "The queue is empty") ||
+      !classes.queue_full.prepare(classes.busy_error, "The queue is full"))
+    throw nb::python_error();
 }
 
 void add_type(nb::module_& module, const char* name, PyType_Spec& spec) {

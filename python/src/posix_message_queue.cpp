@@ -152,10 +152,8 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   return 0;
 }
 
-PyObject* raise_busy(const char* message) {
-  PyErr_SetString(posix_errors::classes().busy_error, message);
-  return nullptr;
-}
+PyObject* raise_empty() { return posix_errors::classes().queue_empty.raise(); }
+PyObject* raise_full() { return posix_errors::classes().queue_full.raise(); }
 
 // ---- send ---------------------------------------------------------------------------------
 
@@ -191,7 +189,7 @@ PyObject* send_without_gil(std::shared_ptr<posix::MessageQueue> pinned,
   }
   Py_END_ALLOW_THREADS
   if (failure != 0) return posix_errors::raise_errno(Operation::queue_send, failure);
-  if (!sent) return raise_busy("The queue is full");
+  if (!sent) return raise_full();
   Py_RETURN_NONE;
 }
 
@@ -212,7 +210,7 @@ PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> messag
       }))
     return nullptr;
   if (sent) Py_RETURN_NONE;
-  if (timeout.is_zero()) return raise_busy("The queue is full");
+  if (timeout.is_zero()) return raise_full();
   return send_without_gil(queue->handle, message, static_cast<unsigned>(priority), timeout);
 }
 
@@ -291,7 +289,7 @@ PyObject* receive_with(MessageQueueObject* queue, PyObject* timeout_object) {
                [&] { received = queue->handle->try_receive(buffer.span()); }))
     return nullptr;
   if (received) return buffer.result(*received);
-  if (timeout.is_zero()) return raise_busy("The queue is empty");
+  if (timeout.is_zero()) return raise_empty();
   std::shared_ptr<posix::MessageQueue> pinned = queue->handle;
   const std::span<std::byte> target = buffer.span();
   int failure = 0;
@@ -304,7 +302,7 @@ PyObject* receive_with(MessageQueueObject* queue, PyObject* timeout_object) {
   }
   Py_END_ALLOW_THREADS
   if (failure != 0) return posix_errors::raise_errno(Operation::queue_receive, failure);
-  if (!received) return raise_busy("The queue is empty");
+  if (!received) return raise_empty();
   return buffer.result(*received);
 }
 

@@ -102,10 +102,7 @@ PyObject* wait_without_gil(std::shared_ptr<posix::Semaphore> pinned, const Timeo
   }
   Py_END_ALLOW_THREADS
   if (failure != 0) return posix_errors::raise_errno(Operation::semaphore_acquire, failure);
-  if (!acquired) {
-    PyErr_SetString(posix_errors::classes().busy_error, "Semaphore is busy");
-    return nullptr;
-  }
+  if (!acquired) return posix_errors::classes().semaphore_busy.raise();
   Py_RETURN_NONE;
 }
 
@@ -117,10 +114,7 @@ PyObject* acquire_with(SemaphoreObject* semaphore, PyObject* timeout_object) {
   if (!guarded(Operation::semaphore_acquire, [&] { acquired = semaphore->handle->try_acquire(); }))
     return nullptr;
   if (acquired) Py_RETURN_NONE;
-  if (timeout.is_zero()) {
-    PyErr_SetString(posix_errors::classes().busy_error, "Semaphore is busy");
-    return nullptr;
-  }
+  if (timeout.is_zero()) return posix_errors::classes().semaphore_busy.raise();
   return wait_without_gil(semaphore->handle, timeout);
 }
 

@@ -113,6 +113,13 @@ void add_exceptions(nb::module_& module) {
   classes.existential_error = new_exception(module, "ExistentialError", classes.error);
   classes.busy_error = new_exception(module, "BusyError", classes.error);
   classes.not_attached_error = new_exception(module, "NotAttachedError", classes.error);
+  if (!classes.semaphore_busy.prepare(classes.busy_error, "The semaphore is busy") ||
+      !classes.queue_full.prepare(classes.busy_error,
+                                  "The queue is full, or a system-wide limit on the number of "
+                                  "queue messages has been reached") ||
+      !classes.no_message.prepare(classes.busy_error,
+                                  "No available messages of the specified type"))
+    throw nb::python_error();
 }
 
 PyObject* add_type(nb::module_& module, const char* name, PyType_Spec& spec) {
