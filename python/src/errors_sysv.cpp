@@ -45,7 +45,7 @@ PyObject* semaphore_error(int errno_value) {
     case ERANGE:
       return set(PyExc_ValueError, "The semaphore's value must remain between 0 and SEMVMX");
     case EAGAIN:
-      return set(c.busy_error, "The semaphore is busy");
+      return c.semaphore_busy.raise();
     case EIDRM:
       return set(c.existential_error, "The semaphore was removed");
     case ENOMEM:
