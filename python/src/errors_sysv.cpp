@@ -179,7 +179,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case EINVAL:
           return set(c.existential_error, kGone);
         case ENOMSG:
-          return set(c.busy_error, "No available messages of the specified type");
+          return c.no_message.raise();
         default:
           return os_error(errno_value);
       }
