@@ -71,18 +71,11 @@ Semaphore::~Semaphore() {
   if (handle_) ::sem_close(handle_);
 }
 
-sem_t* Semaphore::checked_handle() const {
-  if (!handle_) throw std::logic_error("the semaphore has been closed");
-  return handle_;
-}
+void Semaphore::throw_closed() { throw std::logic_error("the semaphore has been closed"); }
 
 void Semaphore::acquire() { detail::check(::sem_wait(checked_handle()), "sem_wait", name_); }
 
-bool Semaphore::try_acquire() {
-  if (::sem_trywait(checked_handle()) == 0) return true;
-  if (errno == EAGAIN) return false;
-  detail::throw_errno("sem_trywait", name_);
-}
+void Semaphore::throw_failure(const char* call) const { detail::throw_errno(call, name_); }
 
 bool Semaphore::acquire_for(std::chrono::nanoseconds timeout) {
   sem_t* handle = checked_handle();
@@ -92,8 +85,6 @@ bool Semaphore::acquire_for(std::chrono::nanoseconds timeout) {
   if (errno == ETIMEDOUT) return false;
   detail::throw_errno("sem_clockwait", name_);
 }
-
-void Semaphore::release() { detail::check(::sem_post(checked_handle()), "sem_post", name_); }
 
 int Semaphore::value() const {
   int value = 0;

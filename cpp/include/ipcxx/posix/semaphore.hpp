@@ -4,6 +4,7 @@
 #include <semaphore.h>
 #include <sys/types.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -36,12 +37,21 @@ class Semaphore {
   /// Waits without limit, then decrements. Throws Error(EINTR) when a signal interrupts.
   void acquire();
   /// Decrements if the value is positive; never blocks. Returns false when it is zero.
-  bool try_acquire();
+  bool try_acquire() {
+    // Inline: the uncontended path is one glibc call; failures are handled out of line.
+    if (::sem_trywait(checked_handle()) == 0) [[likely]]
+      return true;
+    if (errno == EAGAIN) return false;
+    throw_failure("sem_trywait");
+  }
   /// Waits at most `timeout` (measured on CLOCK_MONOTONIC); false when it expired.
   /// A zero or negative timeout never blocks. Throws Error(EINTR) on a signal.
   bool acquire_for(std::chrono::nanoseconds timeout);
   /// Increments the value, waking one waiter; never blocks. Throws Error(EOVERFLOW) at the max.
-  void release();
+  void release() {
+    if (::sem_post(checked_handle()) != 0) [[unlikely]]
+      throw_failure("sem_post");
+  }
   /// The current value (0 while waiters exist on Linux); never blocks.
   int value() const;
 
@@ -58,7 +68,13 @@ class Semaphore {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  sem_t* checked_handle() const;
+  sem_t* checked_handle() const {
+    if (handle_ == nullptr) [[unlikely]]
+      throw_closed();
+    return handle_;
+  }
+  [[noreturn]] static void throw_closed();
+  [[noreturn]] void throw_failure(const char* call) const;  // Error for errno and `call`
 
   std::string name_;
   sem_t* handle_ = nullptr;

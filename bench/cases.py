@@ -1,0 +1,410 @@
+"""Benchmark cases, run in a worker process against whichever posix_ipc/sysv_ipc is importable
+(ipcxx's, or upstream's from a --target folder on PYTHONPATH).
+
+Usage: python cases.py CASE SECONDS  ->  prints {"ns": <nanoseconds per operation>}
+Each case sets up its objects, runs its operation in a timed loop for about SECONDS, removes
+what it created, and reports the time per operation. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import posix_ipc
+import sysv_ipc
+
+MIB = 1 << 20
+
+# A case returns (step, cleanup): step(n) performs n operations.
+Case = Callable[[], "tuple[Callable[[int], None], Callable[[], None]]"]
+CASES: dict[str, Case] = {}
+
+
+def case(name: str):
+    def register(factory: Case) -> Case:
+        CASES[name] = factory
+        return factory
+
+    return register
+
+
+def timed(step: Callable[[int], None], seconds: float) -> float:
+    """Nanoseconds per operation: calibrate a batch size, then time whole batches."""
+    batch = 1
+    while True:
+        started = time.perf_counter_ns()
+        step(batch)
+        elapsed = time.perf_counter_ns() - started
+        if elapsed > 20_000_000 or batch >= 1 << 26:
+            break
+        batch *= 4
+    deadline = time.perf_counter() + seconds
+    best = elapsed / batch
+    while time.perf_counter() < deadline:
+        started = time.perf_counter_ns()
+        step(batch)
+        best = min(best, (time.perf_counter_ns() - started) / batch)
+    return best
+
+
+# ---- posix_ipc ----------------------------------------------------------------------------
+
+
+def posix_semaphore(initial: int):
+    semaphore = posix_ipc.Semaphore(None, posix_ipc.O_CREX, initial_value=initial)
+
+    def cleanup() -> None:
+        semaphore.unlink()
+        semaphore.close()
+
+    return semaphore, cleanup
+
+
+@case("posix_sem_acquire_release")
+def _():
+    semaphore, cleanup = posix_semaphore(1)
+    acquire, release = semaphore.acquire, semaphore.release
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            acquire()
+            release()
+
+    return step, cleanup
+
+
+@case("posix_sem_acquire0_release")
+def _():
+    semaphore, cleanup = posix_semaphore(1)
+    acquire, release = semaphore.acquire, semaphore.release
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            acquire(0)
+            release()
+
+    return step, cleanup
+
+
+@case("posix_sem_acquire0_busy")
+def _():
+    semaphore, cleanup = posix_semaphore(0)
+    acquire, busy = semaphore.acquire, posix_ipc.BusyError
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            try:
+                acquire(0)
+            except busy:
+                pass
+
+    return step, cleanup
+
+
+@case("posix_sem_acquire_release_busy_thread")
+def _():
+    semaphore, cleanup_semaphore = posix_semaphore(1)
+    acquire, release = semaphore.acquire, semaphore.release
+    running = [True]
+
+    def spin() -> None:
+        while running[0]:
+            pass
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            acquire()
+            release()
+
+    def cleanup() -> None:
+        running[0] = False
+        spinner.join()
+        cleanup_semaphore()
+
+    return step, cleanup
+
+
+def posix_queue_case(size: int):
+    def factory():
+        queue = posix_ipc.MessageQueue(
+            None, posix_ipc.O_CREX, max_messages=8, max_message_size=max(size, 16)
+        )
+        message = b"x" * size
+        send, receive = queue.send, queue.receive
+
+        def step(n: int) -> None:
+            for _ in range(n):
+                send(message)
+                receive()
+
+        def cleanup() -> None:
+            queue.unlink()
+            queue.close()
+
+        return step, cleanup
+
+    return factory
+
+
+for _size, _label in ((16, "16B"), (1024, "1KiB"), (8192, "8KiB"), (65536, "64KiB")):
+    case(f"posix_mq_send_receive_{_label}")(posix_queue_case(_size))
+
+
+@case("posix_shm_create_map_write_unlink_1MiB")
+def _():
+    data = b"y" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            memory = posix_ipc.SharedMemory(None, posix_ipc.O_CREX, size=MIB)
+            view = mmap.mmap(memory.fd, MIB)
+            view[:] = data
+            view.close()
+            memory.close_fd()
+            memory.unlink()
+
+    return step, lambda: None
+
+
+@case("posix_shm_mapped_write_read_1MiB")
+def _():
+    memory = posix_ipc.SharedMemory(None, posix_ipc.O_CREX, size=MIB)
+    view = mmap.mmap(memory.fd, MIB)
+    data = b"z" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            view[:] = data
+            bytes(view)
+
+    def cleanup() -> None:
+        view.close()
+        memory.close_fd()
+        memory.unlink()
+
+    return step, cleanup
+
+
+def ping_pong(make_pair, serve, request):
+    """A forked child answers each request; one operation is one direction of a round trip."""
+    first, second, cleanup = make_pair()
+    child = os.fork()
+    if child == 0:
+        try:
+            serve(first, second)
+        finally:
+            os._exit(0)
+
+    def step(n: int) -> None:
+        for _ in range(n // 2 + 1):
+            request(first, second)
+
+    def finish() -> None:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+        cleanup()
+
+    return step, finish
+
+
+@case("posix_pingpong_semaphores_one_way")
+def _():
+    def make_pair():
+        a, clean_a = posix_semaphore(0)
+        b, clean_b = posix_semaphore(0)
+        return a, b, lambda: (clean_a(), clean_b())
+
+    def serve(a, b):
+        while True:
+            a.acquire()
+            b.release()
+
+    def request(a, b):
+        a.release()
+        b.acquire()
+
+    return ping_pong(make_pair, serve, request)
+
+
+@case("posix_pingpong_queues_one_way")
+def _():
+    def make_pair():
+        a = posix_ipc.MessageQueue(None, posix_ipc.O_CREX, max_messages=2, max_message_size=16)
+        b = posix_ipc.MessageQueue(None, posix_ipc.O_CREX, max_messages=2, max_message_size=16)
+
+        def cleanup():
+            for queue in (a, b):
+                queue.unlink()
+                queue.close()
+
+        return a, b, cleanup
+
+    def serve(a, b):
+        while True:
+            b.send(a.receive()[0])
+
+    def request(a, b):
+        a.send(b"ping")
+        b.receive()
+
+    return ping_pong(make_pair, serve, request)
+
+
+def contention(processes: int):
+    def factory():
+        semaphore, cleanup = posix_semaphore(1)
+        name = semaphore.name
+
+        def step(n: int) -> None:
+            per_process = max(n // processes, 1)
+            children = []
+            for _ in range(processes - 1):
+                pid = os.fork()
+                if pid == 0:
+                    other = posix_ipc.Semaphore(name)
+                    for _ in range(per_process):
+                        other.acquire()
+                        other.release()
+                    os._exit(0)
+                children.append(pid)
+            for _ in range(per_process):
+                semaphore.acquire()
+                semaphore.release()
+            for pid in children:
+                os.waitpid(pid, 0)
+
+        return step, cleanup
+
+    return factory
+
+
+for _count in (1, 2, 4, 8):
+    case(f"posix_sem_contention_{_count}_processes")(contention(_count))
+
+
+# ---- sysv_ipc -----------------------------------------------------------------------------
+
+
+@case("sysv_sem_acquire_release")
+def _():
+    semaphore = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, initial_value=1)
+    acquire, release = semaphore.acquire, semaphore.release
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            acquire()
+            release()
+
+    return step, semaphore.remove
+
+
+@case("sysv_sem_acquire_timeout0_busy")
+def _():
+    semaphore = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX)
+    acquire, busy = semaphore.acquire, sysv_ipc.BusyError
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            try:
+                acquire(timeout=0)
+            except busy:
+                pass
+
+    return step, semaphore.remove
+
+
+@case("sysv_sem_block_false_busy")
+def _():
+    semaphore = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX)
+    semaphore.block = False
+    acquire, busy = semaphore.acquire, sysv_ipc.BusyError
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            try:
+                acquire()
+            except busy:
+                pass
+
+    return step, semaphore.remove
+
+
+def sysv_queue_case(size: int):
+    def factory():
+        queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, max_message_size=max(size, 16))
+        message = b"x" * size
+        send, receive = queue.send, queue.receive
+
+        def step(n: int) -> None:
+            for _ in range(n):
+                send(message)
+                receive()
+
+        return step, queue.remove
+
+    return factory
+
+
+case("sysv_mq_send_receive_16B")(sysv_queue_case(16))
+case("sysv_mq_send_receive_8KiB")(sysv_queue_case(8192))
+
+
+def sysv_memory():
+    memory = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=MIB)
+
+    def cleanup() -> None:
+        memory.detach()
+        memory.remove()
+
+    return memory, cleanup
+
+
+@case("sysv_shm_write_read_1MiB")
+def _():
+    memory, cleanup = sysv_memory()
+    data = b"w" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            memory.write(data)
+            memory.read()
+
+    return step, cleanup
+
+
+@case("sysv_shm_memoryview_write_read_1MiB")
+def _():
+    memory, cleanup = sysv_memory()
+    data = b"v" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            view = memoryview(memory)
+            view[:] = data
+            bytes(view)
+            view.release()
+
+    return step, cleanup
+
+
+def main() -> None:
+    name, seconds = sys.argv[1], float(sys.argv[2])
+    step, cleanup = CASES[name]()
+    try:
+        result = timed(step, seconds)
+    finally:
+        cleanup()
+    print(json.dumps({"ns": result, "module": posix_ipc.__file__}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+/* The floor for each benchmark case: the same work done with raw system calls from C.
+ * Usage: floor CASE SECONDS  ->  prints {"ns": <nanoseconds per operation>}.
+ * Objects are created with names/keys private to this process and removed before exit. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <mqueue.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1 << 20)
+
+typedef void (*step_fn)(long n);
+
+static char name_a[64], name_b[64];
+static sem_t *sem_a, *sem_b;
+static mqd_t mq_a, mq_b;
+static size_t message_size;
+static char *buffer_in, *buffer_out, *mapped;
+static int sysv_sem, sysv_queue;
+static pid_t child;
+static int contenders;
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static void die(const char *what) {
+  perror(what);
+  exit(1);
+}
+
+/* ---- posix semaphores ---- */
+static void open_semaphores(unsigned initial) {
+  snprintf(name_a, sizeof name_a, "/ipcxx_floor_a_%d", getpid());
+  snprintf(name_b, sizeof name_b, "/ipcxx_floor_b_%d", getpid());
+  sem_a = sem_open(name_a, O_CREAT | O_EXCL, 0600, initial);
+  sem_b = sem_open(name_b, O_CREAT | O_EXCL, 0600, 0);
+  if (sem_a == SEM_FAILED || sem_b == SEM_FAILED) die("sem_open");
+}
+static void close_semaphores(void) {
+  sem_close(sem_a);
+  sem_close(sem_b);
+  sem_unlink(name_a);
+  sem_unlink(name_b);
+}
+static void sem_wait_post(long n) {
+  for (long i = 0; i < n; ++i) {
+    sem_wait(sem_a);
+    sem_post(sem_a);
+  }
+}
+static void sem_trywait_post(long n) {
+  for (long i = 0; i < n; ++i) {
+    sem_trywait(sem_a);
+    sem_post(sem_a);
+  }
+}
+static void sem_trywait_busy(long n) {
+  for (long i = 0; i < n; ++i)
+    if (sem_trywait(sem_a) == 0) abort();
+}
+static void sem_ping(long n) {
+  for (long i = 0; i < n / 2 + 1; ++i) {
+    sem_post(sem_a);
+    sem_wait(sem_b);
+  }
+}
+static void sem_contend(long n) {
+  long per_process = n / contenders > 0 ? n / contenders : 1;
+  pid_t children[16];
+  for (int c = 0; c < contenders - 1; ++c) {
+    children[c] = fork();
+    if (children[c] == 0) {
+      for (long i = 0; i < per_process; ++i) {
+        sem_wait(sem_a);
+        sem_post(sem_a);
+      }
+      _exit(0);
+    }
+  }
+  for (long i = 0; i < per_process; ++i) {
+    sem_wait(sem_a);
+    sem_post(sem_a);
+  }
+  for (int c = 0; c < contenders - 1; ++c) waitpid(children[c], NULL, 0);
+}
+
+/* ---- posix queues ---- */
+static void open_queues(long max_messages, size_t size) {
+  struct mq_attr attr = {0};
+  attr.mq_maxmsg = max_messages;
+  attr.mq_msgsize = (long)(size < 16 ? 16 : size);
+  snprintf(name_a, sizeof name_a, "/ipcxx_floor_qa_%d", getpid());
+  snprintf(name_b, sizeof name_b, "/ipcxx_floor_qb_%d", getpid());
+  mq_a = mq_open(name_a, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+  mq_b = mq_open(name_b, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+  if (mq_a < 0 || mq_b < 0) die("mq_open");
+  message_size = size;
+  buffer_in = calloc(1, attr.mq_msgsize);
+  buffer_out = calloc(1, attr.mq_msgsize);
+}
+static void close_queues(void) {
+  mq_close(mq_a);
+  mq_close(mq_b);
+  mq_unlink(name_a);
+  mq_unlink(name_b);
+}
+static void mq_send_receive(long n) {
+  unsigned priority;
+  long capacity = message_size < 16 ? 16 : (long)message_size;
+  for (long i = 0; i < n; ++i) {
+    mq_send(mq_a, buffer_in, message_size, 0);
+    mq_receive(mq_a, buffer_out, capacity, &priority);
+  }
+}
+static void mq_ping(long n) {
+  unsigned priority;
+  for (long i = 0; i < n / 2 + 1; ++i) {
+    mq_send(mq_a, "ping", 4, 0);
+    mq_receive(mq_b, buffer_out, 16, &priority);
+  }
+}
+
+/* ---- posix shared memory ---- */
+static void shm_cycle(long n) {
+  for (long i = 0; i < n; ++i) {
+    int fd = shm_open(name_a, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ftruncate(fd, MIB) != 0) die("shm");
+    char *view = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    memcpy(view, buffer_in, MIB);
+    munmap(view, MIB);
+    close(fd);
+    shm_unlink(name_a);
+  }
+}
+static void copy_in_out(long n) {
+  for (long i = 0; i < n; ++i) {
+    memcpy(mapped, buffer_in, MIB);
+    memcpy(buffer_out, mapped, MIB);
+  }
+}
+
+/* ---- sysv ---- */
+static void sysv_take_give(long n) {
+  struct sembuf take = {0, -1, 0}, give = {0, 1, 0};
+  for (long i = 0; i < n; ++i) {
+    semop(sysv_sem, &take, 1);
+    semop(sysv_sem, &give, 1);
+  }
+}
+static void sysv_nowait_busy(long n) {
+  struct sembuf take = {0, -1, IPC_NOWAIT};
+  for (long i = 0; i < n; ++i)
+    if (semop(sysv_sem, &take, 1) == 0) abort();
+}
+static void sysv_msg_send_receive(long n) {
+  for (long i = 0; i < n; ++i) {
+    msgsnd(sysv_queue, buffer_in, message_size, 0);
+    msgrcv(sysv_queue, buffer_out, message_size, 0, 0);
+  }
+}
+
+static void serve_semaphores(void) {
+  for (;;) {
+    sem_wait(sem_a);
+    sem_post(sem_b);
+  }
+}
+static void serve_queues(void) {
+  char scratch[16];
+  unsigned priority;
+  for (;;) {
+    ssize_t got = mq_receive(mq_a, scratch, sizeof scratch, &priority);
+    mq_send(mq_b, scratch, (size_t)got, 0);
+  }
+}
+static void start_child(void (*serve)(void)) {
+  child = fork();
+  if (child == 0) serve();
+}
+static void stop_child(void) {
+  if (child > 0) {
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+  }
+}
+
+static double measure(step_fn step, double seconds) {
+  long batch = 1;
+  double elapsed;
+  for (;;) {
+    double started = now_ns();
+    step(batch);
+    elapsed = now_ns() - started;
+    if (elapsed > 2e7 || batch >= (1L << 28)) break;
+    batch *= 4;
+  }
+  double best = elapsed / batch, deadline = now_ns() + seconds * 1e9;
+  while (now_ns() < deadline) {
+    double started = now_ns();
+    step(batch);
+    double per = (now_ns() - started) / batch;
+    if (per < best) best = per;
+  }
+  return best;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: floor CASE SECONDS\n");
+    return 2;
+  }
+  const char *name = argv[1];
+  double seconds = atof(argv[2]), ns = -1;
+  buffer_in = calloc(1, MIB + 16);
+  buffer_out = calloc(1, MIB + 16);
+  if (!strcmp(name, "posix_sem_acquire_release") ||
+      !strcmp(name, "posix_sem_acquire_release_busy_thread")) {
+    open_semaphores(1);
+    ns = measure(sem_wait_post, seconds);
+    close_semaphores();
+  } else if (!strcmp(name, "posix_sem_acquire0_release")) {
+    open_semaphores(1);
+    ns = measure(sem_trywait_post, seconds);
+    close_semaphores();
+  } else if (!strcmp(name, "posix_sem_acquire0_busy")) {
+    open_semaphores(0);
+    ns = measure(sem_trywait_busy, seconds);
+    close_semaphores();
+  } else if (!strcmp(name, "posix_pingpong_semaphores_one_way")) {
+    open_semaphores(0);
+    start_child(serve_semaphores);
+    ns = measure(sem_ping, seconds);
+    stop_child();
+    close_semaphores();
+  } else if (!strncmp(name, "posix_sem_contention_", 21)) {
+    contenders = atoi(name + 21);
+    open_semaphores(1);
+    ns = measure(sem_contend, seconds);
+    close_semaphores();
+  } else if (!strncmp(name, "posix_mq_send_receive_", 22)) {
+    const char *label = name + 22;
+    size_t size = !strcmp(label, "16B")    ? 16
+                  : !strcmp(label, "1KiB") ? 1024
+                  : !strcmp(label, "8KiB") ? 8192
+                                           : 65536;
+    open_queues(8, size);
+    ns = measure(mq_send_receive, seconds);
+    close_queues();
+  } else if (!strcmp(name, "posix_pingpong_queues_one_way")) {
+    open_queues(2, 16);
+    start_child(serve_queues);
+    ns = measure(mq_ping, seconds);
+    stop_child();
+    close_queues();
+  } else if (!strcmp(name, "posix_shm_create_map_write_unlink_1MiB")) {
+    snprintf(name_a, sizeof name_a, "/ipcxx_floor_shm_%d", getpid());
+    ns = measure(shm_cycle, seconds);
+  } else if (!strcmp(name, "posix_shm_mapped_write_read_1MiB") ||
+             !strcmp(name, "sysv_shm_write_read_1MiB") ||
+             !strcmp(name, "sysv_shm_memoryview_write_read_1MiB")) {
+    mapped = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ns = measure(copy_in_out, seconds);
+    munmap(mapped, MIB);
+  } else if (!strncmp(name, "sysv_sem_", 9)) {
+    sysv_sem = semget(IPC_PRIVATE, 1, 0600);
+    if (sysv_sem < 0) die("semget");
+    if (!strcmp(name, "sysv_sem_acquire_release")) {
+      semctl(sysv_sem, 0, SETVAL, 1);
+      ns = measure(sysv_take_give, seconds);
+    } else {
+      ns = measure(sysv_nowait_busy, seconds);
+    }
+    semctl(sysv_sem, 0, IPC_RMID);
+  } else if (!strncmp(name, "sysv_mq_send_receive_", 21)) {
+    sysv_queue = msgget(IPC_PRIVATE, 0600);
+    if (sysv_queue < 0) die("msgget");
+    message_size = !strcmp(name + 21, "16B") ? 16 : 8192;
+    *(long *)buffer_in = 1;
+    ns = measure(sysv_msg_send_receive, seconds);
+    msgctl(sysv_queue, IPC_RMID, NULL);
+  } else {
+    fprintf(stderr, "unknown case %s\n", name);
+    return 2;
+  }
+  printf("{\"ns\": %.3f}\n", ns);
+  return 0;
+}

@@ -1,0 +1,172 @@
+"""Turns a bench/results/*.json report into the table and charts of docs/performance.md."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SIZES = [("16B", 16), ("1KiB", 1024), ("8KiB", 8192), ("64KiB", 65536)]
+PROCESSES = [1, 2, 4, 8]
+NOTES_MARKER = "<!-- Analysis below is written by hand and kept when the tables are regenerated. -->"
+
+
+def _ns(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} ms"
+    if value >= 1e3:
+        return f"{value / 1e3:.2f} µs"
+    return f"{value:.1f} ns"
+
+
+def _spread(entry: dict) -> str:
+    return f"{_ns(entry['median'])} ({_ns(entry['min'])}–{_ns(entry['max'])})"
+
+
+def verdict(ratio: float | None, target: float | None) -> str:
+    if ratio is None or target is None:
+        return ""
+    return "met" if ratio <= target else f"MISSED by {ratio / target:.2f}×"
+
+
+def table(report: dict) -> str:
+    lines = [
+        "| case | ipcxx median (min–max) | upstream median (min–max) | C floor | ipcxx / upstream "
+        "| target | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in report["cases"].items():
+        ratio = entry.get("ratio")
+        target = entry.get("target")
+        lines.append(
+            "| {} | {} | {} | {} | {} | {} | {} |".format(
+                name,
+                _spread(entry["ipcxx"]) if "ipcxx" in entry else "failed",
+                _spread(entry["upstream"]) if "upstream" in entry else "failed",
+                _ns(entry["floor"]["median"]) if "floor" in entry else "",
+                f"{ratio:.3f}×" if ratio is not None else "",
+                f"≤ {target}×" if target is not None else "",
+                verdict(ratio, target),
+            )
+        )
+    if report.get("core"):
+        lines += [
+            "",
+            "| C++ core call | core | raw syscall | core / raw | target | |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, entry in sorted(report["core"].items()):
+            lines.append(
+                f"| {name} | {_ns(entry['core_ns'])} | {_ns(entry['raw_ns'])} | "
+                f"{entry['ratio']:.3f}× | ≤ 1.05× | {verdict(entry['ratio'], 1.05)} |"
+            )
+    return "\n".join(lines)
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "matplotlib>=3.5"], check=True
+        )
+        import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def charts(report: dict, images: Path) -> list[str]:
+    plt = _pyplot()
+    images.mkdir(parents=True, exist_ok=True)
+    cases = report["cases"]
+    written = []
+
+    names = [n for n, e in cases.items() if "ratio" in e]
+    figure, axes = plt.subplots(figsize=(9, 0.32 * len(names) + 1.2))
+    ratios = [cases[n]["ratio"] for n in names]
+    colors = ["tab:green" if r <= 1 else "tab:red" for r in ratios]
+    axes.barh(names, ratios, color=colors)
+    axes.axvline(1.0, color="black", linewidth=0.8)
+    axes.set_xscale("log")
+    axes.set_xlabel("ipcxx time / upstream time (median; lower is better)")
+    axes.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(images / "performance_ratios.png", dpi=110)
+    plt.close(figure)
+    written.append("performance_ratios.png")
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for side, style in (("ipcxx", "o-"), ("upstream", "s--"), ("floor", "^:")):
+        xs, ys = [], []
+        for label, size in SIZES:
+            entry = cases.get(f"posix_mq_send_receive_{label}", {})
+            if side in entry:
+                xs.append(size)
+                ys.append(entry[side]["median"] / 1e3)
+        axes.plot(xs, ys, style, label="C floor" if side == "floor" else side)
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("message size (bytes)")
+    axes.set_ylabel("send + receive (µs)")
+    axes.set_title("POSIX message queue: cost against message size")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(images / "performance_message_size.png", dpi=110)
+    plt.close(figure)
+    written.append("performance_message_size.png")
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for side, style in (("ipcxx", "o-"), ("upstream", "s--"), ("floor", "^:")):
+        xs, ys = [], []
+        for count in PROCESSES:
+            entry = cases.get(f"posix_sem_contention_{count}_processes", {})
+            if side in entry:
+                xs.append(count)
+                ys.append(entry[side]["median"])
+        axes.plot(xs, ys, style, label="C floor" if side == "floor" else side)
+    axes.set_xlabel("processes contending for one POSIX semaphore")
+    axes.set_ylabel("wall time per acquire + release (ns)")
+    axes.set_title("Contention scaling")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(images / "performance_contention.png", dpi=110)
+    plt.close(figure)
+    written.append("performance_contention.png")
+    return written
+
+
+def write_docs(report: dict, result_file: Path, docs: Path) -> None:
+    images = charts(report, docs / "images")
+    machine = report["machine"]
+    lines = [
+        "# Performance",
+        "",
+        "Generated by `python bench/run.py` (" + report["mode"] + f" mode) on {report['date']}; "
+        f"raw data: `{result_file.relative_to(docs.parent)}`.",
+        "",
+        "Each case runs in a fresh worker process per side (ipcxx, then upstream, alternating "
+        "the order), interleaved with the other cases, "
+        f"{report['repetitions']} repetitions of about {report['seconds_per_sample']} s each; "
+        "a sample is the best batch of that run and the table shows the median (and range) of "
+        "the samples. Upstream is posix_ipc 1.3.2 and sysv_ipc 1.2.0 built from their PyPI "
+        "sdists. The C floor (`bench/floor.c`) does the same work with raw system calls.",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, Linux {machine['kernel']}, "
+        f"CPython {machine['python']}, {machine['glibc']}.",
+        "",
+        table(report),
+        "",
+        "Ping-pong cases report one direction of a round trip between two processes; the "
+        "contention cases report wall time per operation with N processes working at once.",
+        "",
+    ]
+    lines += [f"![{name}](images/{name})" for name in images]
+    lines.append("")
+    target = docs / "performance.md"
+    # Hand-written analysis below the marker survives regeneration.
+    notes = ""
+    if target.exists() and NOTES_MARKER in target.read_text():
+        notes = target.read_text().split(NOTES_MARKER, 1)[1]
+    lines.append(NOTES_MARKER + notes.rstrip("\n") if notes else NOTES_MARKER)
+    target.write_text("\n".join(lines) + "\n")
