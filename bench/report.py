@@ -8,7 +8,7 @@ from pathlib import Path
 
 SIZES = [("16B", 16), ("1KiB", 1024), ("8KiB", 8192), ("64KiB", 65536)]
 PROCESSES = [1, 2, 4, 8]
-NOTES_MARKER = "<!-- Analysis below is written by hand and kept when the tables are regenerated. -->"
+NOTES_MARKER = "<!-- Analysis below is written by hand and kept when tables are regenerated -->"
 
 
 def _ns(value: float) -> str:
