@@ -6,6 +6,7 @@
 #include <memory>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "conversions.hpp"
 #include "errors_posix.hpp"
@@ -237,38 +238,66 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
 
 // ---- receive ------------------------------------------------------------------------------
 
-// A bytes object of max_message_size that the kernel writes into, trimmed afterwards.
+// The (message, priority) result tuple; steals `message`.
+PyObject* received_pair(PyObject* message, unsigned priority) {
+  if (!message) return nullptr;
+  PyObject* number = PyLong_FromUnsignedLong(priority);
+  PyObject* pair = number ? PyTuple_New(2) : nullptr;
+  if (!pair) {
+    Py_DECREF(message);
+    Py_XDECREF(number);
+    return nullptr;
+  }
+  PyTuple_SET_ITEM(pair, 0, message);
+  PyTuple_SET_ITEM(pair, 1, number);
+  return pair;
+}
+
+// Where the kernel writes a received message. Queues of up to kScratchLimit bytes use this
+// thread's reusable buffer and copy exactly the message out (no max_message_size allocation
+// per call, right-sized results: DC-20); larger ones receive straight into a bytes object
+// that is trimmed afterwards.
 class ReceiveBuffer {
  public:
-  explicit ReceiveBuffer(long capacity)
-      : bytes_(PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(capacity))) {}
+  static constexpr long kScratchLimit = 64 * 1024;
+
+  explicit ReceiveBuffer(long capacity) : capacity_(static_cast<std::size_t>(capacity)) {
+    if (capacity <= kScratchLimit) {
+      std::vector<std::byte>& scratch = thread_scratch();
+      if (scratch.size() < capacity_) scratch.resize(capacity_);
+      data_ = scratch.data();
+    } else {
+      bytes_ = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(capacity));
+      if (bytes_) data_ = reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes_));
+    }
+  }
   ReceiveBuffer(const ReceiveBuffer&) = delete;
   ReceiveBuffer& operator=(const ReceiveBuffer&) = delete;
   ~ReceiveBuffer() { Py_XDECREF(bytes_); }
-  bool ok() const { return bytes_ != nullptr; }
-  std::span<std::byte> span() {
-    return {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes_)),
-            static_cast<std::size_t>(PyBytes_GET_SIZE(bytes_))};
-  }
-  // The (message, priority) result. A short message gets its own right-sized bytes rather
-  // than keeping the whole capacity alive (DC-20).
+  bool ok() const { return data_ != nullptr; }
+  std::span<std::byte> span() const { return {data_, capacity_}; }
+
   PyObject* result(const posix::Received& received) {
     const auto size = static_cast<Py_ssize_t>(received.size);
     PyObject* message = nullptr;
-    if (size == PyBytes_GET_SIZE(bytes_)) {
-      message = std::exchange(bytes_, nullptr);
-    } else if (size <= PyBytes_GET_SIZE(bytes_) / 2) {
-      message = PyBytes_FromStringAndSize(PyBytes_AS_STRING(bytes_), size);
+    if (!bytes_ || size <= PyBytes_GET_SIZE(bytes_) / 2) {
+      message = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data_), size);
     } else {
       message = std::exchange(bytes_, nullptr);
-      if (_PyBytes_Resize(&message, size) < 0) return nullptr;
+      if (size != PyBytes_GET_SIZE(message) && _PyBytes_Resize(&message, size) < 0) return nullptr;
     }
-    if (!message) return nullptr;
-    return Py_BuildValue("(NI)", message, received.priority);
+    return received_pair(message, received.priority);
   }
 
  private:
-  PyObject* bytes_;
+  static std::vector<std::byte>& thread_scratch() {
+    thread_local std::vector<std::byte> scratch;
+    return scratch;
+  }
+
+  std::size_t capacity_;
+  std::byte* data_ = nullptr;
+  PyObject* bytes_ = nullptr;
 };
 
 PyObject* receive_with(MessageQueueObject* queue, PyObject* timeout_object) {

@@ -110,33 +110,18 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 // exception from __bool__ propagates (upstream ignores it: DC-14).
 int blocking_from(PyObject* block) { return block ? PyObject_IsTrue(block) : 1; }
 
-PyObject* queue_send(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"message", "block", "type", nullptr};
-  Py_buffer message{};
-  PyObject* block_object = nullptr;
-  long type = 1;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s*|Ol", const_cast<char**>(keywords), &message,
-                                   &block_object, &type))
-    return nullptr;
-  struct Release {
-    Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }
-  } release{&message};
-  const int block = blocking_from(block_object);
-  if (block < 0) return nullptr;
-  MessageQueueObject* queue = as_queue(self);
+PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> bytes, int block,
+                    long type) {
   if (type <= 0) {
     PyErr_SetString(PyExc_ValueError, "The type must be > 0");
     return nullptr;
   }
-  if (static_cast<unsigned long>(message.len) > queue->max_message_size) {
+  if (bytes.size() > queue->max_message_size) {
     PyErr_Format(PyExc_ValueError, "The message length exceeds queue's max_message_size (%lu)",
                  queue->max_message_size);
     return nullptr;
   }
   const sysv::MessageQueue handle = core(queue);
-  const std::span<const std::byte> bytes(static_cast<const std::byte*>(message.buf),
-                                         static_cast<std::size_t>(message.len));
   bool sent = false;
   // The attempt that cannot wait keeps the GIL (DC-5).
   if (!guarded(Operation::queue_send, subject_of(queue),
@@ -158,20 +143,45 @@ PyObject* queue_send(PyObject* self, PyObject* args, PyObject* kwargs) {
   Py_RETURN_NONE;
 }
 
-PyObject* queue_receive(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"block", "type", nullptr};
+PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  MessageQueueObject* queue = as_queue(self);
+  if (!kwnames && nargs == 1 && PyBytes_CheckExact(args[0])) {
+    const std::span<const std::byte> bytes(
+        reinterpret_cast<const std::byte*>(PyBytes_AS_STRING(args[0])),
+        static_cast<std::size_t>(PyBytes_GET_SIZE(args[0])));
+    return send_with(queue, bytes, 1, 1);
+  }
+  static const char* keywords[] = {"message", "block", "type", nullptr};
+  PackedArguments packed(args, nargs, kwnames);
+  if (!packed.ok()) return nullptr;
+  Py_buffer message{};
   PyObject* block_object = nullptr;
-  long type = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|Ol", const_cast<char**>(keywords), &block_object,
-                                   &type))
+  long type = 1;
+  if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "s*|Ol",
+                                   const_cast<char**>(keywords), &message, &block_object, &type))
     return nullptr;
+  struct Release {
+    Py_buffer* view;
+    ~Release() { PyBuffer_Release(view); }
+  } release{&message};
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
-  MessageQueueObject* queue = as_queue(self);
+  return send_with(queue,
+                   std::span<const std::byte>(static_cast<const std::byte*>(message.buf),
+                                              static_cast<std::size_t>(message.len)),
+                   block, type);
+}
+
+// This thread's reusable receive buffer: no max_message_size allocation per call (DC-26).
+std::vector<std::byte>& thread_scratch() {
+  thread_local std::vector<std::byte> scratch;
+  return scratch;
+}
+
+PyObject* receive_with(MessageQueueObject* queue, int block, long type) {
   const sysv::MessageQueue handle = core(queue);
   const std::size_t max_size = queue->max_message_size;
-  // A per-call scratch buffer, copied into a right-sized bytes (DC-26).
-  std::vector<std::byte> scratch;
+  std::vector<std::byte>& scratch = thread_scratch();
   std::optional<sysv::ReceivedMessage> received;
   if (!guarded(Operation::queue_receive, subject_of(queue),
                [&] { received = handle.receive(type, max_size, scratch, false); }))
@@ -196,7 +206,35 @@ PyObject* queue_receive(PyObject* self, PyObject* args, PyObject* kwargs) {
       reinterpret_cast<const char*>(scratch.data() + sysv::MessageQueue::message_offset),
       static_cast<Py_ssize_t>(received->size));
   if (!bytes) return nullptr;
-  return Py_BuildValue("(Nl)", bytes, received->type);
+  PyObject* kind = PyLong_FromLong(received->type);
+  PyObject* pair = kind ? PyTuple_New(2) : nullptr;
+  if (!pair) {
+    Py_DECREF(bytes);
+    Py_XDECREF(kind);
+    return nullptr;
+  }
+  PyTuple_SET_ITEM(pair, 0, bytes);
+  PyTuple_SET_ITEM(pair, 1, kind);
+  // A huge max_message_size must not stay allocated by an idle thread.
+  if (scratch.size() > 1024 * 1024) std::vector<std::byte>().swap(scratch);
+  return pair;
+}
+
+PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) {
+  MessageQueueObject* queue = as_queue(self);
+  if (!kwnames && nargs == 0) return receive_with(queue, 1, 0);
+  static const char* keywords[] = {"block", "type", nullptr};
+  PackedArguments packed(args, nargs, kwnames);
+  if (!packed.ok()) return nullptr;
+  PyObject* block_object = nullptr;
+  long type = 0;
+  if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|Ol",
+                                   const_cast<char**>(keywords), &block_object, &type))
+    return nullptr;
+  const int block = blocking_from(block_object);
+  if (block < 0) return nullptr;
+  return receive_with(queue, block, type);
 }
 
 PyObject* queue_remove(PyObject* self, PyObject*) {
@@ -308,11 +346,11 @@ PyObject* queue_repr(PyObject* self) { return class_key_text("MessageQueue", as_
 
 PyMethodDef queue_methods[] = {
     {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(queue_send)),
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "Send message (str as UTF-8, or bytes-like) with type (> 0). Waits while the queue is\n"
      "full unless block is false; BusyError then."},
     {"receive", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(queue_receive)),
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "Return (message, type): type 0 takes the oldest, > 0 the oldest of that type, < 0 the\n"
      "lowest type <= |type|. Waits unless block is false; BusyError then."},
     {"remove", queue_remove, METH_NOARGS,
