@@ -107,7 +107,8 @@ static void open_queues(long max_messages, size_t size) {
   snprintf(name_a, sizeof name_a, "/ipcxx_floor_qa_%d", getpid());
   snprintf(name_b, sizeof name_b, "/ipcxx_floor_qb_%d", getpid());
   mq_a = mq_open(name_a, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
-  mq_b = mq_open(name_b, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+  /* The second queue only for ping-pong: two 8 x 64 KiB queues exceed RLIMIT_MSGQUEUE. */
+  mq_b = max_messages == 2 ? mq_open(name_b, O_RDWR | O_CREAT | O_EXCL, 0600, &attr) : mq_a;
   if (mq_a < 0 || mq_b < 0) die("mq_open");
   message_size = size;
   buffer_in = calloc(1, attr.mq_msgsize);
@@ -115,9 +116,11 @@ static void open_queues(long max_messages, size_t size) {
 }
 static void close_queues(void) {
   mq_close(mq_a);
-  mq_close(mq_b);
   mq_unlink(name_a);
-  mq_unlink(name_b);
+  if (mq_b != mq_a) {
+    mq_close(mq_b);
+    mq_unlink(name_b);
+  }
 }
 static void mq_send_receive(long n) {
   unsigned priority;

@@ -256,10 +256,11 @@ PyObject* received_pair(PyObject* message, unsigned priority) {
 // Where the kernel writes a received message. Queues of up to kScratchLimit bytes use this
 // thread's reusable buffer and copy exactly the message out (no max_message_size allocation
 // per call, right-sized results: DC-20); larger ones receive straight into a bytes object
-// that is trimmed afterwards.
+// that is trimmed afterwards, which saves copying big messages (measured: a 64 KiB copy
+// costs more than the allocation it avoids).
 class ReceiveBuffer {
  public:
-  static constexpr long kScratchLimit = 64 * 1024;
+  static constexpr long kScratchLimit = 16 * 1024;
 
   explicit ReceiveBuffer(long capacity) : capacity_(static_cast<std::size_t>(capacity)) {
     if (capacity <= kScratchLimit) {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "detail/syscall.hpp"
@@ -31,12 +32,12 @@ bool MessageQueue::send(long type, std::span<const std::byte> message, bool wait
   // msgsnd wants the type word right before the bytes; small messages stay on the stack.
   constexpr std::size_t kStackBytes = 1024;
   std::array<std::byte, kStackBytes> stack_buffer;
-  std::vector<std::byte> heap_buffer;
+  std::unique_ptr<std::byte[]> heap_buffer;  // not zero-filled: every byte is written below
   std::byte* buffer = stack_buffer.data();
   const std::size_t total = message_offset + message.size();
   if (total > kStackBytes) {
-    heap_buffer.resize(total);
-    buffer = heap_buffer.data();
+    heap_buffer = std::make_unique_for_overwrite<std::byte[]>(total);
+    buffer = heap_buffer.get();
   }
   std::memcpy(buffer, &type, sizeof type);
   if (!message.empty()) std::memcpy(buffer + message_offset, message.data(), message.size());
