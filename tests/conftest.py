@@ -15,6 +15,33 @@ import pytest
 NAME_PREFIX = f"ipcxx_t{os.getpid()}_"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="run the reliability tests at their full size (docs/reliability.md)",
+    )
+
+
+class Sizes:
+    """Workload sizes of the reliability tests: quick by default, full with --full."""
+
+    def __init__(self, full: bool) -> None:
+        self.full = full
+        self.counter_processes = 8 if full else 4
+        self.counter_iterations = 100_000 if full else 10_000
+        self.producers = self.consumers = 4 if full else 2
+        self.messages = 1_000_000 if full else 100_000
+        self.kills = 100 if full else 10
+        self.fuzz_examples = 2_000 if full else 150
+        self.leak_objects = 100_000 if full else 10_000
+
+
+@pytest.fixture(scope="session")
+def sizes(request: pytest.FixtureRequest) -> Sizes:
+    return Sizes(request.config.getoption("--full"))
+
+
 def _ipc_objects() -> set[str]:
     """Every POSIX and System V object on the machine, as comparable strings."""
     found: set[str] = set()

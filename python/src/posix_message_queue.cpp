@@ -181,6 +181,9 @@ PyObject* send_without_gil(std::shared_ptr<posix::MessageQueue> pinned,
                            const Timeout& timeout) {
   bool sent = false;
   int failure = 0;
+  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
+  // instead of after a wait that nothing may ever end.
+  if (PyErr_CheckSignals() < 0) return nullptr;
   Py_BEGIN_ALLOW_THREADS
   try {
     sent = timeout.forever ? pinned->send(message, priority)
@@ -323,6 +326,9 @@ PyObject* receive_with(MessageQueueObject* queue, PyObject* timeout_object) {
   std::shared_ptr<posix::MessageQueue> pinned = queue->handle;
   const std::span<std::byte> target = buffer.span();
   int failure = 0;
+  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
+  // instead of after a wait that nothing may ever end.
+  if (PyErr_CheckSignals() < 0) return nullptr;
   Py_BEGIN_ALLOW_THREADS
   try {
     received =

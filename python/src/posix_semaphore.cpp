@@ -89,6 +89,9 @@ int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 PyObject* wait_without_gil(std::shared_ptr<posix::Semaphore> pinned, const Timeout& timeout) {
   bool acquired = false;
   int failure = 0;
+  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
+  // instead of after a wait that nothing may ever end.
+  if (PyErr_CheckSignals() < 0) return nullptr;
   Py_BEGIN_ALLOW_THREADS
   try {
     if (timeout.forever) {

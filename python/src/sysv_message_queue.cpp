@@ -130,6 +130,9 @@ PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> bytes,
   if (sent) Py_RETURN_NONE;
   if (!block) return sysv_errors::raise_errno(Operation::queue_send, EAGAIN, subject_of(queue));
   int failure = 0;
+  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
+  // instead of after a wait that nothing may ever end.
+  if (PyErr_CheckSignals() < 0) return nullptr;
   Py_BEGIN_ALLOW_THREADS
   try {
     sent = handle.send(type, bytes, true);
@@ -190,6 +193,9 @@ PyObject* receive_with(MessageQueueObject* queue, int block, long type) {
     if (!block)
       return sysv_errors::raise_errno(Operation::queue_receive, ENOMSG, subject_of(queue));
     int failure = 0;
+    // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
+    // instead of after a wait that nothing may ever end.
+    if (PyErr_CheckSignals() < 0) return nullptr;
     Py_BEGIN_ALLOW_THREADS
     try {
       received = handle.receive(type, max_size, scratch, true);

@@ -97,6 +97,9 @@ PyObject* operate(SemaphoreObject* semaphore, short sem_op, PyObject* timeout_ob
   if (!semaphore->block || timeout.is_zero())
     return sysv_errors::raise_errno(Operation::semaphore, EAGAIN, subject_of(semaphore));
   int failure = 0;
+  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
+  // instead of after a wait that nothing may ever end.
+  if (PyErr_CheckSignals() < 0) return nullptr;
   Py_BEGIN_ALLOW_THREADS
   try {
     done = timeout.forever ? handle.operate(sem_op, true, undo)
