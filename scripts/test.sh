@@ -59,6 +59,13 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build "$build"
 ctest --test-dir "$build" --output-on-failure --no-tests=error
 
+step "C++ core: GoogleTest under AddressSanitizer and UndefinedBehaviorSanitizer"
+cmake -S . -B build/ci-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+  -DIPCXX_BUILD_TESTS=ON -DIPCXX_WERROR=ON -DIPCXX_SANITIZE=ON >/dev/null
+cmake --build build/ci-sanitize
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir build/ci-sanitize --output-on-failure --no-tests=error
+
 step "C++ core: find_package(ipcxx) from an installed copy"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
