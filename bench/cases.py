@@ -194,15 +194,26 @@ def _():
     return step, cleanup
 
 
+def pin_to(cpu: int) -> None:
+    """Ping-pong latency depends on whether both processes share a core: pin them to two
+    different cores (when there are two) so every run measures the same thing."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[cpu]})
+
+
 def ping_pong(make_pair, serve, request):
     """A forked child answers each request; one operation is one direction of a round trip."""
     first, second, cleanup = make_pair()
+    allowed = os.sched_getaffinity(0)
     child = os.fork()
     if child == 0:
         try:
+            pin_to(1)
             serve(first, second)
         finally:
             os._exit(0)
+    pin_to(0)
 
     def step(n: int) -> None:
         for _ in range(n // 2 + 1):
@@ -211,6 +222,7 @@ def ping_pong(make_pair, serve, request):
     def finish() -> None:
         os.kill(child, 9)
         os.waitpid(child, 0)
+        os.sched_setaffinity(0, allowed)
         cleanup()
 
     return step, finish

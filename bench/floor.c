@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
@@ -191,9 +192,27 @@ static void serve_queues(void) {
     mq_send(mq_b, scratch, (size_t)got, 0);
   }
 }
+/* Pins the calling process to the index-th allowed CPU (parent 0, child 1), as cases.py. */
+static void pin_to(int index) {
+  cpu_set_t allowed, one;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) < 2) return;
+  for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    if (seen++ == index) {
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      sched_setaffinity(0, sizeof one, &one);
+      return;
+    }
+  }
+}
 static void start_child(void (*serve)(void)) {
   child = fork();
-  if (child == 0) serve();
+  if (child == 0) {
+    pin_to(1);
+    serve();
+  }
+  pin_to(0);
 }
 static void stop_child(void) {
   if (child > 0) {

@@ -237,7 +237,8 @@ def run_core_benchmark(quick: bool) -> dict | None:
     result = subprocess.run(
         [str(binary), "--benchmark_format=json",
          f"--benchmark_min_time={'0.05' if quick else '0.3'}",
-         f"--benchmark_repetitions={3 if quick else 7}", "--benchmark_report_aggregates_only=true"],
+         f"--benchmark_repetitions={3 if quick else 9}", "--benchmark_report_aggregates_only=true",
+         "--benchmark_enable_random_interleaving=true"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     remove_objects(ipc_objects() - before)
