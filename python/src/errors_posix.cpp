@@ -6,6 +6,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "errors_common.hpp"
 #include "ipcxx/error.hpp"
 
 namespace ipcxx::python::posix_errors {
@@ -173,16 +174,6 @@ PyObject* raise_os_error_with_message(const char* message, int errno_value) {
   return nullptr;
 }
 
-PyObject* raise_os_error(int errno_value) {
-  PyObject* error =
-      PyObject_CallFunction(PyExc_OSError, "is", errno_value, std::strerror(errno_value));
-  if (error) {
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
-    Py_DECREF(error);
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 Classes& classes() {
@@ -247,18 +238,9 @@ PyObject* raise_current_exception(Operation operation) {
       return nullptr;
     }
     return raise_errno(operation, error.errno_value());
-  } catch (const std::invalid_argument& error) {
-    PyErr_SetString(PyExc_ValueError, error.what());
-  } catch (const std::out_of_range& error) {
-    PyErr_SetString(PyExc_ValueError, error.what());
-  } catch (const std::length_error& error) {
-    PyErr_SetString(PyExc_ValueError, error.what());
-  } catch (const std::bad_alloc&) {
-    PyErr_SetString(PyExc_MemoryError, "Out of memory");
-  } catch (const std::exception& error) {
-    PyErr_SetString(PyExc_RuntimeError, error.what());
+  } catch (...) {
+    return raise_standard_exception();
   }
-  return nullptr;
 }
 
 }  // namespace ipcxx::python::posix_errors

@@ -6,6 +6,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "errors_common.hpp"
 #include "ipcxx/error.hpp"
 
 namespace ipcxx::python::sysv_errors {
@@ -19,16 +20,6 @@ PyObject* set(PyObject* type, const char* message) {
 
 PyObject* set_format(PyObject* type, const char* format, long value) {
   PyErr_Format(type, format, value);
-  return nullptr;
-}
-
-PyObject* os_error(int errno_value) {
-  PyObject* error =
-      PyObject_CallFunction(PyExc_OSError, "is", errno_value, std::strerror(errno_value));
-  if (error) {
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
-    Py_DECREF(error);
-  }
   return nullptr;
 }
 
@@ -51,7 +42,7 @@ PyObject* semaphore_error(int errno_value) {
     case ENOMEM:
       return set(PyExc_MemoryError, "Not enough memory");
     default:
-      return os_error(errno_value);
+      return raise_os_error(errno_value);
   }
 }
 
@@ -87,7 +78,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
         case ENOSPC:
           return set(PyExc_OSError, "Not enough shared memory identifiers available (ENOSPC)");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::memory_attach:
       switch (errno_value) {
@@ -98,14 +89,14 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
         case EINVAL:
           return set(PyExc_ValueError, "Invalid id, address, or flags");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::memory_detach:
       if (errno_value == EINVAL) {
         PyErr_SetNone(c.not_attached_error);
         return nullptr;
       }
-      return os_error(errno_value);
+      return raise_os_error(errno_value);
     case Operation::memory_stat:
       switch (errno_value) {
         case EIDRM:
@@ -115,7 +106,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
           return set(c.permissions_error,
                      "You do not have permission to read the shared memory attribute");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::memory_set:
       switch (errno_value) {
@@ -126,7 +117,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
           return set(c.permissions_error,
                      "You do not have permission to change the shared memory's attributes");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     default:  // memory_remove
       switch (errno_value) {
@@ -136,7 +127,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
         case EPERM:
           return set(c.permissions_error, "You do not have permission to remove the shared memory");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
   }
 }
@@ -158,7 +149,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case ENOSPC:
           return set(PyExc_OSError, "The system limit for message queues has been reached");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::queue_send:
       switch (errno_value) {
@@ -169,7 +160,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case EIDRM:
           return set(c.existential_error, kGone);
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::queue_receive:
       switch (errno_value) {
@@ -181,7 +172,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case ENOMSG:
           return c.no_message.raise();
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::queue_stat:
       switch (errno_value) {
@@ -191,7 +182,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case EACCES:
           return set(c.permissions_error, "Permission denied");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     case Operation::queue_set:
       switch (errno_value) {
@@ -201,7 +192,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case EINVAL:
           return set(c.existential_error, kGone);
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
     default:  // queue_remove
       switch (errno_value) {
@@ -211,7 +202,7 @@ PyObject* queue_error(Operation operation, int errno_value) {
         case EPERM:
           return set(c.permissions_error, "Permission denied");
         default:
-          return os_error(errno_value);
+          return raise_os_error(errno_value);
       }
   }
 }
@@ -245,18 +236,9 @@ PyObject* raise_current_exception(Operation operation, const Subject& subject) {
     if (error.call() == "shmctl(IPC_STAT)" && operation == Operation::memory_get)
       effective = Operation::memory_stat;
     return raise_errno(effective, error.errno_value(), subject);
-  } catch (const std::invalid_argument& error) {
-    PyErr_SetString(PyExc_ValueError, error.what());
-  } catch (const std::out_of_range& error) {
-    PyErr_SetString(PyExc_ValueError, error.what());
-  } catch (const std::length_error& error) {
-    PyErr_SetString(PyExc_ValueError, error.what());
-  } catch (const std::bad_alloc&) {
-    PyErr_SetString(PyExc_MemoryError, "Out of memory");
-  } catch (const std::exception& error) {
-    PyErr_SetString(PyExc_RuntimeError, error.what());
+  } catch (...) {
+    return raise_standard_exception();
   }
-  return nullptr;
 }
 
 }  // namespace ipcxx::python::sysv_errors

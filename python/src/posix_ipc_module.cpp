@@ -12,6 +12,7 @@
 #include "ipcxx/posix/message_queue.hpp"
 #include "ipcxx/posix/semaphore.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
+#include "module_setup.hpp"
 #include "posix_types.hpp"
 
 namespace nb = nanobind;
@@ -67,11 +68,7 @@ PyMethodDef module_functions[] = {
     {nullptr, nullptr, 0, nullptr}};
 
 PyObject* new_exception(nb::module_& module, const char* name, PyObject* base) {
-  const std::string qualified = std::string("posix_ipc.") + name;
-  PyObject* type = PyErr_NewException(qualified.c_str(), base, nullptr);
-  if (!type) throw nb::python_error();
-  module.attr(name) = nb::borrow(type);
-  return type;  // the module keeps it alive for the life of the process
+  return add_exception(module, "posix_ipc", name, base);
 }
 
 void add_exceptions(nb::module_& module) {
@@ -85,21 +82,6 @@ void add_exceptions(nb::module_& module) {
       !classes.queue_empty.prepare(classes.busy_error, "The queue is empty") ||
       !classes.queue_full.prepare(classes.busy_error, "The queue is full"))
     throw nb::python_error();
-}
-
-void add_type(nb::module_& module, const char* name, PyType_Spec& spec) {
-  PyObject* type = PyType_FromModuleAndSpec(module.ptr(), &spec, nullptr);
-  if (!type) throw nb::python_error();
-  module.attr(name) = nb::steal(type);
-}
-
-void add_functions(nb::module_& module) {
-  nb::object module_name = nb::str("posix_ipc");
-  for (PyMethodDef* def = module_functions; def->ml_name; ++def) {
-    PyObject* function = PyCMethod_New(def, nullptr, module_name.ptr(), nullptr);
-    if (!function) throw nb::python_error();
-    module.attr(def->ml_name) = nb::steal(function);
-  }
 }
 
 void add_constants(nb::module_& module) {
@@ -136,7 +118,7 @@ NB_MODULE(_posix_ipc, module) {
   module.doc() = "POSIX IPC module";
   add_exceptions(module);
   add_constants(module);
-  add_functions(module);
+  add_functions(module, "posix_ipc", module_functions);
   add_type(module, "Semaphore", posix_types::semaphore_spec());
   add_type(module, "SharedMemory", posix_types::shared_memory_spec());
   add_type(module, "MessageQueue", posix_types::message_queue_spec());

@@ -13,6 +13,7 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/posix/message_queue.hpp"
 #include "ipcxx/posix/open_flags.hpp"
+#include "method_cast.hpp"
 #include "posix_types.hpp"
 
 namespace ipcxx::python::posix_types {
@@ -503,23 +504,16 @@ PyObject* queue_repr(PyObject* self) {
   return result;
 }
 
-template <auto Function>
-PyCFunction fastcall() {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Function));
-}
-
 PyMethodDef queue_methods[] = {
-    {"send", fastcall<queue_send>(), METH_FASTCALL | METH_KEYWORDS,
+    {"send", as_method<queue_send>(), METH_FASTCALL | METH_KEYWORDS,
      "send($self, /, message, timeout=None, priority=0)\n--\n\n"
      "Send a message (str is sent as UTF-8, or any bytes-like object). Waits for room unless\n"
      "timeout is 0 or block is False; BusyError when it cannot."},
-    {"receive", fastcall<queue_receive>(), METH_FASTCALL | METH_KEYWORDS,
+    {"receive", as_method<queue_receive>(), METH_FASTCALL | METH_KEYWORDS,
      "receive($self, /, timeout=None)\n--\n\n"
      "Return (message bytes, priority) of the oldest highest-priority message, waiting for\n"
      "one unless timeout is 0 or block is False; BusyError when none comes."},
-    {"request_notification",
-     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(queue_request_notification)),
-     METH_VARARGS | METH_KEYWORDS,
+    {"request_notification", as_method<queue_request_notification>(), METH_VARARGS | METH_KEYWORDS,
      "request_notification($self, /, notification=None)\n--\n\n"
      "Be told once when the queue goes from empty to non-empty: a signal number, or a\n"
      "(function, parameter) tuple called on a new thread. None cancels."},

@@ -9,6 +9,7 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "ipcxx/posix/semaphore.hpp"
+#include "method_cast.hpp"
 #include "posix_types.hpp"
 
 namespace ipcxx::python::posix_types {
@@ -210,8 +211,7 @@ PyObject* semaphore_repr(PyObject* self) {
 }
 
 PyMethodDef semaphore_methods[] = {
-    {"acquire", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(semaphore_acquire)),
-     METH_FASTCALL | METH_KEYWORDS,
+    {"acquire", as_method<semaphore_acquire>(), METH_FASTCALL | METH_KEYWORDS,
      "acquire($self, /, timeout=None)\n--\n\n"
      "Wait until the value is above zero, then decrement it. timeout None waits without\n"
      "limit, 0 never waits; BusyError when the timeout expires."},

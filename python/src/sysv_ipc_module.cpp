@@ -15,6 +15,8 @@
 #include "ipcxx/sysv/message_queue.hpp"
 #include "ipcxx/sysv/semaphore.hpp"
 #include "ipcxx/sysv/shared_memory.hpp"
+#include "method_cast.hpp"
+#include "module_setup.hpp"
 #include "sysv_types.hpp"
 
 namespace nb = nanobind;
@@ -81,12 +83,10 @@ PyObject* remove_message_queue(PyObject*, PyObject* args) {
 }
 
 PyMethodDef module_functions[] = {
-    {"attach", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(attach)),
-     METH_VARARGS | METH_KEYWORDS,
+    {"attach", as_method<attach>(), METH_VARARGS | METH_KEYWORDS,
      "attach(id, address=None, flags=0)\n--\n\nA new SharedMemory object attached to the "
      "existing segment id."},
-    {"ftok", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(ftok)),
-     METH_VARARGS | METH_KEYWORDS,
+    {"ftok", as_method<ftok>(), METH_VARARGS | METH_KEYWORDS,
      "ftok(path, id, silence_warning=False)\n--\n\nA key derived from path and id (warns "
      "unless silence_warning)."},
     {"remove_semaphore", remove_semaphore, METH_VARARGS,
@@ -98,11 +98,7 @@ PyMethodDef module_functions[] = {
     {nullptr, nullptr, 0, nullptr}};
 
 PyObject* new_exception(nb::module_& module, const char* name, PyObject* base) {
-  const std::string qualified = std::string("sysv_ipc.") + name;
-  PyObject* type = PyErr_NewException(qualified.c_str(), base, nullptr);
-  if (!type) throw nb::python_error();
-  module.attr(name) = nb::borrow(type);
-  return type;
+  return add_exception(module, "sysv_ipc", name, base);
 }
 
 void add_exceptions(nb::module_& module) {
@@ -120,22 +116,6 @@ void add_exceptions(nb::module_& module) {
       !classes.no_message.prepare(classes.busy_error,
                                   "No available messages of the specified type"))
     throw nb::python_error();
-}
-
-PyObject* add_type(nb::module_& module, const char* name, PyType_Spec& spec) {
-  PyObject* type = PyType_FromModuleAndSpec(module.ptr(), &spec, nullptr);
-  if (!type) throw nb::python_error();
-  module.attr(name) = nb::steal(type);
-  return type;
-}
-
-void add_functions(nb::module_& module) {
-  nb::object module_name = nb::str("sysv_ipc");
-  for (PyMethodDef* def = module_functions; def->ml_name; ++def) {
-    PyObject* function = PyCMethod_New(def, nullptr, module_name.ptr(), nullptr);
-    if (!function) throw nb::python_error();
-    module.attr(def->ml_name) = nb::steal(function);
-  }
 }
 
 void add_constants(nb::module_& module) {
@@ -165,7 +145,7 @@ NB_MODULE(_sysv_ipc, module) {
   module.doc() = "SYSV IPC module";
   add_exceptions(module);
   add_constants(module);
-  add_functions(module);
+  add_functions(module, "sysv_ipc", module_functions);
   add_type(module, "Semaphore", sysv_types::semaphore_spec());
   sysv_types::shared_memory_type() =
       add_type(module, "SharedMemory", sysv_types::shared_memory_spec());

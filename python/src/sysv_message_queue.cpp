@@ -11,6 +11,7 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/message_queue.hpp"
+#include "method_cast.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -351,12 +352,10 @@ PyObject* queue_str(PyObject* self) { return key_id_text(as_queue(self)->key, as
 PyObject* queue_repr(PyObject* self) { return class_key_text("MessageQueue", as_queue(self)->key); }
 
 PyMethodDef queue_methods[] = {
-    {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(queue_send)),
-     METH_FASTCALL | METH_KEYWORDS,
+    {"send", as_method<queue_send>(), METH_FASTCALL | METH_KEYWORDS,
      "Send message (str as UTF-8, or bytes-like) with type (> 0). Waits while the queue is\n"
      "full unless block is false; BusyError then."},
-    {"receive", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(queue_receive)),
-     METH_FASTCALL | METH_KEYWORDS,
+    {"receive", as_method<queue_receive>(), METH_FASTCALL | METH_KEYWORDS,
      "Return (message, type): type 0 takes the oldest, > 0 the oldest of that type, < 0 the\n"
      "lowest type <= |type|. Waits unless block is false; BusyError then."},
     {"remove", queue_remove, METH_NOARGS,

@@ -9,6 +9,7 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/semaphore.hpp"
+#include "method_cast.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -308,23 +309,18 @@ PyObject* semaphore_repr(PyObject* self) {
   return class_key_text("Semaphore", as_semaphore(self)->key);
 }
 
-template <auto Function>
-PyCFunction fastcall() {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(Function));
-}
-
 constexpr const char* kAcquireDoc =
     "Wait until the value is at least |delta|, then subtract |delta|. timeout None waits\n"
     "without limit, 0 never waits; BusyError when it cannot proceed (or block is False).";
 constexpr const char* kReleaseDoc = "Add |delta| to the value; never waits.";
 
 PyMethodDef semaphore_methods[] = {
-    {"acquire", fastcall<semaphore_acquire>(), METH_FASTCALL | METH_KEYWORDS, kAcquireDoc},
-    {"P", fastcall<semaphore_acquire>(), METH_FASTCALL | METH_KEYWORDS, kAcquireDoc},
-    {"release", fastcall<semaphore_release>(), METH_FASTCALL | METH_KEYWORDS, kReleaseDoc},
-    {"V", fastcall<semaphore_release>(), METH_FASTCALL | METH_KEYWORDS, kReleaseDoc},
-    {"Z", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(semaphore_z)),
-     METH_VARARGS | METH_KEYWORDS, "Wait until the value is zero (same timeout rules)."},
+    {"acquire", as_method<semaphore_acquire>(), METH_FASTCALL | METH_KEYWORDS, kAcquireDoc},
+    {"P", as_method<semaphore_acquire>(), METH_FASTCALL | METH_KEYWORDS, kAcquireDoc},
+    {"release", as_method<semaphore_release>(), METH_FASTCALL | METH_KEYWORDS, kReleaseDoc},
+    {"V", as_method<semaphore_release>(), METH_FASTCALL | METH_KEYWORDS, kReleaseDoc},
+    {"Z", as_method<semaphore_z>(), METH_VARARGS | METH_KEYWORDS,
+     "Wait until the value is zero (same timeout rules)."},
     {"remove", semaphore_remove, METH_NOARGS,
      "Destroy the semaphore; waiters in every process fail with ExistentialError."},
     {"__enter__", semaphore_enter, METH_NOARGS, "acquire() and return self."},

@@ -13,6 +13,7 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/shared_memory.hpp"
+#include "method_cast.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -391,16 +392,14 @@ PyObject* memory_repr(PyObject* self) {
 }
 
 PyMethodDef memory_methods[] = {
-    {"attach", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memory_attach)),
-     METH_VARARGS | METH_KEYWORDS,
+    {"attach", as_method<memory_attach>(), METH_VARARGS | METH_KEYWORDS,
      "Attach the segment (again) at address (None: the kernel chooses) with flags."},
     {"detach", memory_detach, METH_NOARGS,
      "Detach this object's attachment; BufferError while buffer views of it are alive."},
-    {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memory_read)),
-     METH_VARARGS | METH_KEYWORDS,
+    {"read", as_method<memory_read>(), METH_VARARGS | METH_KEYWORDS,
      "Return byte_count bytes (0: all) from offset as bytes (a copy)."},
-    {"write", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(memory_write)),
-     METH_VARARGS | METH_KEYWORDS, "Copy s (str as UTF-8, or a bytes-like object) to offset."},
+    {"write", as_method<memory_write>(), METH_VARARGS | METH_KEYWORDS,
+     "Copy s (str as UTF-8, or a bytes-like object) to offset."},
     {"remove", memory_remove, METH_NOARGS,
      "Mark the segment for destruction once the last process detaches."},
     {nullptr, nullptr, 0, nullptr}};
