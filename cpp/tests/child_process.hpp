@@ -3,13 +3,40 @@
 
 #include <sys/types.h>
 
+#include <exception>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace ipcxx::testing {
 
 /// A name no other test run uses: "/ipcxx_gt<pid>_<counter><random>".
 std::string unique_name();
+
+/// Unlinks `name` at scope exit through `Unlink` (a static unlink of a POSIX core class); a
+/// name that is already gone is fine.
+template <void (*Unlink)(std::string_view)>
+struct NameGuard {
+  std::string name;
+  ~NameGuard() {
+    try {
+      Unlink(name);
+    } catch (const std::exception&) {
+    }
+  }
+};
+
+/// Removes a System V object (anything with remove()) at scope exit; already gone is fine.
+template <typename Handle>
+struct Removal {
+  const Handle& handle;
+  ~Removal() {
+    try {
+      handle.remove();
+    } catch (const std::exception&) {
+    }
+  }
+};
 
 /// A forked child running `body`; its return value is the exit code (exceptions give 99).
 class ChildProcess {

@@ -19,15 +19,7 @@ using ipcxx::testing::unique_name;
 using namespace std::chrono_literals;
 
 namespace {
-struct Unlinker {
-  std::string name;
-  ~Unlinker() {
-    try {
-      MessageQueue::unlink(name);
-    } catch (const ipcxx::Error&) {
-    }
-  }
-};
+using Unlinker = ipcxx::testing::NameGuard<&MessageQueue::unlink>;
 
 std::span<const std::byte> bytes_of(std::string_view text) {
   return std::as_bytes(std::span<const char>(text.data(), text.size()));

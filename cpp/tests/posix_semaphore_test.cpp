@@ -16,15 +16,7 @@ using ipcxx::testing::unique_name;
 using namespace std::chrono_literals;
 
 namespace {
-struct Unlinker {
-  std::string name;
-  ~Unlinker() {
-    try {
-      Semaphore::unlink(name);
-    } catch (const ipcxx::Error&) {
-    }
-  }
-};
+using Unlinker = ipcxx::testing::NameGuard<&Semaphore::unlink>;
 }  // namespace
 
 TEST(PosixSemaphore, CreateThenOpenSharesTheValue) {

@@ -15,15 +15,7 @@ using ipcxx::testing::ChildProcess;
 using ipcxx::testing::unique_name;
 
 namespace {
-struct Unlinker {
-  std::string name;
-  ~Unlinker() {
-    try {
-      SharedMemory::unlink(name);
-    } catch (const ipcxx::Error&) {
-    }
-  }
-};
+using Unlinker = ipcxx::testing::NameGuard<&SharedMemory::unlink>;
 }  // namespace
 
 TEST(PosixSharedMemory, CreateSetsTheSizeAndMapsItAsASpan) {

@@ -14,15 +14,7 @@ using ipcxx::sysv::MessageQueue;
 using ipcxx::testing::ChildProcess;
 
 namespace {
-struct Removal {
-  const MessageQueue& queue;
-  ~Removal() {
-    try {
-      queue.remove();
-    } catch (const ipcxx::Error&) {
-    }
-  }
-};
+using Removal = ipcxx::testing::Removal<MessageQueue>;
 
 std::span<const std::byte> bytes_of(std::string_view text) {
   return std::as_bytes(std::span<const char>(text.data(), text.size()));

@@ -16,16 +16,7 @@ using ipcxx::testing::ChildProcess;
 using namespace std::chrono_literals;
 
 namespace {
-// Removes the semaphore at scope exit.
-struct Removal {
-  const Semaphore& semaphore;
-  ~Removal() {
-    try {
-      semaphore.remove();
-    } catch (const ipcxx::Error&) {
-    }
-  }
-};
+using Removal = ipcxx::testing::Removal<Semaphore>;
 }  // namespace
 
 TEST(SysvSemaphore, CreateUniqueSetsTheInitialValueAndARandomKey) {

@@ -13,15 +13,7 @@ using ipcxx::sysv::SharedMemory;
 using ipcxx::testing::ChildProcess;
 
 namespace {
-struct Removal {
-  const SharedMemory& memory;
-  ~Removal() {
-    try {
-      memory.remove();
-    } catch (const ipcxx::Error&) {
-    }
-  }
-};
+using Removal = ipcxx::testing::Removal<SharedMemory>;
 }  // namespace
 
 TEST(SysvSharedMemory, OpenAttachedFillsANewSegment) {
