@@ -219,8 +219,27 @@ def run_python_cases(repetitions: int, seconds: float, floor: Path) -> dict[str,
     return results
 
 
+def ensure_google_benchmark() -> None:
+    """Installs Debian's libbenchmark-dev when it is missing and this process may."""
+    installed = (
+        subprocess.run(
+            ["dpkg", "-s", "libbenchmark-dev"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    if installed or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update"], check=False, capture_output=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "--no-install-recommends", "libbenchmark-dev"],
+        check=False, capture_output=True, env=env,
+    )  # fmt: skip
+
+
 def run_core_benchmark(quick: bool) -> dict | None:
     """Google Benchmark of the C++ core against raw syscalls (needs libbenchmark-dev)."""
+    ensure_google_benchmark()
     build = BUILD / "core"
     configure = subprocess.run(
         ["cmake", "-S", str(ROOT), "-B", str(build), "-G", "Ninja",

@@ -1,4 +1,4 @@
-// The three posix_ipc classes as CPython heap-type specs (see docs/design-notes in README).
+// The three posix_ipc classes as CPython heap-type specs (README, "Layout", says why).
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
