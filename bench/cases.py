@@ -4,13 +4,20 @@
 Usage: python cases.py CASE SECONDS  ->  prints {"ns": <nanoseconds per operation>}
 Each case sets up its objects, runs its operation in a timed loop for about SECONDS, removes
 what it created, and reports the time per operation. Nothing here asserts.
+
+Objects are the run's own (see OwnedObjects in run.py), on both sides: POSIX names start with
+$IPCXX_BENCH_PREFIX, System V keys come from the block in $IPCXX_BENCH_KEYS, and each System V
+object is recorded in $IPCXX_BENCH_RECORD as soon as it exists, so that run.py can remove
+exactly these after a crash. Run by hand, the worker makes up a prefix and keys of its own.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import mmap
 import os
+import secrets
 import sys
 import threading
 import time
@@ -20,6 +27,43 @@ import posix_ipc
 import sysv_ipc
 
 MIB = 1 << 20
+
+PREFIX = (
+    os.environ.get("IPCXX_BENCH_PREFIX") or f"ipcxx_bench_{os.getpid()}_{secrets.token_hex(4)}_"
+)
+_KEYS = os.environ.get("IPCXX_BENCH_KEYS")
+KEY_FIRST, KEY_COUNT = (
+    map(int, _KEYS.split(":"))
+    if _KEYS
+    else (0x10000000 + (secrets.randbelow(0x6FFF) << 16), 1 << 16)
+)
+RECORD = os.environ.get("IPCXX_BENCH_RECORD")
+_serial = itertools.count()
+
+
+def own_name() -> str:
+    """A POSIX name of this run: its prefix, this worker's pid and a serial number."""
+    return f"/{PREFIX}{os.getpid()}_{next(_serial)}"
+
+
+_SYSV_KINDS = {"Semaphore": "sem", "SharedMemory": "shm", "MessageQueue": "msg"}
+
+
+def own_sysv(cls, **options):
+    """Creates a System V object with a free key from the run's block and records it."""
+    for _ in range(1000):
+        key = KEY_FIRST + secrets.randbelow(KEY_COUNT)
+        try:
+            obj = cls(key, sysv_ipc.IPC_CREX, **options)
+        except sysv_ipc.ExistentialError:
+            continue  # someone else's key: leave it and try another
+        if RECORD:
+            # One short O_APPEND write per line: whole lines even with concurrent workers.
+            with open(RECORD, "a") as record:
+                record.write(f"{_SYSV_KINDS[cls.__name__]} {key} {obj.id}\n")
+        return obj
+    raise RuntimeError(f"no free System V key in {KEY_FIRST}+{KEY_COUNT}")
+
 
 # A case returns (step, cleanup): step(n) performs n operations.
 Case = Callable[[], "tuple[Callable[[int], None], Callable[[], None]]"]
@@ -57,7 +101,7 @@ def timed(step: Callable[[int], None], seconds: float) -> float:
 
 
 def posix_semaphore(initial: int):
-    semaphore = posix_ipc.Semaphore(None, posix_ipc.O_CREX, initial_value=initial)
+    semaphore = posix_ipc.Semaphore(own_name(), posix_ipc.O_CREX, initial_value=initial)
 
     def cleanup() -> None:
         semaphore.unlink()
@@ -136,7 +180,7 @@ def _():
 def posix_queue_case(size: int):
     def factory():
         queue = posix_ipc.MessageQueue(
-            None, posix_ipc.O_CREX, max_messages=8, max_message_size=max(size, 16)
+            own_name(), posix_ipc.O_CREX, max_messages=8, max_message_size=max(size, 16)
         )
         message = b"x" * size
         send, receive = queue.send, queue.receive
@@ -162,10 +206,11 @@ for _size, _label in ((16, "16B"), (1024, "1KiB"), (8192, "8KiB"), (65536, "64Ki
 @case("posix_shm_create_map_write_unlink_1MiB")
 def _():
     data = b"y" * MIB
+    name = own_name()
 
     def step(n: int) -> None:
         for _ in range(n):
-            memory = posix_ipc.SharedMemory(None, posix_ipc.O_CREX, size=MIB)
+            memory = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, size=MIB)
             view = mmap.mmap(memory.fd, MIB)
             view[:] = data
             view.close()
@@ -177,7 +222,7 @@ def _():
 
 @case("posix_shm_mapped_write_read_1MiB")
 def _():
-    memory = posix_ipc.SharedMemory(None, posix_ipc.O_CREX, size=MIB)
+    memory = posix_ipc.SharedMemory(own_name(), posix_ipc.O_CREX, size=MIB)
     view = mmap.mmap(memory.fd, MIB)
     data = b"z" * MIB
 
@@ -250,8 +295,12 @@ def _():
 @case("posix_pingpong_queues_one_way")
 def _():
     def make_pair():
-        a = posix_ipc.MessageQueue(None, posix_ipc.O_CREX, max_messages=2, max_message_size=16)
-        b = posix_ipc.MessageQueue(None, posix_ipc.O_CREX, max_messages=2, max_message_size=16)
+        a = posix_ipc.MessageQueue(
+            own_name(), posix_ipc.O_CREX, max_messages=2, max_message_size=16
+        )
+        b = posix_ipc.MessageQueue(
+            own_name(), posix_ipc.O_CREX, max_messages=2, max_message_size=16
+        )
 
         def cleanup():
             for queue in (a, b):
@@ -308,7 +357,7 @@ for _count in (1, 2, 4, 8):
 
 @case("sysv_sem_acquire_release")
 def _():
-    semaphore = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, initial_value=1)
+    semaphore = own_sysv(sysv_ipc.Semaphore, initial_value=1)
     acquire, release = semaphore.acquire, semaphore.release
 
     def step(n: int) -> None:
@@ -321,7 +370,7 @@ def _():
 
 @case("sysv_sem_acquire_timeout0_busy")
 def _():
-    semaphore = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX)
+    semaphore = own_sysv(sysv_ipc.Semaphore)
     acquire, busy = semaphore.acquire, sysv_ipc.BusyError
 
     def step(n: int) -> None:
@@ -336,7 +385,7 @@ def _():
 
 @case("sysv_sem_block_false_busy")
 def _():
-    semaphore = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX)
+    semaphore = own_sysv(sysv_ipc.Semaphore)
     semaphore.block = False
     acquire, busy = semaphore.acquire, sysv_ipc.BusyError
 
@@ -352,7 +401,7 @@ def _():
 
 def sysv_queue_case(size: int):
     def factory():
-        queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, max_message_size=max(size, 16))
+        queue = own_sysv(sysv_ipc.MessageQueue, max_message_size=max(size, 16))
         message = b"x" * size
         send, receive = queue.send, queue.receive
 
@@ -371,7 +420,7 @@ case("sysv_mq_send_receive_8KiB")(sysv_queue_case(8192))
 
 
 def sysv_memory():
-    memory = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=MIB)
+    memory = own_sysv(sysv_ipc.SharedMemory, size=MIB)
 
     def cleanup() -> None:
         memory.detach()

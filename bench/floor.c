@@ -1,6 +1,8 @@
 /* The floor for each benchmark case: the same work done with raw system calls from C.
  * Usage: floor CASE SECONDS  ->  prints {"ns": <nanoseconds per operation>}.
- * Objects are created with names/keys private to this process and removed before exit. */
+ * POSIX names start with the run's $IPCXX_BENCH_PREFIX (or ipcxx_floor_<pid>_ when run by hand);
+ * System V objects are IPC_PRIVATE and each is appended to $IPCXX_BENCH_RECORD ("kind 0 id") as
+ * soon as it exists, so that bench/run.py can remove exactly these after a crash. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +26,7 @@
 
 typedef void (*step_fn)(long n);
 
-static char name_a[64], name_b[64];
+static char name_a[256], name_b[256];
 static sem_t *sem_a, *sem_b;
 static mqd_t mq_a, mq_b;
 static size_t message_size;
@@ -32,6 +34,31 @@ static char *buffer_in, *buffer_out, *mapped;
 static int sysv_sem, sysv_queue;
 static pid_t child;
 static int contenders;
+
+static char prefix[160];
+
+/* The run's name prefix (see OwnedObjects in bench/run.py), without the leading slash. */
+static void set_prefix(void) {
+  const char *given = getenv("IPCXX_BENCH_PREFIX");
+  if (given && *given && strlen(given) < sizeof prefix - 32)
+    snprintf(prefix, sizeof prefix, "%s", given);
+  else
+    snprintf(prefix, sizeof prefix, "ipcxx_floor_%d_", (int)getpid());
+}
+static void own_name(char *out, size_t size, const char *what) {
+  snprintf(out, size, "/%s%d_%s", prefix, (int)getpid(), what);
+}
+/* One short O_APPEND write per line, as cases.py does. */
+static void record_sysv(const char *kind, int id) {
+  const char *path = getenv("IPCXX_BENCH_RECORD");
+  if (!path || !*path) return;
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+  if (fd < 0) return;
+  char line[64];
+  int length = snprintf(line, sizeof line, "%s 0 %d\n", kind, id);
+  if (write(fd, line, (size_t)length) != length) perror("record");
+  close(fd);
+}
 
 static double now_ns(void) {
   struct timespec ts;
@@ -46,8 +73,8 @@ static void die(const char *what) {
 
 /* ---- posix semaphores ---- */
 static void open_semaphores(unsigned initial) {
-  snprintf(name_a, sizeof name_a, "/ipcxx_floor_a_%d", getpid());
-  snprintf(name_b, sizeof name_b, "/ipcxx_floor_b_%d", getpid());
+  own_name(name_a, sizeof name_a, "a");
+  own_name(name_b, sizeof name_b, "b");
   sem_a = sem_open(name_a, O_CREAT | O_EXCL, 0600, initial);
   sem_b = sem_open(name_b, O_CREAT | O_EXCL, 0600, 0);
   if (sem_a == SEM_FAILED || sem_b == SEM_FAILED) die("sem_open");
@@ -105,8 +132,8 @@ static void open_queues(long max_messages, size_t size) {
   struct mq_attr attr = {0};
   attr.mq_maxmsg = max_messages;
   attr.mq_msgsize = (long)(size < 16 ? 16 : size);
-  snprintf(name_a, sizeof name_a, "/ipcxx_floor_qa_%d", getpid());
-  snprintf(name_b, sizeof name_b, "/ipcxx_floor_qb_%d", getpid());
+  own_name(name_a, sizeof name_a, "qa");
+  own_name(name_b, sizeof name_b, "qb");
   mq_a = mq_open(name_a, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
   /* The second queue only for ping-pong: two 8 x 64 KiB queues exceed RLIMIT_MSGQUEUE. */
   mq_b = max_messages == 2 ? mq_open(name_b, O_RDWR | O_CREAT | O_EXCL, 0600, &attr) : mq_a;
@@ -248,6 +275,7 @@ int main(int argc, char **argv) {
   }
   const char *name = argv[1];
   double seconds = atof(argv[2]), ns = -1;
+  set_prefix();
   buffer_in = calloc(1, MIB + 16);
   buffer_out = calloc(1, MIB + 16);
   if (!strcmp(name, "posix_sem_acquire_release") ||
@@ -290,7 +318,7 @@ int main(int argc, char **argv) {
     stop_child();
     close_queues();
   } else if (!strcmp(name, "posix_shm_create_map_write_unlink_1MiB")) {
-    snprintf(name_a, sizeof name_a, "/ipcxx_floor_shm_%d", getpid());
+    own_name(name_a, sizeof name_a, "shm");
     ns = measure(shm_cycle, seconds);
   } else if (!strcmp(name, "posix_shm_mapped_write_read_1MiB") ||
              !strcmp(name, "sysv_shm_write_read_1MiB") ||
@@ -301,6 +329,7 @@ int main(int argc, char **argv) {
   } else if (!strncmp(name, "sysv_sem_", 9)) {
     sysv_sem = semget(IPC_PRIVATE, 1, 0600);
     if (sysv_sem < 0) die("semget");
+    record_sysv("sem", sysv_sem);
     if (!strcmp(name, "sysv_sem_acquire_release")) {
       semctl(sysv_sem, 0, SETVAL, 1);
       ns = measure(sysv_take_give, seconds);
@@ -311,6 +340,7 @@ int main(int argc, char **argv) {
   } else if (!strncmp(name, "sysv_mq_send_receive_", 21)) {
     sysv_queue = msgget(IPC_PRIVATE, 0600);
     if (sysv_queue < 0) die("msgget");
+    record_sysv("msg", sysv_queue);
     message_size = !strcmp(name + 21, "16B") ? 16 : 8192;
     *(long *)buffer_in = 1;
     ns = measure(sysv_msg_send_receive, seconds);

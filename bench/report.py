@@ -35,14 +35,24 @@ def table(report: dict) -> str:
         "| target | |",
         "|---|---|---|---|---|---|---|",
     ]
+    ran = report.get("modules") or {"ipcxx": "", "upstream": ""}
+
+    def side(entry: dict, name: str) -> str:
+        if name in entry:
+            return _spread(entry[name])
+        return "failed" if name in ran else "not run"
+
     for name, entry in report["cases"].items():
         ratio = entry.get("ratio")
         target = entry.get("target")
+        if "skipped" in entry:  # e.g. msgsize_max too low and no --raise-msgsize-max
+            lines.append(f"| {name} | skipped | skipped | | | | {entry['skipped']} |")
+            continue
         lines.append(
             "| {} | {} | {} | {} | {} | {} | {} |".format(
                 name,
-                _spread(entry["ipcxx"]) if "ipcxx" in entry else "failed",
-                _spread(entry["upstream"]) if "upstream" in entry else "failed",
+                side(entry, "ipcxx"),
+                side(entry, "upstream"),
                 _ns(entry["floor"]["median"]) if "floor" in entry else "",
                 f"{ratio:.3f}×" if ratio is not None else "",
                 f"≤ {target}×" if target is not None else "",

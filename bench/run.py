@@ -1,6 +1,6 @@
 """Side-by-side benchmark of ipcxx against the upstream posix_ipc 1.3.2 and sysv_ipc 1.2.0.
 
-    python bench/run.py [--quick] [--no-docs]
+    python bench/run.py [--quick] [--no-docs] [--raise-msgsize-max]
 
 Upstream is built from its PyPI sdists into bench/.upstream (a --target folder: the module
 names clash with ours), each side runs in its own worker process per case, cases are
@@ -8,20 +8,31 @@ interleaved and repeated, and a C program (bench/floor.c) gives the raw-syscall 
 core is compared with the raw calls it wraps through Google Benchmark. Results go to
 bench/results/<date>.json and, unless --no-docs, to docs/performance.md with PNG charts.
 A benchmark reports; it never asserts.
+
+The run touches only what it created: workers name every POSIX object with the run's own
+prefix (pid + random token) and record every System V object they create (kind, key, id), and
+cleanup after a crashed worker removes exactly those. System settings are changed only on
+request (--raise-msgsize-max) and restored afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import datetime
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +40,7 @@ ROOT = HERE.parent
 UPSTREAM = HERE / ".upstream"
 BUILD = HERE / ".build"
 UPSTREAM_PINS = ("posix_ipc==1.3.2", "sysv_ipc==1.2.0")
+SIDES = ("ipcxx", "upstream")
 
 # (case, target ratio ipcxx/upstream or None). Order is the order of the table.
 CASES: list[tuple[str, float | None]] = [
@@ -59,29 +71,168 @@ CASES: list[tuple[str, float | None]] = [
 
 
 MSGSIZE_MAX = Path("/proc/sys/fs/mqueue/msgsize_max")
+# Cases that need a larger system limit than the default; skipped when it is not available.
+NEEDS_MSGSIZE = {"posix_mq_send_receive_64KiB": 65536}
 
 
 @contextlib.contextmanager
-def message_size_limit(at_least: int):
-    """The 64 KiB queue case needs msgsize_max >= 64 KiB (default 8 KiB): raise it for the
-    run when this process may, and put the old value back afterwards."""
+def message_size_limit(
+    at_least: int, *, may_raise: bool, path: Path = MSGSIZE_MAX
+) -> Iterator[int | None]:
+    """Yields the msgsize_max the run can use (None when the system does not say). Writes the
+    setting only when may_raise (the --raise-msgsize-max flag) and it is below at_least, and
+    then always writes the old value back, on Ctrl-C and errors too."""
     try:
-        old = int(MSGSIZE_MAX.read_text())
-    except OSError:
-        yield None
-        return
-    changed = False
-    if old < at_least:
-        try:
-            MSGSIZE_MAX.write_text(str(at_least))
-            changed = True
-        except OSError:
-            print(f"msgsize_max stays {old}: the 64 KiB queue case will fail on both sides")
-    try:
+        old: int | None = int(path.read_text())
+    except (OSError, ValueError):
+        old = None
+    if old is None or old >= at_least or not may_raise:
         yield old
+        return
+    try:
+        path.write_text(str(at_least))
+    except OSError as error:
+        print(f"msgsize_max stays {old}: cannot raise it ({error.strerror})")
+        yield old
+        return
+    print(f"msgsize_max raised from {old} to {at_least} for this run (--raise-msgsize-max)")
+    try:
+        yield at_least
     finally:
-        if changed:
-            MSGSIZE_MAX.write_text(str(old))
+        path.write_text(str(old))
+        print(f"msgsize_max restored to {old}")
+
+
+def skipped_cases(msgsize: int | None) -> dict[str, str]:
+    """The cases this run cannot do with the msgsize_max it has, and why."""
+    if msgsize is None:
+        return {}
+    return {
+        name: f"skipped: needs msgsize_max >= {need}, this system has {msgsize} "
+        "(rerun as root with --raise-msgsize-max)"
+        for name, need in NEEDS_MSGSIZE.items()
+        if msgsize < need
+    }
+
+
+# Environment variables through which workers (cases.py, floor.c) learn what the run owns.
+PREFIX_VARIABLE = "IPCXX_BENCH_PREFIX"
+RECORD_VARIABLE = "IPCXX_BENCH_RECORD"
+KEYS_VARIABLE = "IPCXX_BENCH_KEYS"
+KEY_BLOCK = 0x10000
+SYSV_KINDS = ("sem", "shm", "msg")
+IPC_RMID = 0
+
+
+class OwnedObjects:
+    """The IPC names and System V keys of one benchmark run.
+
+    POSIX objects are named `/<prefix>...`, the prefix holding this process's pid and a random
+    token. System V objects take keys from a random block of KEY_BLOCK keys (floor.c uses
+    IPC_PRIVATE), and every worker appends "kind key id" to the record file right after each
+    creation. remove_leftovers() removes exactly those: a name with this prefix, or a System V
+    object whose recorded key and id are both still current. Nothing else on the machine is
+    touched, whenever it appeared."""
+
+    def __init__(self) -> None:
+        self.prefix = f"ipcxx_bench_{os.getpid()}_{secrets.token_hex(4)}_"
+        self.key_first = 0x10000000 + secrets.randbelow(0x6FFF) * KEY_BLOCK
+        self._folder = Path(tempfile.mkdtemp(prefix=self.prefix))
+        self.record = self._folder / "sysv_objects"
+        self.record.touch()
+
+    def __enter__(self) -> OwnedObjects:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Removes what is left, then the record's folder."""
+        self.remove_leftovers()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        """env plus what a worker needs to name, key and record its objects."""
+        return dict(
+            env,
+            **{
+                PREFIX_VARIABLE: self.prefix,
+                RECORD_VARIABLE: str(self.record),
+                KEYS_VARIABLE: f"{self.key_first}:{KEY_BLOCK}",
+            },
+        )
+
+    def _posix_leftovers(self) -> list[Path]:
+        found = []
+        for folder, patterns in (
+            ("/dev/shm", (self.prefix, "sem." + self.prefix)),
+            ("/dev/mqueue", (self.prefix,)),
+        ):
+            if os.path.isdir(folder):
+                found += [
+                    Path(folder, entry)
+                    for entry in sorted(os.listdir(folder))
+                    if entry.startswith(patterns)
+                ]
+        return found
+
+    def _sysv_leftovers(self) -> list[tuple[str, int, int]]:
+        recorded = set()
+        with contextlib.suppress(OSError):
+            for line in self.record.read_text().splitlines():
+                fields = line.split()
+                if len(fields) == 3 and fields[0] in SYSV_KINDS:
+                    recorded.add((fields[0], int(fields[1]), int(fields[2])))
+        current = set()
+        for kind, key, ident in sysv_objects():
+            if (kind, key, ident) in recorded:
+                current.add((kind, key, ident))
+        return sorted(current)
+
+    def leftovers(self) -> list[str]:
+        """This run's objects that still exist."""
+        return [str(path) for path in self._posix_leftovers()] + [
+            f"sysv-{kind}:key={key}:id={ident}" for kind, key, ident in self._sysv_leftovers()
+        ]
+
+    def remove_leftovers(self) -> list[str]:
+        """Removes this run's objects that still exist (a killed or failing worker's); returns
+        what it removed."""
+        removed = []
+        for path in self._posix_leftovers():
+            # On Linux, unlinking the file is shm_unlink / sem_unlink / mq_unlink.
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(str(path))
+        for kind, key, ident in self._sysv_leftovers():
+            if remove_sysv(kind, ident):
+                removed.append(f"sysv-{kind}:key={key}:id={ident}")
+        return removed
+
+
+def sysv_objects() -> list[tuple[str, int, int]]:
+    """(kind, key, id) of every System V object on the machine."""
+    found = []
+    for kind in SYSV_KINDS:
+        table = Path(f"/proc/sysvipc/{kind}")
+        with contextlib.suppress(OSError):
+            for line in table.read_text().splitlines()[1:]:
+                fields = line.split()
+                found.append((kind, int(fields[0]), int(fields[1])))
+    return found
+
+
+def remove_sysv(kind: str, ident: int) -> bool:
+    """IPC_RMID on one System V object by id; False when it is already gone."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if kind == "sem":
+        status = libc.semctl(ident, 0, IPC_RMID)
+    elif kind == "shm":
+        status = libc.shmctl(ident, IPC_RMID, None)
+    else:
+        status = libc.msgctl(ident, IPC_RMID, None)
+    return status == 0
 
 
 def ensure_upstream() -> None:
@@ -107,36 +258,20 @@ def build_floor() -> Path:
     return binary
 
 
-def ipc_objects() -> set[str]:
-    found: set[str] = set()
-    for folder in ("/dev/shm", "/dev/mqueue"):
-        if os.path.isdir(folder):
-            found.update(os.path.join(folder, entry) for entry in os.listdir(folder))
-    for kind in ("sem", "shm", "msg"):
-        table = Path(f"/proc/sysvipc/{kind}")
-        if table.exists():
-            for line in table.read_text().splitlines()[1:]:
-                found.add(f"sysv:{kind}:{line.split()[1]}")
-    return found
-
-
-def remove_objects(objects: set[str]) -> None:
-    """Removes objects a killed or failing worker left behind."""
-    flags = {"sem": "-s", "shm": "-m", "msg": "-q"}
-    for obj in objects:
-        if obj.startswith("sysv:"):
-            _, kind, ident = obj.split(":")
-            subprocess.run(["ipcrm", flags[kind], ident], check=False, capture_output=True)
-        else:
-            Path(obj).unlink(missing_ok=True)
-
-
-def measure(command: list[str], env: dict[str, str]) -> float | None:
-    before = ipc_objects()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    left = ipc_objects() - before
-    if left:
-        remove_objects(left)
+def measure(command: list[str], env: dict[str, str], owned: OwnedObjects) -> float | None:
+    """Runs one worker; whatever way it ends, removes the objects it left (by the run's prefix
+    and record, never by "what appeared")."""
+    try:
+        result = subprocess.run(
+            command, env=owned.environment(env), capture_output=True, text=True, timeout=600
+        )
+    except subprocess.TimeoutExpired:
+        print(f"  timed out: {' '.join(command)}", file=sys.stderr)
+        return None
+    finally:
+        removed = owned.remove_leftovers()
+        if removed:
+            print(f"  removed what the worker left: {', '.join(removed)}", file=sys.stderr)
     if result.returncode != 0:
         print(f"  failed: {' '.join(command)}\n{result.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -150,9 +285,9 @@ def side_environment(side: str) -> dict[str, str]:
     return env
 
 
-def versions() -> dict[str, str]:
+def versions(sides: tuple[str, ...] = SIDES) -> dict[str, str]:
     out = {}
-    for side in ("ipcxx", "upstream"):
+    for side in sides:
         code = "import posix_ipc, sysv_ipc; print(posix_ipc.__file__, sysv_ipc.__file__)"
         result = subprocess.run(
             [sys.executable, "-c", code], env=side_environment(side), capture_output=True,
@@ -189,27 +324,45 @@ def summarize(samples: list[float]) -> dict[str, float]:
     }
 
 
-def run_python_cases(repetitions: int, seconds: float, floor: Path) -> dict[str, dict]:
+def run_python_cases(
+    repetitions: int,
+    seconds: float,
+    floor: Path,
+    owned: OwnedObjects,
+    *,
+    msgsize: int | None,
+    cases: list[tuple[str, float | None]] = CASES,
+    sides: tuple[str, ...] = SIDES,
+) -> dict[str, dict]:
+    skipped = skipped_cases(msgsize)
+    for name in skipped:
+        if name in dict(cases):
+            print(f"{name} {skipped[name]}")
     raw: dict[str, dict[str, list[float]]] = {
-        name: {"ipcxx": [], "upstream": [], "floor": []} for name, _ in CASES
+        name: {side: [] for side in (*sides, "floor")} for name, _ in cases
     }
     for repetition in range(repetitions):
         print(f"repetition {repetition + 1}/{repetitions}", flush=True)
-        for name, _ in CASES:
-            sides = ["ipcxx", "upstream"] if repetition % 2 == 0 else ["upstream", "ipcxx"]
-            for side in sides:
+        for name, _ in cases:
+            if name in skipped:
+                continue
+            order = list(sides) if repetition % 2 == 0 else list(reversed(sides))
+            for side in order:
                 value = measure(
                     [sys.executable, str(HERE / "cases.py"), name, str(seconds)],
                     side_environment(side),
+                    owned,
                 )
                 if value is not None:
                     raw[name][side].append(value)
-            value = measure([str(floor), name, str(seconds)], side_environment("ipcxx"))
+            value = measure([str(floor), name, str(seconds)], side_environment("ipcxx"), owned)
             if value is not None:
                 raw[name]["floor"].append(value)
     results = {}
-    for name, target in CASES:
+    for name, target in cases:
         entry: dict = {"target": target}
+        if name in skipped:
+            entry["skipped"] = skipped[name]
         for side, samples in raw[name].items():
             if samples:
                 entry[side] = summarize(samples)
@@ -252,16 +405,28 @@ def run_core_benchmark(quick: bool) -> dict | None:
         return None
     subprocess.run(["cmake", "--build", str(build), "--target", "ipcxx_core_bench"], check=True)
     binary = next(build.rglob("ipcxx_core_bench"))
-    before = ipc_objects()
-    result = subprocess.run(
+    worker = subprocess.Popen(
         [str(binary), "--benchmark_format=json",
          f"--benchmark_min_time={'0.05' if quick else '0.3'}",
          f"--benchmark_repetitions={3 if quick else 9}", "--benchmark_report_aggregates_only=true",
          "--benchmark_enable_random_interleaving=true"],
-        capture_output=True, text=True, check=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    remove_objects(ipc_objects() - before)
-    report = json.loads(result.stdout)
+    try:
+        stdout, stderr = worker.communicate()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        remove_core_leftovers(worker.pid)
+    if worker.returncode != 0:
+        print(f"core benchmark failed ({worker.returncode}):\n{stderr[-1500:]}")
+        print(
+            "note: System V objects it created with IPC_PRIVATE, if any are left, cannot be "
+            "told apart from other programs' and were not removed (see ipcs)"
+        )
+        return None
+    report = json.loads(stdout)
     medians = {
         b["run_name"]: b["real_time"]
         for b in report["benchmarks"]
@@ -280,40 +445,87 @@ def run_core_benchmark(quick: bool) -> dict | None:
     return pairs
 
 
-def main() -> int:
+def remove_core_leftovers(pid: int) -> None:
+    """cpp/bench/core_bench.cpp names its POSIX objects /ipcxx_bench_<what>_<its pid>: remove
+    exactly those of the process that just ran."""
+    own = re.compile(rf"(sem\.)?ipcxx_bench_[a-z]+_{pid}")
+    for folder in ("/dev/shm", "/dev/mqueue"):
+        if os.path.isdir(folder):
+            for entry in os.listdir(folder):
+                if own.fullmatch(entry):
+                    with contextlib.suppress(FileNotFoundError):
+                        Path(folder, entry).unlink()
+                        print(f"  removed what the core benchmark left: {folder}/{entry}")
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every finally (cleanup, msgsize_max) runs.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (< 2 min)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/")
-    arguments = parser.parse_args()
+    parser.add_argument(
+        "--raise-msgsize-max",
+        action="store_true",
+        help="raise /proc/sys/fs/mqueue/msgsize_max to 64 KiB for the run (root; restored "
+        "afterwards); without it the 64 KiB queue case is skipped when the limit is lower",
+    )
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=[name for name, _ in CASES],
+        metavar="CASE",
+        help="run only this case (repeatable)",
+    )
+    parser.add_argument(
+        "--ipcxx-only", action="store_true", help="skip upstream (no PyPI build needed)"
+    )
+    parser.add_argument("--no-core", action="store_true", help="skip the C++ core benchmark")
+    parser.add_argument(
+        "--results", type=Path, default=HERE / "results", help="folder of the JSON report"
+    )
+    arguments = parser.parse_args(argv)
     repetitions, seconds = (3, 0.1) if arguments.quick else (7, 0.4)
+    cases = [(n, t) for n, t in CASES if not arguments.case or n in arguments.case]
+    sides = ("ipcxx",) if arguments.ipcxx_only else SIDES
+    signal.signal(signal.SIGTERM, _terminate)
 
-    ensure_upstream()
+    if "upstream" in sides:
+        ensure_upstream()
     floor = build_floor()
     started = datetime.datetime.now(datetime.timezone.utc)
-    with message_size_limit(65536):
-        results = run_python_cases(repetitions, seconds, floor)
-    core = run_core_benchmark(arguments.quick)
+    limit = message_size_limit(65536, may_raise=arguments.raise_msgsize_max)
+    with OwnedObjects() as owned, limit as msgsize:
+        results = run_python_cases(
+            repetitions, seconds, floor, owned, msgsize=msgsize, cases=cases, sides=sides
+        )
+    core = None if arguments.no_core else run_core_benchmark(arguments.quick)
     report = {
         "date": started.isoformat(timespec="seconds"),
         "mode": "quick" if arguments.quick else "full",
         "repetitions": repetitions,
         "seconds_per_sample": seconds,
         "machine": machine(),
-        "modules": versions(),
+        "modules": versions(sides),
         "cases": results,
         "core": core,
     }
-    out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = arguments.results
+    out_dir.mkdir(parents=True, exist_ok=True)
     out_file = out_dir / f"{started:%Y-%m-%d}{'-quick' if arguments.quick else ''}.json"
     out_file.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out_file.relative_to(ROOT)}")
+    print(f"wrote {out_file}")
 
     sys.path.insert(0, str(HERE))
     import report as report_module  # noqa: PLC0415 - only needed once results exist
 
     print(report_module.table(report))
-    if not arguments.no_docs:
+    if arguments.case or arguments.ipcxx_only or arguments.no_core:
+        print("docs/ not rewritten: this was not a complete run")
+    elif not arguments.no_docs:
         report_module.write_docs(report, out_file, ROOT / "docs")
         print("wrote docs/performance.md and docs/images/performance_*.png")
     return 0

@@ -1,12 +1,14 @@
 """The ipcxx demo: a parent and a child process exchange data through a POSIX semaphore pair,
 a shared memory segment and a message queue, then through their System V counterparts
 (demo_sysv), with timings. Every object is removed at the end, also after Ctrl-C or a failing
-child."""
+child, and only objects this run created: names carry the pid and a random token, and a name is
+unlinked only once this run has created it (a name someone else holds is left alone)."""
 
 from __future__ import annotations
 
 import mmap
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -19,8 +21,9 @@ from . import demo_sysv
 PAYLOAD = b"hello from the parent process"
 
 
-def _name(kind: str) -> str:
-    return f"/ipcxx_demo_{kind}_{os.getpid()}"
+def _prefix() -> str:
+    """The name prefix of one demo run: pid plus a random token, so no other program's name."""
+    return f"/ipcxx_demo_{os.getpid()}_{secrets.token_hex(4)}_"
 
 
 def _remove(unlink, name: str) -> None:
@@ -30,23 +33,35 @@ def _remove(unlink, name: str) -> None:
         pass
 
 
+def _create(cleanup: ExitStack, make, unlink, name: str, **options):
+    """make(name, O_CREX): the unlink is registered only once the name is ours. (Registering
+    it before creation would, when O_CREX fails because the name is taken, unlink someone
+    else's object.) Ctrl-C between the two leaves the object behind, never removes a foreign
+    one."""
+    obj = make(name, posix_ipc.O_CREX, **options)
+    cleanup.callback(_remove, unlink, name)
+    return obj
+
+
 def run(rounds: int) -> int:
-    names = [_name("ping"), _name("pong"), _name("memory"), _name("queue")]
+    prefix = _prefix()
+    names = [prefix + kind for kind in ("ping", "pong", "memory", "queue")]
     with ExitStack() as cleanup:
-        # Registered before creation, so a Ctrl-C at any point still removes what exists.
-        cleanup.callback(_remove, posix_ipc.unlink_semaphore, names[0])
-        cleanup.callback(_remove, posix_ipc.unlink_semaphore, names[1])
-        cleanup.callback(_remove, posix_ipc.unlink_shared_memory, names[2])
-        cleanup.callback(_remove, posix_ipc.unlink_message_queue, names[3])
-        ping = posix_ipc.Semaphore(names[0], posix_ipc.O_CREX)
-        pong = posix_ipc.Semaphore(names[1], posix_ipc.O_CREX)
+        ping = _create(cleanup, posix_ipc.Semaphore, posix_ipc.unlink_semaphore, names[0])
         cleanup.callback(ping.close)
+        pong = _create(cleanup, posix_ipc.Semaphore, posix_ipc.unlink_semaphore, names[1])
         cleanup.callback(pong.close)
-        memory = posix_ipc.SharedMemory(names[2], posix_ipc.O_CREX, size=mmap.PAGESIZE)
+        memory = _create(
+            cleanup,
+            posix_ipc.SharedMemory,
+            posix_ipc.unlink_shared_memory,
+            names[2],
+            size=mmap.PAGESIZE,
+        )
         view = mmap.mmap(memory.fd, memory.size)
         memory.close_fd()
         cleanup.callback(view.close)
-        queue = posix_ipc.MessageQueue(names[3], posix_ipc.O_CREX)
+        queue = _create(cleanup, posix_ipc.MessageQueue, posix_ipc.unlink_message_queue, names[3])
         cleanup.callback(queue.close)
 
         child = subprocess.Popen(

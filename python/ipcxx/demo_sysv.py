@@ -1,5 +1,7 @@
 """The System V half of the ipcxx demo: a semaphore with undo, a shared memory segment and a
-typed message queue between this process and a child. Everything is removed at the end."""
+typed message queue between this process and a child. Everything is removed at the end, and
+only that: each object is removed through the handle that created it (by its id), never by
+looking a key up, so an object someone else holds under a key is never touched."""
 
 from __future__ import annotations
 
