@@ -132,7 +132,8 @@ class OwnedObjects:
     IPC_PRIVATE), and every worker appends "kind key id" to the record file right after each
     creation. remove_leftovers() removes exactly those: a name with this prefix, or a System V
     object whose recorded key and id are both still current. Nothing else on the machine is
-    touched, whenever it appeared."""
+    touched, whenever it appeared. (A worker killed between creating a System V object and
+    recording it leaves that one behind: a leak, never someone else's object removed.)"""
 
     def __init__(self) -> None:
         self.prefix = f"ipcxx_bench_{os.getpid()}_{secrets.token_hex(4)}_"

@@ -170,6 +170,21 @@ def test_measure_after_a_worker_crash_removes_only_what_the_worker_created(
             bench_run.remove_sysv("shm", ident)
 
 
+def test_core_benchmark_cleanup_removes_only_that_processes_names(track):
+    """cpp/bench/core_bench.cpp names objects /ipcxx_bench_<what>_<its pid>; the cleanup after
+    it takes exactly those of the pid that ran, not a longer pid or another suffix."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    pid = int(finished.stdout)
+    names = [f"/ipcxx_bench_shm_{pid}", f"/ipcxx_bench_shm_{pid}0", f"/ipcxx_bench_shm_{pid}_x"]
+    for name in names:
+        track(posix_ipc.SharedMemory(name, posix_ipc.O_CREX, size=4096))
+
+    bench_run.remove_core_leftovers(pid)
+
+    assert [posix_exists(name) for name in names] == [False, True, True]
+
+
 def test_demo_run_leaves_foreign_objects_alone(foreign_shm, foreign_sysv_shm):
     names = [foreign_shm(), foreign_shm("/ipcxx_demo_" + secrets.token_hex(4))]
     segments = [foreign_sysv_shm()]
