@@ -2,6 +2,7 @@
 // cross-process traffic.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -138,4 +139,29 @@ TEST(PosixMessageQueue, MessagesCrossProcesses) {
     ASSERT_EQ(got->size, 4u);
   }
   EXPECT_EQ(child.wait(), 0);
+}
+
+TEST(PosixMessageQueue, FailedCloseForgetsTheDescriptorSoAReusedNumberStaysOpen) {
+  Unlinker cleanup{unique_name()};
+  int reused = -1;
+  {
+    MessageQueue queue = MessageQueue::create(cleanup.name, QueueLimits{4, 64});
+    const mqd_t number = queue.descriptor();
+    ASSERT_EQ(::close(number), 0);  // an mqd_t is a descriptor on Linux
+    try {
+      queue.close();
+      FAIL() << "no exception";
+    } catch (const ipcxx::Error& error) {
+      EXPECT_EQ(error.errno_value(), EBADF);
+      EXPECT_EQ(error.syscall(), ipcxx::Syscall::mq_close);
+    }
+    EXPECT_EQ(queue.descriptor(), number);
+    EXPECT_FALSE(queue.is_open());
+    reused = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(reused, number);
+    EXPECT_THROW(queue.close(), ipcxx::Error);
+    EXPECT_THROW(queue.current_messages(), ipcxx::Error);  // mq_getattr(-1), not `reused`
+  }
+  EXPECT_NE(::fcntl(reused, F_GETFD), -1);
+  ::close(reused);
 }

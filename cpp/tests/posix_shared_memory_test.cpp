@@ -71,3 +71,28 @@ TEST(PosixSharedMemory, ChildWritesAreVisibleToTheParent) {
   ASSERT_EQ(child.wait(), 0);
   EXPECT_EQ(std::memcmp(mapping.bytes().data(), "from child", 10), 0);
 }
+
+TEST(PosixSharedMemory, CloseFdAfterTheUserClosedItShowsTheNumberButNeverClosesItAgain) {
+  Unlinker cleanup{unique_name()};
+  int reused = -1;
+  {
+    SharedMemory memory = SharedMemory::create(cleanup.name, 4096);
+    const int number = memory.fd();
+    ASSERT_EQ(::close(number), 0);  // behind the object's back
+    try {
+      memory.close_fd();
+      FAIL() << "no exception";
+    } catch (const ipcxx::Error& error) {
+      EXPECT_EQ(error.errno_value(), EBADF);
+      EXPECT_EQ(error.syscall(), ipcxx::Syscall::close);
+    }
+    EXPECT_EQ(memory.fd(), number);  // upstream leaves `fd` showing it
+    EXPECT_FALSE(memory.has_fd());
+    reused = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_EQ(reused, number);
+    EXPECT_THROW(memory.close_fd(), ipcxx::Error);  // EBADF again, without closing `reused`
+    EXPECT_THROW(memory.size(), ipcxx::Error);      // no fstat of someone else's file
+  }
+  EXPECT_NE(::fcntl(reused, F_GETFD), -1);  // the destructor left it alone too
+  ::close(reused);
+}

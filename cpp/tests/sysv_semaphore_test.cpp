@@ -91,3 +91,39 @@ TEST(SysvSemaphore, WaiterLearnsOfRemoval) {
   semaphore.remove();
   EXPECT_EQ(child.wait(), 0);
 }
+
+TEST(SysvSemaphore, AcquireAndReleaseRefuseAZeroOrNegativeCount) {
+  const Semaphore semaphore = Semaphore::create_unique(0, 0600, 0);
+  Removal removal{semaphore};
+  // Each of these would otherwise be a "wait for zero" that succeeds at once (value 0), or
+  // move the value the other way.
+  EXPECT_THROW(semaphore.acquire(0), std::invalid_argument);
+  EXPECT_THROW(semaphore.try_acquire(0), std::invalid_argument);
+  EXPECT_THROW(semaphore.acquire_for(1ms, 0), std::invalid_argument);
+  EXPECT_THROW(semaphore.acquire(-1), std::invalid_argument);
+  EXPECT_THROW(semaphore.try_acquire(-32768), std::invalid_argument);
+  EXPECT_THROW(semaphore.acquire_for(1ms, -2), std::invalid_argument);
+  EXPECT_THROW(semaphore.release(0), std::invalid_argument);
+  EXPECT_THROW(semaphore.release(-1), std::invalid_argument);
+  EXPECT_EQ(semaphore.value(), 0);
+  EXPECT_EQ(semaphore.status().o_time, 0);  // no semop ran
+}
+
+TEST(SysvSemaphore, WaitForZeroSaysByNameWhatAZeroSemopDoes) {
+  const Semaphore semaphore = Semaphore::create_unique(0, 0600, 1);
+  Removal removal{semaphore};
+  EXPECT_FALSE(semaphore.try_wait_for_zero());
+  EXPECT_FALSE(semaphore.wait_for_zero_for(5ms));
+  ipcxx::testing::Signal waiting;
+  ChildProcess child([&] {
+    waiting.notify();
+    semaphore.wait_for_zero();
+    return 0;
+  });
+  ASSERT_TRUE(waiting.wait());
+  while (semaphore.waiting_for_zero() == 0) std::this_thread::yield();
+  semaphore.acquire();
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_TRUE(semaphore.try_wait_for_zero());
+  EXPECT_TRUE(semaphore.wait_for_zero_for(5ms));
+}

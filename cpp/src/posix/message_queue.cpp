@@ -63,18 +63,16 @@ MessageQueue::MessageQueue(std::string name, int flags, mode_t mode, QueueLimits
     mq_attr requested{};
     requested.mq_maxmsg = limits.max_messages;
     requested.mq_msgsize = limits.max_message_size;
-    mqd_ = ::mq_open(name_.c_str(), oflag, mode, &requested);
+    mqd_.reset(::mq_open(name_.c_str(), oflag, mode, &requested));
   } else {
-    mqd_ = ::mq_open(name_.c_str(), oflag);
+    mqd_.reset(::mq_open(name_.c_str(), oflag));
   }
-  if (mqd_ == static_cast<mqd_t>(-1)) detail::throw_errno("mq_open", name_);
+  if (!mqd_) detail::throw_errno(Syscall::mq_open, name_);
   mq_attr actual{};
-  if (::mq_getattr(mqd_, &actual) != 0) {
-    // Upstream leaks the descriptor here (compatibility.md DC-28).
-    const int saved = errno;
-    ::mq_close(std::exchange(mqd_, -1));
-    errno = saved;
-    detail::throw_errno("mq_getattr", name_);
+  if (::mq_getattr(mqd_.get(), &actual) != 0) {
+    // Upstream leaks the descriptor here (compatibility.md DC-28); reset() keeps errno.
+    mqd_.reset();
+    detail::throw_errno(Syscall::mq_getattr, name_);
   }
   limits_ = {actual.mq_maxmsg, actual.mq_msgsize};
 }
@@ -96,19 +94,18 @@ MessageQueue MessageQueue::create_unique(int flags, mode_t mode, QueueLimits lim
 
 MessageQueue::MessageQueue(MessageQueue&& other) noexcept
     : name_(std::move(other.name_)),
-      mqd_(std::exchange(other.mqd_, -1)),
+      mqd_(std::move(other.mqd_)),
+      stale_mqd_(std::exchange(other.stale_mqd_, -1)),
       access_(other.access_),
       limits_(other.limits_),
       callback_token_(std::exchange(other.callback_token_, 0)) {}
 
 MessageQueue& MessageQueue::operator=(MessageQueue&& other) noexcept {
   if (this != &other) {
-    if (mqd_ >= 0) {
-      forget_callback();
-      ::mq_close(mqd_);
-    }
+    forget_callback();
     name_ = std::move(other.name_);
-    mqd_ = std::exchange(other.mqd_, -1);
+    mqd_ = std::move(other.mqd_);
+    stale_mqd_ = std::exchange(other.stale_mqd_, -1);
     access_ = other.access_;
     limits_ = other.limits_;
     callback_token_ = std::exchange(other.callback_token_, 0);
@@ -116,12 +113,7 @@ MessageQueue& MessageQueue::operator=(MessageQueue&& other) noexcept {
   return *this;
 }
 
-MessageQueue::~MessageQueue() {
-  if (mqd_ >= 0) {
-    forget_callback();
-    ::mq_close(mqd_);
-  }
-}
+MessageQueue::~MessageQueue() { forget_callback(); }
 
 long MessageQueue::max_priority() {
   const long limit = ::sysconf(_SC_MQ_PRIO_MAX);
@@ -144,18 +136,18 @@ void MessageQueue::validate_send(std::size_t size, long priority) const {
 
 bool MessageQueue::send(std::span<const std::byte> message, unsigned priority) {
   validate_send(message.size(), priority);
-  if (::mq_send(mqd_, as_chars(message), message.size(), priority) == 0) return true;
+  if (::mq_send(mqd_.get(), as_chars(message), message.size(), priority) == 0) return true;
   if (errno == EAGAIN) return false;
-  detail::throw_errno("mq_send", name_);
+  detail::throw_errno(Syscall::mq_send, name_);
 }
 
 bool MessageQueue::try_send(std::span<const std::byte> message, unsigned priority) {
   validate_send(message.size(), priority);
-  if (::mq_timedsend(mqd_, as_chars(message), message.size(), priority, &detail::kPastDeadline) ==
-      0)
+  if (::mq_timedsend(mqd_.get(), as_chars(message), message.size(), priority,
+                     &detail::kPastDeadline) == 0)
     return true;
   if (errno == EAGAIN || errno == ETIMEDOUT) return false;
-  detail::throw_errno("mq_timedsend", name_);
+  detail::throw_errno(Syscall::mq_timedsend, name_);
 }
 
 bool MessageQueue::send_for(std::span<const std::byte> message, unsigned priority,
@@ -163,10 +155,10 @@ bool MessageQueue::send_for(std::span<const std::byte> message, unsigned priorit
   if (timeout.count() <= 0) return try_send(message, priority);
   validate_send(message.size(), priority);
   const bool sent = wait_until_monotonic(timeout, [&](const timespec* at) {
-    return ::mq_timedsend(mqd_, as_chars(message), message.size(), priority, at);
+    return ::mq_timedsend(mqd_.get(), as_chars(message), message.size(), priority, at);
   });
   if (sent || errno == EAGAIN || errno == ETIMEDOUT) return sent;
-  detail::throw_errno("mq_timedsend", name_);
+  detail::throw_errno(Syscall::mq_timedsend, name_);
 }
 
 namespace {
@@ -179,20 +171,20 @@ void require_room(std::span<std::byte> buffer, long max_message_size) {
 std::optional<Received> MessageQueue::receive(std::span<std::byte> buffer) {
   require_room(buffer, limits_.max_message_size);
   unsigned priority = 0;
-  const ssize_t got = ::mq_receive(mqd_, as_chars(buffer), buffer.size(), &priority);
+  const ssize_t got = ::mq_receive(mqd_.get(), as_chars(buffer), buffer.size(), &priority);
   if (got >= 0) return Received{static_cast<std::size_t>(got), priority};
   if (errno == EAGAIN) return std::nullopt;
-  detail::throw_errno("mq_receive", name_);
+  detail::throw_errno(Syscall::mq_receive, name_);
 }
 
 std::optional<Received> MessageQueue::try_receive(std::span<std::byte> buffer) {
   require_room(buffer, limits_.max_message_size);
   unsigned priority = 0;
-  const ssize_t got =
-      ::mq_timedreceive(mqd_, as_chars(buffer), buffer.size(), &priority, &detail::kPastDeadline);
+  const ssize_t got = ::mq_timedreceive(mqd_.get(), as_chars(buffer), buffer.size(), &priority,
+                                        &detail::kPastDeadline);
   if (got >= 0) return Received{static_cast<std::size_t>(got), priority};
   if (errno == EAGAIN || errno == ETIMEDOUT) return std::nullopt;
-  detail::throw_errno("mq_timedreceive", name_);
+  detail::throw_errno(Syscall::mq_timedreceive, name_);
 }
 
 std::optional<Received> MessageQueue::receive_for(std::span<std::byte> buffer,
@@ -202,12 +194,12 @@ std::optional<Received> MessageQueue::receive_for(std::span<std::byte> buffer,
   unsigned priority = 0;
   ssize_t got = -1;
   const bool received = wait_until_monotonic(timeout, [&](const timespec* at) {
-    got = ::mq_timedreceive(mqd_, as_chars(buffer), buffer.size(), &priority, at);
+    got = ::mq_timedreceive(mqd_.get(), as_chars(buffer), buffer.size(), &priority, at);
     return got >= 0 ? 0 : -1;
   });
   if (received) return Received{static_cast<std::size_t>(got), priority};
   if (errno == EAGAIN || errno == ETIMEDOUT) return std::nullopt;
-  detail::throw_errno("mq_timedreceive", name_);
+  detail::throw_errno(Syscall::mq_timedreceive, name_);
 }
 
 std::optional<Message> MessageQueue::try_receive() {
@@ -220,7 +212,7 @@ std::optional<Message> MessageQueue::try_receive() {
 
 mq_attr MessageQueue::attributes() const {
   mq_attr attr{};
-  detail::check(::mq_getattr(mqd_, &attr), "mq_getattr", name_);
+  detail::check(::mq_getattr(mqd_.get(), &attr), Syscall::mq_getattr, name_);
   return attr;
 }
 
@@ -231,7 +223,7 @@ bool MessageQueue::blocking() const { return !(attributes().mq_flags & O_NONBLOC
 void MessageQueue::set_blocking(bool blocking) {
   mq_attr attr{};
   attr.mq_flags = blocking ? 0 : O_NONBLOCK;
-  detail::check(::mq_setattr(mqd_, &attr, nullptr), "mq_setattr", name_);
+  detail::check(::mq_setattr(mqd_.get(), &attr, nullptr), Syscall::mq_setattr, name_);
 }
 
 void MessageQueue::forget_callback() noexcept {
@@ -239,7 +231,7 @@ void MessageQueue::forget_callback() noexcept {
 }
 
 void MessageQueue::cancel_notification() noexcept {
-  ::mq_notify(mqd_, nullptr);  // errors ignored: there may be nothing to cancel
+  ::mq_notify(mqd_.get(), nullptr);  // errors ignored: there may be nothing to cancel
   forget_callback();
 }
 
@@ -247,13 +239,13 @@ void MessageQueue::notify_signal(int signal_number) {
   if (signal_number < 1 || signal_number > SIGRTMAX) {
     // The kernel would say EINVAL; upstream truncates to a C int first (DC-25).
     errno = EINVAL;
-    detail::throw_errno("mq_notify", name_);
+    detail::throw_errno(Syscall::mq_notify, name_);
   }
   cancel_notification();
   sigevent event{};
   event.sigev_notify = SIGEV_SIGNAL;
   event.sigev_signo = signal_number;
-  detail::check(::mq_notify(mqd_, &event), "mq_notify", name_);
+  detail::check(::mq_notify(mqd_.get(), &event), Syscall::mq_notify, name_);
 }
 
 void MessageQueue::notify_callback(std::function<void()> callback) {
@@ -263,25 +255,33 @@ void MessageQueue::notify_callback(std::function<void()> callback) {
   event.sigev_notify = SIGEV_THREAD;
   event.sigev_notify_function = detail::run_notification_callback;
   event.sigev_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
-  if (::mq_notify(mqd_, &event) != 0) {
+  if (::mq_notify(mqd_.get(), &event) != 0) {
     const int saved = errno;
     detail::drop_notification_callback(token);
     errno = saved;
-    detail::throw_errno("mq_notify", name_);
+    detail::throw_errno(Syscall::mq_notify, name_);
   }
   callback_token_ = token;
 }
 
 void MessageQueue::close() {
-  if (mqd_ < 0) return;
+  // A stale number is reported again, never closed again: it may be someone else's now.
+  if (!mqd_) {
+    if (stale_mqd_ != static_cast<mqd_t>(-1)) throw Error(EBADF, Syscall::mq_close, name_);
+    return;
+  }
   forget_callback();
-  detail::check(::mq_close(mqd_), "mq_close", name_);
-  mqd_ = -1;
+  const mqd_t number = mqd_.get();
+  const int failure = mqd_.reset();
+  if (failure == 0) return;
+  if (failure == EBADF) stale_mqd_ = number;  // upstream leaves `mqd` showing it
+  throw Error(failure, Syscall::mq_close, name_);
 }
 
 mqd_t MessageQueue::release_descriptor() noexcept {
   callback_token_ = 0;  // the registration stays armed with the descriptor
-  return std::exchange(mqd_, -1);
+  stale_mqd_ = -1;
+  return mqd_.release();
 }
 
 void MessageQueue::unlink() const { unlink(name_); }
@@ -289,7 +289,7 @@ void MessageQueue::unlink() const { unlink(name_); }
 void MessageQueue::unlink(std::string_view name) {
   const std::string text(name);
   validate_name(text);
-  detail::check(::mq_unlink(text.c_str()), "mq_unlink", text);
+  detail::check(::mq_unlink(text.c_str()), Syscall::mq_unlink, text);
 }
 
 }  // namespace ipcxx::posix

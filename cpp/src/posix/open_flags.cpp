@@ -31,7 +31,7 @@ std::string random_name() {
     const ssize_t got = getrandom(random.data() + filled, random.size() - filled, 0);
     if (got < 0) {
       if (errno == EINTR) continue;
-      detail::throw_errno("getrandom", "name");
+      detail::throw_errno(Syscall::getrandom, "name");
     }
     filled += static_cast<std::size_t>(got);
   }

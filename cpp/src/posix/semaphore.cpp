@@ -30,7 +30,7 @@ void reject_truncated_backing_file(const std::string& name) {
   if (::stat(path.c_str(), &info) != 0) return;  // absent: nothing mapped yet
   if (S_ISREG(info.st_mode) && info.st_size < static_cast<off_t>(sizeof(sem_t))) {
     errno = EINVAL;
-    detail::throw_errno("sem_open", name);
+    detail::throw_errno(Syscall::sem_open, name);
   }
 }
 
@@ -41,8 +41,8 @@ Semaphore::Semaphore(std::string name, int flags, mode_t mode, unsigned initial_
   validate_open_flags(flags);
   validate_name(name_);
   if (!(flags & O_EXCL)) reject_truncated_backing_file(name_);
-  handle_ = detail::check<sem_t*>(::sem_open(name_.c_str(), flags, mode, initial_value), SEM_FAILED,
-                                  "sem_open", name_);
+  handle_.reset(detail::check<sem_t*>(::sem_open(name_.c_str(), flags, mode, initial_value),
+                                      SEM_FAILED, Syscall::sem_open, name_));
 }
 
 Semaphore Semaphore::create(std::string name, unsigned initial_value, mode_t mode) {
@@ -55,27 +55,11 @@ Semaphore Semaphore::create_unique(int flags, mode_t mode, unsigned initial_valu
   });
 }
 
-Semaphore::Semaphore(Semaphore&& other) noexcept
-    : name_(std::move(other.name_)), handle_(std::exchange(other.handle_, nullptr)) {}
-
-Semaphore& Semaphore::operator=(Semaphore&& other) noexcept {
-  if (this != &other) {
-    if (handle_) ::sem_close(handle_);
-    name_ = std::move(other.name_);
-    handle_ = std::exchange(other.handle_, nullptr);
-  }
-  return *this;
-}
-
-Semaphore::~Semaphore() {
-  if (handle_) ::sem_close(handle_);
-}
-
 void Semaphore::throw_closed() { throw std::logic_error("the semaphore has been closed"); }
 
-void Semaphore::acquire() { detail::check(::sem_wait(checked_handle()), "sem_wait", name_); }
+void Semaphore::acquire() { detail::check(::sem_wait(checked_handle()), Syscall::sem_wait, name_); }
 
-void Semaphore::throw_failure(const char* call) const { detail::throw_errno(call, name_); }
+void Semaphore::throw_failure(Syscall call) const { detail::throw_errno(call, name_); }
 
 bool Semaphore::acquire_for(std::chrono::nanoseconds timeout) {
   sem_t* handle = checked_handle();
@@ -83,19 +67,13 @@ bool Semaphore::acquire_for(std::chrono::nanoseconds timeout) {
   const timespec deadline = detail::Deadline(timeout).monotonic();
   if (::sem_clockwait(handle, CLOCK_MONOTONIC, &deadline) == 0) return true;
   if (errno == ETIMEDOUT) return false;
-  detail::throw_errno("sem_clockwait", name_);
+  detail::throw_errno(Syscall::sem_clockwait, name_);
 }
 
 int Semaphore::value() const {
   int value = 0;
-  detail::check(::sem_getvalue(checked_handle(), &value), "sem_getvalue", name_);
+  detail::check(::sem_getvalue(checked_handle(), &value), Syscall::sem_getvalue, name_);
   return value;
-}
-
-void Semaphore::close() {
-  if (!handle_) return;
-  sem_t* handle = std::exchange(handle_, nullptr);
-  detail::check(::sem_close(handle), "sem_close", name_);
 }
 
 void Semaphore::unlink() const { unlink(name_); }
@@ -103,7 +81,7 @@ void Semaphore::unlink() const { unlink(name_); }
 void Semaphore::unlink(std::string_view name) {
   const std::string text(name);
   validate_name(text);
-  detail::check(::sem_unlink(text.c_str()), "sem_unlink", text);
+  detail::check(::sem_unlink(text.c_str()), Syscall::sem_unlink, text);
 }
 
 }  // namespace ipcxx::posix

@@ -15,7 +15,7 @@ namespace ipcxx::sysv {
 key_t ftok(const std::string& path, int id) {
   if (path.find('\0') != std::string::npos) throw std::invalid_argument("embedded null character");
   const key_t key = ::ftok(path.c_str(), id);
-  if (key == static_cast<key_t>(-1)) detail::throw_errno("ftok", path);
+  if (key == static_cast<key_t>(-1)) detail::throw_errno(Syscall::ftok, path);
   return key;
 }
 
@@ -24,7 +24,7 @@ key_t random_key() {
   // the same keys (compatibility.md, sysv DC-29); the range 1..32766 is kept.
   std::uint32_t random = 0;
   while (::getrandom(&random, sizeof random, 0) != static_cast<ssize_t>(sizeof random)) {
-    if (errno != EINTR) detail::throw_errno("getrandom", "key");
+    if (errno != EINTR) detail::throw_errno(Syscall::getrandom, "key");
   }
   return static_cast<key_t>(random % 32766 + 1);
 }

@@ -5,6 +5,7 @@
 #include <sys/sem.h>
 
 #include <cerrno>
+#include <stdexcept>
 
 #include "detail/deadline.hpp"
 #include "detail/syscall.hpp"
@@ -23,7 +24,7 @@ union SemaphoreArgument {
 };
 
 int get(key_t key, int flags, int mode) {
-  return detail::check(::semget(key, 1, (mode & 0777) | flags), "semget", describe_key(key));
+  return detail::check(::semget(key, 1, (mode & 0777) | flags), Syscall::semget, describe_key(key));
 }
 
 struct Got {
@@ -40,10 +41,10 @@ Got get_and_learn_if_created(key_t key, int flags, int mode) {
   for (;;) {
     const int existing = ::semget(key, 1, mode & 0777);
     if (existing >= 0) return {existing, false};
-    if (errno != ENOENT) detail::throw_errno("semget", describe_key(key));
+    if (errno != ENOENT) detail::throw_errno(Syscall::semget, describe_key(key));
     const int created = ::semget(key, 1, (mode & 0777) | IPC_CREAT | IPC_EXCL);
     if (created >= 0) return {created, true};
-    if (errno != EEXIST) detail::throw_errno("semget", describe_key(key));
+    if (errno != EEXIST) detail::throw_errno(Syscall::semget, describe_key(key));
   }
 }
 
@@ -84,24 +85,49 @@ bool Semaphore::operate(short sem_op, bool wait, bool undo,
   }
   if (result == 0) return true;
   if (errno == EAGAIN) return false;
-  detail::throw_errno(timeout ? "semtimedop" : "semop", describe_id(id_));
+  detail::throw_errno(timeout ? Syscall::semtimedop : Syscall::semop, describe_id(id_));
 }
 
-int Semaphore::control(int command, int argument, const char* call) const {
+namespace {
+// A zero count is "wait for zero" to the kernel and a negative one flips the direction;
+// neither is what acquire/release promise (wait_for_zero() says it by name).
+short checked_count(short count) {
+  if (count <= 0) throw std::invalid_argument("the count must be positive");
+  return count;
+}
+}  // namespace
+
+void Semaphore::acquire(short count, bool undo) const {
+  operate(static_cast<short>(-checked_count(count)), true, undo);
+}
+
+bool Semaphore::try_acquire(short count, bool undo) const {
+  return operate(static_cast<short>(-checked_count(count)), false, undo);
+}
+
+bool Semaphore::acquire_for(std::chrono::nanoseconds timeout, short count, bool undo) const {
+  return operate(static_cast<short>(-checked_count(count)), true, undo, timeout);
+}
+
+void Semaphore::release(short count, bool undo) const {
+  operate(checked_count(count), false, undo);
+}
+
+int Semaphore::control(int command, int argument, Syscall call) const {
   SemaphoreArgument value{};
   value.val = argument;
   return detail::check(::semctl(id_, 0, command, value), call, describe_id(id_));
 }
 
-int Semaphore::value() const { return control(GETVAL, 0, "semctl(GETVAL)"); }
+int Semaphore::value() const { return control(GETVAL, 0, Syscall::semctl_getval); }
 
-void Semaphore::set_value(int value) const { control(SETVAL, value, "semctl(SETVAL)"); }
+void Semaphore::set_value(int value) const { control(SETVAL, value, Syscall::semctl_setval); }
 
 SemaphoreStatus Semaphore::status() const {
   semid_ds info{};
   SemaphoreArgument argument{};
   argument.buf = &info;
-  detail::check(::semctl(id_, 0, IPC_STAT, argument), "semctl(IPC_STAT)", describe_id(id_));
+  detail::check(::semctl(id_, 0, IPC_STAT, argument), Syscall::semctl_ipc_stat, describe_id(id_));
   return {info.sem_perm.uid,
           info.sem_perm.gid,
           info.sem_perm.cuid,
@@ -114,21 +140,21 @@ void Semaphore::set_owner(uid_t uid, gid_t gid, int mode) const {
   semid_ds info{};
   SemaphoreArgument argument{};
   argument.buf = &info;
-  detail::check(::semctl(id_, 0, IPC_STAT, argument), "semctl(IPC_STAT)", describe_id(id_));
+  detail::check(::semctl(id_, 0, IPC_STAT, argument), Syscall::semctl_ipc_stat, describe_id(id_));
   info.sem_perm.uid = uid;
   info.sem_perm.gid = gid;
   info.sem_perm.mode = static_cast<decltype(info.sem_perm.mode)>(mode);
-  detail::check(::semctl(id_, 0, IPC_SET, argument), "semctl(IPC_SET)", describe_id(id_));
+  detail::check(::semctl(id_, 0, IPC_SET, argument), Syscall::semctl_ipc_set, describe_id(id_));
 }
 
-pid_t Semaphore::last_pid() const { return control(GETPID, 0, "semctl(GETPID)"); }
+pid_t Semaphore::last_pid() const { return control(GETPID, 0, Syscall::semctl_getpid); }
 
-int Semaphore::waiting_for_nonzero() const { return control(GETNCNT, 0, "semctl(GETNCNT)"); }
+int Semaphore::waiting_for_nonzero() const { return control(GETNCNT, 0, Syscall::semctl_getncnt); }
 
-int Semaphore::waiting_for_zero() const { return control(GETZCNT, 0, "semctl(GETZCNT)"); }
+int Semaphore::waiting_for_zero() const { return control(GETZCNT, 0, Syscall::semctl_getzcnt); }
 
 void Semaphore::remove(int id) {
-  detail::check(::semctl(id, 0, IPC_RMID), "semctl(IPC_RMID)", describe_id(id));
+  detail::check(::semctl(id, 0, IPC_RMID), Syscall::semctl_ipc_rmid, describe_id(id));
 }
 
 }  // namespace ipcxx::sysv

@@ -3,6 +3,9 @@
 
 #include <cstddef>
 #include <span>
+#include <utility>
+
+#include "ipcxx/detail/unique_handle.hpp"
 
 namespace ipcxx::posix {
 
@@ -13,23 +16,27 @@ class Mapping {
   Mapping() = default;
   /// Takes ownership of an existing mapping of `size` bytes at `address`.
   Mapping(void* address, std::size_t size, bool writable) noexcept
-      : address_(address), size_(size), writable_(writable) {}
-  Mapping(Mapping&& other) noexcept;
-  Mapping& operator=(Mapping&& other) noexcept;
+      : region_(address, size), writable_(writable) {}
+  Mapping(Mapping&& other) noexcept = default;
+  /// Unmaps the region held, then takes other's.
+  Mapping& operator=(Mapping&& other) noexcept = default;
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
-  ~Mapping();
+  ~Mapping() = default;
 
   /// The mapped bytes; writing through them is allowed only when writable().
-  std::span<std::byte> bytes() const noexcept { return {static_cast<std::byte*>(address_), size_}; }
-  std::size_t size() const noexcept { return size_; }
+  std::span<std::byte> bytes() const noexcept {
+    return {static_cast<std::byte*>(region_.address()), region_.length()};
+  }
+  std::size_t size() const noexcept { return region_.length(); }
   bool writable() const noexcept { return writable_; }
-  /// Unmaps now (idempotent); bytes() is empty afterwards.
-  void unmap() noexcept;
+  /// Unmaps now (idempotent); bytes() is empty afterwards, even if munmap failed.
+  void unmap() noexcept { region_.reset(); }
+  /// Like unmap(), but throws Error (call "munmap") when munmap fails; forgotten either way.
+  void unmap_or_throw() { region_.close("mapping"); }
 
  private:
-  void* address_ = nullptr;
-  std::size_t size_ = 0;
+  detail::UniqueMapping region_;
   bool writable_ = false;
 };
 

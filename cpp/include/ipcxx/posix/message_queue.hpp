@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "ipcxx/detail/unique_handle.hpp"
+
 namespace ipcxx::posix {
 
 /// Which directions a handle may be used in.
@@ -41,6 +43,11 @@ struct Message {
 /// other calls may run concurrently. The destructor closes the descriptor, never unlinks.
 /// Calls that may wait return false / nullopt when they did not complete: the timeout
 /// expired, or the queue is in non-blocking mode (set_blocking(false) or O_NONBLOCK).
+///
+/// A failed close() forgets the descriptor all the same (never closed twice: the number may
+/// belong to another file by then). As with SharedMemory::fd(), a close that fails with EBADF
+/// (closed behind our back) leaves descriptor() showing the stale number like upstream's
+/// `mqd`; no call uses it, and close() reports EBADF again without calling mq_close().
 class MessageQueue {
  public:
   /// mq_open(name, flags | access, mode, limits when O_CREAT), then mq_getattr. Throws
@@ -58,6 +65,7 @@ class MessageQueue {
                                     Access access = Access::read_write);
 
   MessageQueue(MessageQueue&& other) noexcept;
+  /// Closes the descriptor held (errors ignored), then takes other's.
   MessageQueue& operator=(MessageQueue&& other) noexcept;
   MessageQueue(const MessageQueue&) = delete;
   MessageQueue& operator=(const MessageQueue&) = delete;
@@ -107,12 +115,15 @@ class MessageQueue {
   /// Drops this process's registration, if any. Never throws.
   void cancel_notification() noexcept;
 
-  /// Closes the descriptor (also dropping a notification request). Idempotent.
+  /// Closes the descriptor (also dropping a notification request). Idempotent once it
+  /// succeeded; throws Error (call "mq_close") when mq_close fails, forgetting it either way.
   void close();
-  /// Gives the descriptor up without closing it; returns it.
+  /// Gives the descriptor up without closing it; returns it (-1 when none is owned).
   mqd_t release_descriptor() noexcept;
-  /// The descriptor, or -1 after close().
-  mqd_t descriptor() const noexcept { return mqd_; }
+  /// The descriptor, or -1 after close(); the stale number after a close that said EBADF.
+  mqd_t descriptor() const noexcept { return mqd_.valid() ? mqd_.get() : stale_mqd_; }
+  /// True while this object owns an open descriptor.
+  bool is_open() const noexcept { return mqd_.valid(); }
   /// Removes the name; the queue is destroyed when the last descriptor closes.
   void unlink() const;
   /// mq_unlink(name).
@@ -129,7 +140,8 @@ class MessageQueue {
   void forget_callback() noexcept;
 
   std::string name_;
-  mqd_t mqd_ = -1;
+  detail::UniqueMqd mqd_;
+  mqd_t stale_mqd_ = -1;  // shown by descriptor() after mq_close said EBADF; never used
   Access access_ = Access::read_write;
   QueueLimits limits_{0, 0};
   std::uint64_t callback_token_ = 0;

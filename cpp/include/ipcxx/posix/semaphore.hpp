@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "ipcxx/detail/unique_handle.hpp"
+
 namespace ipcxx::posix {
 
 /// One open handle to a named semaphore. Not safe for concurrent close() and use from two
@@ -28,11 +30,12 @@ class Semaphore {
   /// `flags` may add bits to O_CREAT | O_EXCL.
   static Semaphore create_unique(int flags = 0, mode_t mode = 0600, unsigned initial_value = 0);
 
-  Semaphore(Semaphore&& other) noexcept;
-  Semaphore& operator=(Semaphore&& other) noexcept;
+  Semaphore(Semaphore&& other) noexcept = default;
+  /// Closes the handle held (errors ignored), then takes other's.
+  Semaphore& operator=(Semaphore&& other) noexcept = default;
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
-  ~Semaphore();
+  ~Semaphore() = default;
 
   /// Waits without limit, then decrements. Throws Error(EINTR) when a signal interrupts.
   void acquire();
@@ -42,7 +45,7 @@ class Semaphore {
     if (::sem_trywait(checked_handle()) == 0) [[likely]]
       return true;
     if (errno == EAGAIN) return false;
-    throw_failure("sem_trywait");
+    throw_failure(Syscall::sem_trywait);
   }
   /// Waits at most `timeout` (measured on CLOCK_MONOTONIC); false when it expired.
   /// A zero or negative timeout never blocks. Throws Error(EINTR) on a signal.
@@ -50,15 +53,16 @@ class Semaphore {
   /// Increments the value, waking one waiter; never blocks. Throws Error(EOVERFLOW) at the max.
   void release() {
     if (::sem_post(checked_handle()) != 0) [[unlikely]]
-      throw_failure("sem_post");
+      throw_failure(Syscall::sem_post);
   }
   /// The current value (0 while waiters exist on Linux); never blocks.
   int value() const;
 
-  /// Closes the handle (sem_close); the semaphore itself lives on. Idempotent.
-  void close();
+  /// Closes the handle (sem_close); the semaphore itself lives on. Idempotent. When sem_close
+  /// fails (Error "sem_close") the handle is forgotten all the same, never closed twice.
+  void close() { handle_.close(name_); }
   /// True until close().
-  bool is_open() const noexcept { return handle_ != nullptr; }
+  bool is_open() const noexcept { return handle_.valid(); }
   /// Removes the name; the semaphore is destroyed once every process has closed it.
   void unlink() const;
   /// Removes the semaphore named `name` (sem_unlink).
@@ -69,15 +73,16 @@ class Semaphore {
 
  private:
   sem_t* checked_handle() const {
-    if (handle_ == nullptr) [[unlikely]]
+    sem_t* handle = handle_.get();
+    if (handle == nullptr) [[unlikely]]
       throw_closed();
-    return handle_;
+    return handle;
   }
   [[noreturn]] static void throw_closed();
-  [[noreturn]] void throw_failure(const char* call) const;  // Error for errno and `call`
+  [[noreturn]] void throw_failure(Syscall call) const;  // Error for errno and `call`
 
   std::string name_;
-  sem_t* handle_ = nullptr;
+  detail::UniqueSemaphore handle_;
 };
 
 }  // namespace ipcxx::posix

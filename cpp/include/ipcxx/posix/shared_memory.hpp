@@ -7,12 +7,21 @@
 #include <string>
 #include <string_view>
 
+#include "ipcxx/detail/unique_handle.hpp"
 #include "ipcxx/posix/mapping.hpp"
 
 namespace ipcxx::posix {
 
 /// One open descriptor of a shared memory object. Not thread-safe for concurrent close_fd();
 /// other calls may run concurrently. The destructor closes the descriptor, never unlinks.
+///
+/// A failed close_fd() never leaves a number behind that a later call (or the destructor)
+/// would close or use again: by then it may belong to another file. One exception to what
+/// fd() shows: when close() says EBADF, somebody closed the number behind our back and
+/// upstream posix_ipc leaves `fd` unchanged, so fd() keeps showing that number (a "stale"
+/// number, no longer owned: nothing closes, fstats or maps it, and close_fd() reports EBADF
+/// again without calling close()). Any other close() failure (EINTR, EIO) has released the
+/// number on Linux, so fd() reads -1 after it.
 class SharedMemory {
  public:
   /// shm_open(name, flags | O_RDONLY or O_RDWR, mode), then ftruncate(size) when size != 0,
@@ -31,22 +40,29 @@ class SharedMemory {
                                     bool read_only = false);
 
   SharedMemory(SharedMemory&& other) noexcept;
+  /// Closes the descriptor held (errors ignored), then takes other's.
   SharedMemory& operator=(SharedMemory&& other) noexcept;
   SharedMemory(const SharedMemory&) = delete;
   SharedMemory& operator=(const SharedMemory&) = delete;
-  ~SharedMemory();
+  ~SharedMemory() = default;
 
-  /// The descriptor, or -1 after close_fd()/release_fd().
-  int fd() const noexcept { return fd_; }
-  /// The current size from fstat (reflects resizes by anyone). Throws Error(EBADF) when closed.
+  /// The descriptor, or -1 after close_fd()/release_fd(); the stale number after a close_fd()
+  /// that failed with EBADF (see the class comment).
+  int fd() const noexcept { return fd_.valid() ? fd_.get() : stale_fd_; }
+  /// True while this object owns an open descriptor (false once close_fd() ran, even failed).
+  bool has_fd() const noexcept { return fd_.valid(); }
+  /// The current size from fstat (reflects resizes by anyone). Throws Error(EBADF) when closed
+  /// (call "fstat", without a syscall).
   std::size_t size() const;
   /// Grows or shrinks the object (ftruncate).
   void resize(std::size_t size);
   /// Maps the whole object (size() bytes); writable unless opened read-only.
   Mapping map() const;
-  /// Closes the descriptor; mappings stay valid. Idempotent.
+  /// Closes the descriptor; mappings stay valid. Idempotent once it succeeded. Throws Error
+  /// (call "close") when close() fails; the descriptor is forgotten either way (see above).
   void close_fd();
-  /// Gives the descriptor up without closing it (the caller now owns it); returns it.
+  /// Gives the descriptor up without closing it (the caller now owns it); returns it, or -1
+  /// when none is owned (a stale number is not handed out).
   int release_fd() noexcept;
   /// Removes the name; memory is freed once every mapping and descriptor is gone.
   void unlink() const;
@@ -58,7 +74,8 @@ class SharedMemory {
 
  private:
   std::string name_;
-  int fd_ = -1;
+  detail::UniqueFd fd_;
+  int stale_fd_ = -1;  // shown by fd() after close() said EBADF; never used
   bool read_only_ = false;
 };
 

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <optional>
 
+#include "ipcxx/error.hpp"
+
 namespace ipcxx::sysv {
 
 /// Owner and times of a System V object (IPC_STAT), read live.
@@ -40,21 +42,29 @@ class Semaphore {
   /// One semop on member 0: sem_op < 0 takes, > 0 gives, 0 waits for zero. `wait` false means
   /// IPC_NOWAIT; `undo` adds SEM_UNDO; `timeout` bounds the wait (semtimedop, monotonic).
   /// Returns false when the operation could not proceed (IPC_NOWAIT, or the timeout expired).
-  /// Throws Error(EINTR) on a signal, Error(EIDRM) when removed while waiting.
+  /// Throws Error(EINTR) on a signal, Error(EIDRM) when removed while waiting. The raw form:
+  /// prefer the named calls below, which check their count.
   bool operate(short sem_op, bool wait, bool undo,
                std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const;
-  /// Takes `count` units, waiting without limit.
-  void acquire(short count = 1, bool undo = false) const { operate(-count, true, undo); }
-  /// Takes `count` units only if available now.
-  bool try_acquire(short count = 1, bool undo = false) const {
-    return operate(-count, false, undo);
+  /// Takes `count` units, waiting without limit. Throws std::invalid_argument unless
+  /// count > 0 (a zero semop would mean "wait for zero": use wait_for_zero()).
+  void acquire(short count = 1, bool undo = false) const;
+  /// Takes `count` units only if available now; false otherwise. Same count rule as acquire().
+  bool try_acquire(short count = 1, bool undo = false) const;
+  /// Takes `count` units, waiting at most `timeout`; false when it expired. Same count rule.
+  bool acquire_for(std::chrono::nanoseconds timeout, short count = 1, bool undo = false) const;
+  /// Adds `count` units; never waits. Throws std::invalid_argument unless count > 0,
+  /// Error(ERANGE) past the maximum (32767).
+  void release(short count = 1, bool undo = false) const;
+
+  /// Waits without limit until the value is zero (a zero semop). Throws like acquire().
+  void wait_for_zero() const { operate(0, true, false); }
+  /// True if the value is zero now; never blocks.
+  bool try_wait_for_zero() const { return operate(0, false, false); }
+  /// Waits at most `timeout` for the value to be zero; false when it expired.
+  bool wait_for_zero_for(std::chrono::nanoseconds timeout) const {
+    return operate(0, true, false, timeout);
   }
-  /// Takes `count` units, waiting at most `timeout`.
-  bool acquire_for(std::chrono::nanoseconds timeout, short count = 1, bool undo = false) const {
-    return operate(-count, true, undo, timeout);
-  }
-  /// Adds `count` units; never waits. Throws Error(ERANGE) past the maximum (32767).
-  void release(short count = 1, bool undo = false) const { operate(count, false, undo); }
 
   /// The value (GETVAL).
   int value() const;
@@ -78,7 +88,7 @@ class Semaphore {
  private:
   struct Tag {};
   Semaphore(int id, key_t key, Tag) : key_(key), id_(id) {}
-  int control(int command, int argument, const char* call) const;
+  int control(int command, int argument, Syscall call) const;
 
   key_t key_ = 0;
   int id_ = -1;
