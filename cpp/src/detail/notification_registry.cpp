@@ -1,5 +1,8 @@
-// The process-wide table behind mq_notify(SIGEV_THREAD) callbacks.
+// The process-wide table behind mq_notify(SIGEV_THREAD) callbacks; fork-safe.
 #include "detail/notification_registry.hpp"
+
+#include <cxxabi.h>
+#include <pthread.h>
 
 #include <mutex>
 #include <unordered_map>
@@ -9,17 +12,45 @@ namespace ipcxx::detail {
 
 namespace {
 
+using Callbacks = std::unordered_map<std::uint64_t, std::function<void()>>;
+
 struct Registry {
   std::mutex mutex;
-  std::unordered_map<std::uint64_t, std::function<void()>> callbacks;
+  Callbacks* callbacks = new Callbacks;  // a pointer so a fork child can abandon the table
   std::uint64_t next_token = 1;
 };
 
+Registry& registry();
+
+// fork() while another thread holds the mutex would leave it locked forever in the child, so
+// the forking thread takes it first and both sides let go of it afterwards.
+void lock_before_fork() noexcept { registry().mutex.lock(); }
+void unlock_in_parent() noexcept { registry().mutex.unlock(); }
+
+void reset_in_child() noexcept {
+  Registry& table = registry();
+  // The child has none of the parent's mq_notify registrations (mq_notify(3): not inherited
+  // across fork), so no stored callback can ever run here: start empty. The old table is
+  // abandoned, not destroyed: a callback's destructor may run arbitrary code (the Python
+  // layer's drops references), which must not happen inside an atfork handler. Tokens keep
+  // counting up, so a stale token from the parent can never name a new callback.
+  table.callbacks = new Callbacks;
+  // This thread locked the mutex in lock_before_fork() and is the only thread here.
+  table.mutex.unlock();
+}
+
 // Deliberately never destroyed: a notification thread may still fire while the process exits.
 Registry& registry() {
-  static Registry* instance = new Registry;
+  static Registry* instance = [] {
+    auto* created = new Registry;
+    ::pthread_atfork(lock_before_fork, unlock_in_parent, reset_in_child);
+    return created;
+  }();
   return *instance;
 }
+
+// Built at load time, so the fork handlers exist before any thread can be using the table.
+[[maybe_unused]] Registry& registry_at_load = registry();
 
 }  // namespace
 
@@ -27,7 +58,7 @@ std::uint64_t store_notification_callback(std::function<void()> callback) {
   Registry& table = registry();
   std::lock_guard lock(table.mutex);
   const std::uint64_t token = table.next_token++;
-  table.callbacks.emplace(token, std::move(callback));
+  table.callbacks->emplace(token, std::move(callback));
   return token;
 }
 
@@ -36,26 +67,31 @@ void drop_notification_callback(std::uint64_t token) noexcept {
   {
     Registry& table = registry();
     std::lock_guard lock(table.mutex);
-    auto found = table.callbacks.find(token);
-    if (found == table.callbacks.end()) return;
+    auto found = table.callbacks->find(token);
+    if (found == table.callbacks->end()) return;
     dropped = std::move(found->second);
-    table.callbacks.erase(found);
+    table.callbacks->erase(found);
   }
 }
 
-void run_notification_callback(sigval value) noexcept {
+// Not noexcept: a forced unwind must be able to leave through here (see the header).
+void run_notification_callback(sigval value) {
   const auto token = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(value.sival_ptr));
   std::function<void()> callback;
   {
     Registry& table = registry();
     std::lock_guard lock(table.mutex);
-    auto found = table.callbacks.find(token);
-    if (found == table.callbacks.end()) return;  // cancelled after the kernel fired
+    auto found = table.callbacks->find(token);
+    if (found == table.callbacks->end()) return;  // cancelled after the kernel fired
     callback = std::move(found->second);
-    table.callbacks.erase(found);
+    table.callbacks->erase(found);
   }
   try {
     callback();
+  } catch (abi::__forced_unwind&) {
+    // pthread_exit / pthread_cancel (CPython ends threads that way at interpreter exit):
+    // swallowing it is fatal (glibc aborts with "exception not rethrown").
+    throw;
   } catch (...) {
     // A notification thread has nobody to report to; callbacks handle their own errors.
   }

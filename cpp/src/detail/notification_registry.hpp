@@ -1,5 +1,6 @@
 // Callbacks waiting for an mq_notify(SIGEV_THREAD) event, reached by token, not by pointer,
-// so a cancelled or closed registration can never be run through a dangling pointer.
+// so a cancelled or closed registration can never be run through a dangling pointer. The
+// table is fork-safe: a fork child starts with an unlocked, empty table (pthread_atfork).
 #pragma once
 
 #include <signal.h>
@@ -14,6 +15,8 @@ std::uint64_t store_notification_callback(std::function<void()> callback);
 /// Removes and destroys the callback stored under `token`, if it is still there.
 void drop_notification_callback(std::uint64_t token) noexcept;
 /// The SIGEV_THREAD entry point: takes the callback for sigval's token and runs it once.
-void run_notification_callback(sigval value) noexcept;
+/// Swallows the callback's exceptions except a forced unwind (abi::__forced_unwind, from
+/// pthread_exit or cancellation), which it lets through: hence not noexcept.
+void run_notification_callback(sigval value);
 
 }  // namespace ipcxx::detail
