@@ -8,6 +8,7 @@
 
 #include "errors_common.hpp"
 #include "ipcxx/error.hpp"
+#include "posix_state.hpp"
 
 namespace ipcxx::python::posix_errors {
 
@@ -176,35 +177,32 @@ PyObject* raise_os_error_with_message(const char* message, int errno_value) {
 
 }  // namespace
 
-Classes& classes() {
-  static Classes instance;
-  return instance;
-}
+Classes& classes(PyObject* owner) { return posix_state::of(owner).classes; }
 
-PyObject* raise_errno(Operation operation, int errno_value) {
+PyObject* raise_errno(PyObject* owner, Operation operation, int errno_value) {
   if (errno_value == EINTR &&
       (operation == Operation::semaphore_acquire || operation == Operation::queue_send ||
        operation == Operation::queue_receive))
-    return raise_interrupted();
+    return raise_interrupted(owner);
   if (operation == Operation::memory_open_truncating && errno_value == EACCES) {
-    PyErr_SetString(classes().permissions_error, "No permission to truncate this segment");
+    PyErr_SetString(classes(owner).permissions_error, "No permission to truncate this segment");
     return nullptr;
   }
   if (operation == Operation::memory_open && errno_value == EACCES) {
-    PyErr_SetString(classes().permissions_error, "No permission to access this segment");
+    PyErr_SetString(classes(owner).permissions_error, "No permission to access this segment");
     return nullptr;
   }
   const Rule* rule = rules_for(operation);
   while (rule->errno_value != 0 && rule->errno_value != errno_value) ++rule;
   switch (rule->kind) {
     case Kind::permissions:
-      PyErr_SetString(classes().permissions_error, rule->message);
+      PyErr_SetString(classes(owner).permissions_error, rule->message);
       break;
     case Kind::existential:
-      PyErr_SetString(classes().existential_error, rule->message);
+      PyErr_SetString(classes(owner).existential_error, rule->message);
       break;
     case Kind::busy:
-      PyErr_SetString(classes().busy_error, rule->message);
+      PyErr_SetString(classes(owner).busy_error, rule->message);
       break;
     case Kind::value:
       PyErr_SetString(PyExc_ValueError, rule->message);
@@ -220,24 +218,32 @@ PyObject* raise_errno(Operation operation, int errno_value) {
   return nullptr;
 }
 
-PyObject* raise_interrupted() {
+PyObject* raise_interrupted(PyObject* owner) {
   if (PyErr_CheckSignals() < 0) return nullptr;
-  PyErr_SetString(classes().signal_error, "The wait was interrupted by a signal");
+  PyErr_SetString(classes(owner).signal_error, "The wait was interrupted by a signal");
   return nullptr;
 }
 
-PyObject* raise_current_exception(Operation operation) {
+PyObject* raise_exception(PyObject* owner, Operation operation, const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (...) {
+    return raise_current_exception(owner, operation);
+  }
+}
+
+PyObject* raise_current_exception(PyObject* owner, Operation operation) {
   try {
     throw;
   } catch (const ipcxx::Error& error) {
     // Constructors make two calls; the second one has its own table.
     if (error.call() == "ftruncate")
-      return raise_errno(Operation::memory_resize, error.errno_value());
+      return raise_errno(owner, Operation::memory_resize, error.errno_value());
     if (error.call() == "mq_getattr" && operation == Operation::queue_open) {
-      PyErr_SetString(classes().error, "Unable to initialize object");
+      PyErr_SetString(classes(owner).error, "Unable to initialize object");
       return nullptr;
     }
-    return raise_errno(operation, error.errno_value());
+    return raise_errno(owner, operation, error.errno_value());
   } catch (...) {
     return raise_standard_exception();
   }

@@ -10,7 +10,7 @@
 
 namespace ipcxx::python::posix_errors {
 
-/// The module's exception classes, created once at import.
+/// A module instance's exception classes, created by its exec step (module state).
 struct Classes {
   PyObject* error = nullptr;
   PyObject* signal_error = nullptr;
@@ -23,8 +23,9 @@ struct Classes {
   PreparedError queue_full;
 };
 
-/// The classes of the imported module (set by the module's exec step).
-Classes& classes();
+/// The classes of the module instance that `owner` belongs to: the module itself or an
+/// instance of one of its types (posix_state.hpp).
+Classes& classes(PyObject* owner);
 
 /// Which call failed: the same errno means different things for different calls.
 enum class Operation {
@@ -51,22 +52,25 @@ enum class Operation {
 };
 
 /// Sets the Python exception upstream raises for `errno_value` from `operation`; returns null.
-PyObject* raise_errno(Operation operation, int errno_value);
+PyObject* raise_errno(PyObject* owner, Operation operation, int errno_value);
 /// EINTR during a wait: runs pending signal handlers; an exception they raise wins (DC-16),
 /// otherwise SignalError. Returns null.
-PyObject* raise_interrupted();
+PyObject* raise_interrupted(PyObject* owner);
+/// The exception `failure` (from a wait without the GIL) translated like
+/// raise_current_exception(). Returns null.
+PyObject* raise_exception(PyObject* owner, Operation operation, const std::exception_ptr& failure);
 /// Translates the C++ exception currently being handled (ipcxx::Error via the table for
 /// `operation`, invalid arguments as ValueError, bad_alloc as MemoryError). Returns null.
-PyObject* raise_current_exception(Operation operation);
+PyObject* raise_current_exception(PyObject* owner, Operation operation);
 
 /// Runs `body` and translates any C++ exception; true when it completed.
 template <typename Body>
-bool guarded(Operation operation, Body&& body) {
+bool guarded(PyObject* owner, Operation operation, Body&& body) {
   try {
     body();
     return true;
   } catch (...) {
-    raise_current_exception(operation);
+    raise_current_exception(owner, operation);
     return false;
   }
 }

@@ -8,6 +8,7 @@
 
 #include "errors_common.hpp"
 #include "ipcxx/error.hpp"
+#include "sysv_state.hpp"
 
 namespace ipcxx::python::sysv_errors {
 
@@ -23,8 +24,7 @@ PyObject* set_format(PyObject* type, const char* format, long value) {
   return nullptr;
 }
 
-PyObject* semaphore_error(int errno_value) {
-  const Classes& c = classes();
+PyObject* semaphore_error(const Classes& c, int errno_value) {
   switch (errno_value) {
     case ENOENT:
     case EINVAL:
@@ -46,12 +46,12 @@ PyObject* semaphore_error(int errno_value) {
   }
 }
 
-PyObject* no_segment(const Subject& subject) {
-  return set_format(classes().existential_error, "No shared memory with id %ld exists", subject.id);
+PyObject* no_segment(const Classes& c, const Subject& subject) {
+  return set_format(c.existential_error, "No shared memory with id %ld exists", subject.id);
 }
 
-PyObject* memory_error(Operation operation, int errno_value, const Subject& subject) {
-  const Classes& c = classes();
+PyObject* memory_error(const Classes& c, Operation operation, int errno_value,
+                       const Subject& subject) {
   switch (operation) {
     case Operation::memory_get:
       switch (errno_value) {
@@ -101,7 +101,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
       switch (errno_value) {
         case EIDRM:
         case EINVAL:
-          return no_segment(subject);
+          return no_segment(c, subject);
         case EACCES:
           return set(c.permissions_error,
                      "You do not have permission to read the shared memory attribute");
@@ -112,7 +112,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
       switch (errno_value) {
         case EIDRM:
         case EINVAL:
-          return no_segment(subject);
+          return no_segment(c, subject);
         case EPERM:
           return set(c.permissions_error,
                      "You do not have permission to change the shared memory's attributes");
@@ -123,7 +123,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
       switch (errno_value) {
         case EIDRM:
         case EINVAL:
-          return no_segment(subject);
+          return no_segment(c, subject);
         case EPERM:
           return set(c.permissions_error, "You do not have permission to remove the shared memory");
         default:
@@ -132,8 +132,7 @@ PyObject* memory_error(Operation operation, int errno_value, const Subject& subj
   }
 }
 
-PyObject* queue_error(Operation operation, int errno_value) {
-  const Classes& c = classes();
+PyObject* queue_error(const Classes& c, Operation operation, int errno_value) {
   constexpr const char* kGone = "The queue no longer exists";
   switch (operation) {
     case Operation::queue_get:
@@ -209,24 +208,32 @@ PyObject* queue_error(Operation operation, int errno_value) {
 
 }  // namespace
 
-Classes& classes() {
-  static Classes instance;
-  return instance;
+Classes& classes(PyObject* owner) { return sysv_state::of(owner).classes; }
+
+PyObject* raise_errno(PyObject* owner, Operation operation, int errno_value,
+                      const Subject& subject) {
+  if (errno_value == EINTR) return raise_interrupted(owner);
+  const Classes& c = classes(owner);
+  if (operation == Operation::semaphore) return semaphore_error(c, errno_value);
+  if (operation >= Operation::queue_get) return queue_error(c, operation, errno_value);
+  return memory_error(c, operation, errno_value, subject);
 }
 
-PyObject* raise_errno(Operation operation, int errno_value, const Subject& subject) {
-  if (errno_value == EINTR) return raise_interrupted();
-  if (operation == Operation::semaphore) return semaphore_error(errno_value);
-  if (operation >= Operation::queue_get) return queue_error(operation, errno_value);
-  return memory_error(operation, errno_value, subject);
-}
-
-PyObject* raise_interrupted() {
+PyObject* raise_interrupted(PyObject* owner) {
   if (PyErr_CheckSignals() < 0) return nullptr;
-  return set(classes().error, "Signaled while waiting");
+  return set(classes(owner).error, "Signaled while waiting");
 }
 
-PyObject* raise_current_exception(Operation operation, const Subject& subject) {
+PyObject* raise_exception(PyObject* owner, Operation operation, const Subject& subject,
+                          const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (...) {
+    return raise_current_exception(owner, operation, subject);
+  }
+}
+
+PyObject* raise_current_exception(PyObject* owner, Operation operation, const Subject& subject) {
   try {
     throw;
   } catch (const ipcxx::Error& error) {
@@ -235,7 +242,7 @@ PyObject* raise_current_exception(Operation operation, const Subject& subject) {
     if (error.call() == "shmat") effective = Operation::memory_attach;
     if (error.call() == "shmctl(IPC_STAT)" && operation == Operation::memory_get)
       effective = Operation::memory_stat;
-    return raise_errno(effective, error.errno_value(), subject);
+    return raise_errno(owner, effective, error.errno_value(), subject);
   } catch (...) {
     return raise_standard_exception();
   }

@@ -5,11 +5,13 @@
 #include <Python.h>
 #include <sys/types.h>
 
+#include <exception>
+
 #include "prepared_error.hpp"
 
 namespace ipcxx::python::sysv_errors {
 
-/// The module's exception classes, created once at import.
+/// A module instance's exception classes, created by its exec step (module state).
 struct Classes {
   PyObject* error = nullptr;
   PyObject* internal_error = nullptr;
@@ -22,7 +24,9 @@ struct Classes {
   PreparedError queue_full;
   PreparedError no_message;
 };
-Classes& classes();
+/// The classes of the module instance `owner` belongs to (the module or an instance of one of
+/// its types: sysv_state.hpp).
+Classes& classes(PyObject* owner);
 
 /// Which call failed; each has its row of the table in docs/errors.md.
 enum class Operation {
@@ -49,21 +53,26 @@ struct Subject {
 };
 
 /// Sets the exception upstream raises for `errno_value` from `operation`; returns null.
-PyObject* raise_errno(Operation operation, int errno_value, const Subject& subject);
+PyObject* raise_errno(PyObject* owner, Operation operation, int errno_value,
+                      const Subject& subject);
 /// EINTR: pending signal handlers run first and their exception wins (DC-15); otherwise
 /// Error("Signaled while waiting"). Returns null.
-PyObject* raise_interrupted();
+PyObject* raise_interrupted(PyObject* owner);
 /// Translates the C++ exception being handled; returns null.
-PyObject* raise_current_exception(Operation operation, const Subject& subject);
+PyObject* raise_current_exception(PyObject* owner, Operation operation, const Subject& subject);
+/// The exception `failure` (from a wait without the GIL) translated like
+/// raise_current_exception(). Returns null.
+PyObject* raise_exception(PyObject* owner, Operation operation, const Subject& subject,
+                          const std::exception_ptr& failure);
 
 /// Runs `body`, translating any C++ exception; true when it completed.
 template <typename Body>
-bool guarded(Operation operation, const Subject& subject, Body&& body) {
+bool guarded(PyObject* owner, Operation operation, const Subject& subject, Body&& body) {
   try {
     body();
     return true;
   } catch (...) {
-    raise_current_exception(operation, subject);
+    raise_current_exception(owner, operation, subject);
     return false;
   }
 }

@@ -1,35 +1,45 @@
-// Exception classes, heap types and functions for the extension modules.
+// Exception classes, heap types, functions and constants for the extension modules.
 #include "module_setup.hpp"
 
 #include <string>
 
-namespace nb = nanobind;
-
 namespace ipcxx::python {
 
-PyObject* add_exception(nb::module_& module, const char* public_module, const char* name,
+bool add_value(PyObject* module, const char* name, PyObject* value) {
+  if (!value) return false;
+  const int status = PyModule_AddObjectRef(module, name, value);
+  Py_DECREF(value);
+  return status == 0;
+}
+
+PyObject* add_exception(PyObject* module, const char* public_module, const char* name,
                         PyObject* base) {
   const std::string qualified = std::string(public_module) + "." + name;
   PyObject* type = PyErr_NewException(qualified.c_str(), base, nullptr);
-  if (!type) throw nb::python_error();
-  module.attr(name) = nb::steal(type);
-  return type;
-}
-
-PyObject* add_type(nb::module_& module, const char* name, PyType_Spec& spec) {
-  PyObject* type = PyType_FromModuleAndSpec(module.ptr(), &spec, nullptr);
-  if (!type) throw nb::python_error();
-  module.attr(name) = nb::steal(type);
-  return type;
-}
-
-void add_functions(nb::module_& module, const char* public_module, PyMethodDef* functions) {
-  nb::object module_name = nb::str(public_module);
-  for (PyMethodDef* def = functions; def->ml_name; ++def) {
-    PyObject* function = PyCMethod_New(def, nullptr, module_name.ptr(), nullptr);
-    if (!function) throw nb::python_error();
-    module.attr(def->ml_name) = nb::steal(function);
+  if (!type || PyModule_AddObjectRef(module, name, type) < 0) {
+    Py_XDECREF(type);
+    return nullptr;
   }
+  return type;
+}
+
+PyObject* add_type(PyObject* module, const char* name, PyType_Spec& spec) {
+  PyObject* type = PyType_FromModuleAndSpec(module, &spec, nullptr);
+  if (!type || PyModule_AddObjectRef(module, name, type) < 0) {
+    Py_XDECREF(type);
+    return nullptr;
+  }
+  return type;
+}
+
+bool add_functions(PyObject* module, const char* public_module, PyMethodDef* functions) {
+  PyObject* module_name = PyUnicode_FromString(public_module);
+  if (!module_name) return false;
+  bool ok = true;
+  for (PyMethodDef* def = functions; ok && def->ml_name; ++def)
+    ok = add_value(module, def->ml_name, PyCMethod_New(def, module, module_name, nullptr));
+  Py_DECREF(module_name);
+  return ok;
 }
 
 }  // namespace ipcxx::python

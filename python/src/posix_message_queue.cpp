@@ -8,13 +8,17 @@
 #include <utility>
 #include <vector>
 
+#include "blocking_call.hpp"
+#include "borrowed_scratch.hpp"
 #include "conversions.hpp"
 #include "errors_posix.hpp"
 #include "ipcxx/error.hpp"
 #include "ipcxx/posix/message_queue.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "method_cast.hpp"
+#include "posix_state.hpp"
 #include "posix_types.hpp"
+#include "python_compat.hpp"
 
 namespace ipcxx::python::posix_types {
 
@@ -41,16 +45,10 @@ struct MessageQueueObject {
 
 MessageQueueObject* as_queue(PyObject* self) { return reinterpret_cast<MessageQueueObject*>(self); }
 
-bool is_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return Py_IsFinalizing();
-#else
-  return _Py_IsFinalizing();
-#endif
-}
-
-// A Python (callable, parameter) pair run by a notification thread. Its references are
-// released with the GIL held, whichever thread lets go of it last.
+// A Python (callable, parameter) pair run by a notification thread (of the main interpreter:
+// PyGILState_Ensure knows no other). Its references are released with the GIL held,
+// whichever thread lets go of it last; during shutdown they are left alone. A thread that
+// CPython ends while it waits for the GIL at exit unwinds through here (no catch).
 class PythonNotification {
  public:
   PythonNotification(PyObject* callable, PyObject* parameter)
@@ -58,7 +56,7 @@ class PythonNotification {
   PythonNotification(const PythonNotification&) = delete;
   PythonNotification& operator=(const PythonNotification&) = delete;
   ~PythonNotification() {
-    if ((!callable_ && !parameter_) || is_finalizing()) return;
+    if ((!callable_ && !parameter_) || interpreter_finalizing()) return;
     const PyGILState_STATE state = PyGILState_Ensure();
     Py_CLEAR(callable_);
     Py_CLEAR(parameter_);
@@ -66,7 +64,7 @@ class PythonNotification {
   }
 
   void run() {
-    if (is_finalizing()) return;
+    if (interpreter_finalizing()) return;
     const PyGILState_STATE state = PyGILState_Ensure();
     PyObject* result = PyObject_CallOneArg(callable_, parameter_);
     // Upstream drops the callback's exception silently (DC-8): report it instead.
@@ -106,8 +104,9 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   OptionalName name;
   unsigned flags = 0;
   int mode = 0600;
-  long max_messages = defaults().queue_messages_max;
-  long max_message_size = defaults().queue_message_size_max;
+  const posix_state::State& state = posix_state::of(self);
+  long max_messages = state.queue_messages_max;
+  long max_message_size = state.queue_message_size_max;
   PyObject* read_object = Py_True;
   PyObject* write_object = Py_True;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|O&illOO", const_cast<char**>(keywords),
@@ -119,7 +118,8 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   const int write = PyObject_IsTrue(write_object);
   if (write < 0) return -1;
   const int open_flags = static_cast<int>(flags);
-  if (!guarded(Operation::queue_open, [&] { posix::validate_open_flags(open_flags); })) return -1;
+  if (!guarded(self, Operation::queue_open, [&] { posix::validate_open_flags(open_flags); }))
+    return -1;
   if (!name && !(open_flags & O_EXCL)) {
     PyErr_SetString(PyExc_ValueError, "Name can only be None if O_EXCL is set");
     return -1;
@@ -133,7 +133,7 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
                                              : posix::Access::write_only;
   const posix::QueueLimits limits{max_messages, max_message_size};
   std::shared_ptr<posix::MessageQueue> opened;
-  const bool ok = guarded(Operation::queue_open, [&] {
+  const bool ok = guarded(self, Operation::queue_open, [&] {
     const auto permissions = static_cast<mode_t>(mode);
     opened = std::make_shared<posix::MessageQueue>(
         name ? posix::MessageQueue(*name, open_flags, permissions, limits, access)
@@ -143,19 +143,30 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   PyObject* name_object = name_to_python(opened->name());
   if (!name_object) return -1;
   MessageQueueObject* queue = as_queue(self);
-  if (queue->handle && queue->handle.use_count() == 1) queue->handle->release_descriptor();
-  Py_XSETREF(queue->name, name_object);
-  queue->handle = std::move(opened);
   queue->mode = stored_mode(mode);
-  queue->max_messages = queue->handle->max_messages();
-  queue->max_message_size = queue->handle->max_message_size();
+  queue->max_messages = opened->max_messages();
+  queue->max_message_size = opened->max_message_size();
   queue->read = read != 0;
   queue->write = write != 0;
+  Py_XSETREF(queue->name, name_object);
+  std::shared_ptr<posix::MessageQueue> replaced = std::exchange(queue->handle, std::move(opened));
+  // Re-running __init__ keeps the old descriptor open like upstream's. Dropping the old
+  // handle last: its notification's __del__ may run Python code that uses this object.
+  if (replaced && replaced.use_count() == 1) replaced->release_descriptor();
   return 0;
 }
 
-PyObject* raise_empty() { return posix_errors::classes().queue_empty.raise(); }
-PyObject* raise_full() { return posix_errors::classes().queue_full.raise(); }
+PyObject* raise_empty(PyObject* self) { return posix_errors::classes(self).queue_empty.raise(); }
+PyObject* raise_full(PyObject* self) { return posix_errors::classes(self).queue_full.raise(); }
+
+// The handle for a wait, re-read after pending signal handlers ran (they may have closed it).
+std::optional<std::shared_ptr<posix::MessageQueue>> pin_handle(PyObject* self,
+                                                               Operation operation) {
+  std::shared_ptr<posix::MessageQueue>& handle = as_queue(self)->handle;
+  if (handle) return handle;
+  posix_errors::raise_errno(self, operation, EBADF);
+  return std::nullopt;
+}
 
 // ---- send ---------------------------------------------------------------------------------
 
@@ -166,7 +177,8 @@ class MessageBytes {
   MessageBytes(const MessageBytes&) = delete;
   MessageBytes& operator=(const MessageBytes&) = delete;
   ~MessageBytes() {
-    if (view_.obj) PyBuffer_Release(&view_);
+    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
+    if (view_.obj && this_thread_holds_gil()) PyBuffer_Release(&view_);
   }
   Py_buffer* view() { return &view_; }
   std::span<const std::byte> bytes() const {
@@ -177,55 +189,47 @@ class MessageBytes {
   Py_buffer view_{};
 };
 
-PyObject* send_without_gil(std::shared_ptr<posix::MessageQueue> pinned,
-                           std::span<const std::byte> message, unsigned priority,
-                           const Timeout& timeout) {
-  bool sent = false;
-  int failure = 0;
-  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
-  // instead of after a wait that nothing may ever end.
-  if (PyErr_CheckSignals() < 0) return nullptr;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    sent = timeout.forever ? pinned->send(message, priority)
-                           : pinned->send_for(message, priority, timeout.duration);
-  } catch (const Error& error) {
-    failure = error.errno_value();
-  }
-  Py_END_ALLOW_THREADS
-  if (failure != 0) return posix_errors::raise_errno(Operation::queue_send, failure);
-  if (!sent) return raise_full();
-  Py_RETURN_NONE;
-}
-
-PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> message,
-                    PyObject* timeout_object, long priority) {
+PyObject* send_with(PyObject* self, std::span<const std::byte> message, PyObject* timeout_object,
+                    long priority) {
   Timeout timeout;
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  // Read the object only now: converting the arguments may have run Python code.
+  MessageQueueObject* queue = as_queue(self);
   if (!queue->write) {
-    PyErr_SetString(posix_errors::classes().permissions_error, "The queue is not open for writing");
+    PyErr_SetString(posix_errors::classes(self).permissions_error,
+                    "The queue is not open for writing");
     return nullptr;
   }
-  if (!queue->handle) return posix_errors::raise_errno(Operation::queue_send, EBADF);
+  if (!queue->handle) return posix_errors::raise_errno(self, Operation::queue_send, EBADF);
   bool sent = false;
   // The attempt that cannot wait keeps the GIL (DC-13); it also validates the message (DC-6).
-  if (!guarded(Operation::queue_send, [&] {
+  if (!guarded(self, Operation::queue_send, [&] {
         queue->handle->validate_send(message.size(), priority);
         sent = queue->handle->try_send(message, static_cast<unsigned>(priority));
       }))
     return nullptr;
   if (sent) Py_RETURN_NONE;
-  if (timeout.is_zero()) return raise_full();
-  return send_without_gil(queue->handle, message, static_cast<unsigned>(priority), timeout);
+  if (timeout.is_zero()) return raise_full(self);
+  auto waited = blocking_call([&] { return pin_handle(self, Operation::queue_send); },
+                              [&](std::shared_ptr<posix::MessageQueue>& pinned) {
+                                const auto level = static_cast<unsigned>(priority);
+                                return timeout.forever
+                                           ? pinned->send(message, level)
+                                           : pinned->send_for(message, level, timeout.duration);
+                              });
+  if (!waited) return nullptr;
+  if (waited->failure)
+    return posix_errors::raise_exception(self, Operation::queue_send, waited->failure);
+  if (!*waited->result) return raise_full(self);
+  Py_RETURN_NONE;
 }
 
 PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  MessageQueueObject* queue = as_queue(self);
   if (!kwnames && nargs == 1 && PyBytes_CheckExact(args[0])) {
     const std::span<const std::byte> message(
         reinterpret_cast<const std::byte*>(PyBytes_AS_STRING(args[0])),
         static_cast<std::size_t>(PyBytes_GET_SIZE(args[0])));
-    return send_with(queue, message, Py_None, 0);
+    return send_with(self, message, Py_None, 0);
   }
   static const char* keywords[] = {"message", "timeout", "priority", nullptr};
   PackedArguments packed(args, nargs, kwnames);
@@ -237,7 +241,7 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
                                    const_cast<char**>(keywords), message.view(), &timeout,
                                    &priority))
     return nullptr;
-  return send_with(queue, message.bytes(), timeout, priority);
+  return send_with(self, message.bytes(), timeout, priority);
 }
 
 // ---- receive ------------------------------------------------------------------------------
@@ -261,14 +265,15 @@ PyObject* received_pair(PyObject* message, unsigned priority) {
 // thread's reusable buffer and copy exactly the message out (no max_message_size allocation
 // per call, right-sized results: DC-20); larger ones receive straight into a bytes object
 // that is trimmed afterwards, which saves copying big messages (measured: a 64 KiB copy
-// costs more than the allocation it avoids).
+// costs more than the allocation it avoids). The thread's buffer is borrowed for the call
+// (borrowed_scratch.hpp says why).
 class ReceiveBuffer {
  public:
   static constexpr long kScratchLimit = 16 * 1024;
 
   explicit ReceiveBuffer(long capacity) : capacity_(static_cast<std::size_t>(capacity)) {
     if (capacity <= kScratchLimit) {
-      std::vector<std::byte>& scratch = thread_scratch();
+      std::vector<std::byte>& scratch = scratch_.get();
       if (scratch.size() < capacity_) scratch.resize(capacity_);
       data_ = scratch.data();
     } else {
@@ -278,7 +283,10 @@ class ReceiveBuffer {
   }
   ReceiveBuffer(const ReceiveBuffer&) = delete;
   ReceiveBuffer& operator=(const ReceiveBuffer&) = delete;
-  ~ReceiveBuffer() { Py_XDECREF(bytes_); }
+  ~ReceiveBuffer() {
+    // A thread CPython ends at shutdown unwinds without the GIL: leave the bytes then.
+    if (bytes_ && this_thread_holds_gil()) Py_DECREF(bytes_);
+  }
   bool ok() const { return data_ != nullptr; }
   std::span<std::byte> span() const { return {data_, capacity_}; }
 
@@ -295,58 +303,52 @@ class ReceiveBuffer {
   }
 
  private:
-  static std::vector<std::byte>& thread_scratch() {
-    thread_local std::vector<std::byte> scratch;
-    return scratch;
-  }
-
   std::size_t capacity_;
+  BorrowedScratch scratch_;
   std::byte* data_ = nullptr;
   PyObject* bytes_ = nullptr;
 };
 
-PyObject* receive_with(MessageQueueObject* queue, PyObject* timeout_object) {
+PyObject* receive_with(PyObject* self, PyObject* timeout_object) {
   Timeout timeout;
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  // Read the object only now: converting the arguments may have run Python code.
+  MessageQueueObject* queue = as_queue(self);
   if (!queue->read) {
-    PyErr_SetString(posix_errors::classes().permissions_error, "The queue is not open for reading");
+    PyErr_SetString(posix_errors::classes(self).permissions_error,
+                    "The queue is not open for reading");
     return nullptr;
   }
-  if (!queue->handle) return posix_errors::raise_errno(Operation::queue_receive, EBADF);
+  if (!queue->handle) return posix_errors::raise_errno(self, Operation::queue_receive, EBADF);
   ReceiveBuffer buffer(queue->max_message_size);
   if (!buffer.ok()) {
     PyErr_SetString(PyExc_MemoryError, "Out of memory");
     return nullptr;
   }
   std::optional<posix::Received> received;
-  if (!guarded(Operation::queue_receive,
+  if (!guarded(self, Operation::queue_receive,
                [&] { received = queue->handle->try_receive(buffer.span()); }))
     return nullptr;
   if (received) return buffer.result(*received);
-  if (timeout.is_zero()) return raise_empty();
-  std::shared_ptr<posix::MessageQueue> pinned = queue->handle;
+  if (timeout.is_zero()) return raise_empty(self);
   const std::span<std::byte> target = buffer.span();
-  int failure = 0;
-  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
-  // instead of after a wait that nothing may ever end.
-  if (PyErr_CheckSignals() < 0) return nullptr;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    received =
-        timeout.forever ? pinned->receive(target) : pinned->receive_for(target, timeout.duration);
-  } catch (const Error& error) {
-    failure = error.errno_value();
-  }
-  Py_END_ALLOW_THREADS
-  if (failure != 0) return posix_errors::raise_errno(Operation::queue_receive, failure);
-  if (!received) return raise_empty();
-  return buffer.result(*received);
+  auto waited = blocking_call(
+      // A handler that re-ran __init__ with a larger queue meets the core's size check.
+      [&] { return pin_handle(self, Operation::queue_receive); },
+      [&](std::shared_ptr<posix::MessageQueue>& pinned) {
+        return timeout.forever ? pinned->receive(target)
+                               : pinned->receive_for(target, timeout.duration);
+      });
+  if (!waited) return nullptr;
+  if (waited->failure)
+    return posix_errors::raise_exception(self, Operation::queue_receive, waited->failure);
+  if (!*waited->result) return raise_empty(self);
+  return buffer.result(**waited->result);
 }
 
 PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) {
-  MessageQueueObject* queue = as_queue(self);
-  if (!kwnames && nargs <= 1) return receive_with(queue, nargs ? args[0] : Py_None);
+  if (!kwnames && nargs <= 1) return receive_with(self, nargs ? args[0] : Py_None);
   static const char* keywords[] = {"timeout", nullptr};
   PackedArguments packed(args, nargs, kwnames);
   if (!packed.ok()) return nullptr;
@@ -354,7 +356,7 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|O",
                                    const_cast<char**>(keywords), &timeout))
     return nullptr;
-  return receive_with(queue, timeout);
+  return receive_with(self, timeout);
 }
 
 // ---- notification -------------------------------------------------------------------------
@@ -364,9 +366,11 @@ PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* k
   PyObject* notification = Py_None;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", const_cast<char**>(keywords), &notification))
     return nullptr;
-  MessageQueueObject* queue = as_queue(self);
+  // Dropping the earlier request releases its (callable, parameter): their __del__ may close
+  // this object, so every core call below runs on a pinned handle.
+  std::shared_ptr<posix::MessageQueue> pinned = as_queue(self)->handle;
   if (notification == Py_None) {
-    if (queue->handle) queue->handle->cancel_notification();
+    if (pinned) pinned->cancel_notification();
     Py_RETURN_NONE;
   }
   const bool is_signal = PyLong_Check(notification);
@@ -376,38 +380,44 @@ PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* k
     PyErr_SetString(PyExc_ValueError, kBadNotification);
     return nullptr;
   }
-  if (!queue->handle) return posix_errors::raise_errno(Operation::queue_notify, EBADF);
+  if (!pinned) return posix_errors::raise_errno(self, Operation::queue_notify, EBADF);
   if (is_signal) {
     int overflow = 0;
     const long value = PyLong_AsLongAndOverflow(notification, &overflow);
     if (value == -1 && PyErr_Occurred()) return nullptr;
     // Out of C int range: the kernel's answer for a bad signal, not a silent wrap (DC-25).
     const int signal_number = (overflow || value < INT_MIN || value > INT_MAX) ? 0 : int(value);
-    if (!guarded(Operation::queue_notify, [&] { queue->handle->notify_signal(signal_number); }))
+    if (!guarded(self, Operation::queue_notify, [&] { pinned->notify_signal(signal_number); }))
       return nullptr;
     Py_RETURN_NONE;
   }
+  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+    // The notification thread could outlive a sub-interpreter; the main one outlives it.
+    PyErr_SetString(posix_errors::classes(self).error,
+                    "Callback notifications are only available in the main interpreter");
+    return nullptr;
+  }
   auto callback = std::make_shared<PythonNotification>(PyTuple_GET_ITEM(notification, 0),
                                                        PyTuple_GET_ITEM(notification, 1));
-  if (!guarded(Operation::queue_notify,
-               [&] { queue->handle->notify_callback([callback] { callback->run(); }); }))
+  if (!guarded(self, Operation::queue_notify,
+               [&] { pinned->notify_callback([callback] { callback->run(); }); }))
     return nullptr;
   Py_RETURN_NONE;
 }
 
 // ---- lifetime and attributes --------------------------------------------------------------
 
-PyObject* raise_no_queue() {
-  PyErr_SetString(posix_errors::classes().existential_error, "The queue does not exist");
+PyObject* raise_no_queue(PyObject* self) {
+  PyErr_SetString(posix_errors::classes(self).existential_error, "The queue does not exist");
   return nullptr;
 }
 
 PyObject* queue_close(PyObject* self, PyObject*) {
   MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) return raise_no_queue();
+  if (!queue->handle) return raise_no_queue(self);
   // With a waiter pinning the descriptor, mq_close runs when that waiter lets go.
   if (queue->handle.use_count() == 1 &&
-      !guarded(Operation::queue_close, [&] { queue->handle->close(); }))
+      !guarded(self, Operation::queue_close, [&] { queue->handle->close(); }))
     return nullptr;
   queue->handle.reset();
   Py_RETURN_NONE;
@@ -415,13 +425,14 @@ PyObject* queue_close(PyObject* self, PyObject*) {
 
 PyObject* queue_unlink(PyObject* self, PyObject*) {
   PyObject* name = as_queue(self)->name;
-  if (!name) return posix_errors::raise_errno(Operation::queue_unlink, ENOENT);
+  if (!name) return posix_errors::raise_errno(self, Operation::queue_unlink, ENOENT);
   PyObject* encoded = PyUnicode_EncodeFSDefault(name);
   if (!encoded) return nullptr;
   const std::string text(PyBytes_AS_STRING(encoded),
                          static_cast<size_t>(PyBytes_GET_SIZE(encoded)));
   Py_DECREF(encoded);
-  if (!guarded(Operation::queue_unlink, [&] { posix::MessageQueue::unlink(text); })) return nullptr;
+  if (!guarded(self, Operation::queue_unlink, [&] { posix::MessageQueue::unlink(text); }))
+    return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -434,9 +445,9 @@ PyObject* queue_get_mqd(PyObject* self, void*) { return queue_fileno(self, nullp
 
 PyObject* queue_get_block(PyObject* self, void*) {
   MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) return raise_no_queue();
+  if (!queue->handle) return raise_no_queue(self);
   bool blocking = true;
-  if (!guarded(Operation::queue_attributes, [&] { blocking = queue->handle->blocking(); }))
+  if (!guarded(self, Operation::queue_attributes, [&] { blocking = queue->handle->blocking(); }))
     return nullptr;
   return PyBool_FromLong(blocking);
 }
@@ -451,19 +462,21 @@ int queue_set_block(PyObject* self, PyObject* value, void*) {
   if (blocking < 0) return -1;
   MessageQueueObject* queue = as_queue(self);
   if (!queue->handle) {
-    raise_no_queue();
+    raise_no_queue(self);
     return -1;
   }
-  return guarded(Operation::queue_set_blocking, [&] { queue->handle->set_blocking(blocking != 0); })
+  return guarded(self, Operation::queue_set_blocking,
+                 [&] { queue->handle->set_blocking(blocking != 0); })
              ? 0
              : -1;
 }
 
 PyObject* queue_get_current_messages(PyObject* self, void*) {
   MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) return raise_no_queue();
+  if (!queue->handle) return raise_no_queue(self);
   long count = 0;
-  if (!guarded(Operation::queue_attributes, [&] { count = queue->handle->current_messages(); }))
+  if (!guarded(self, Operation::queue_attributes,
+               [&] { count = queue->handle->current_messages(); }))
     return nullptr;
   return PyLong_FromLong(count);
 }

@@ -4,6 +4,7 @@
 #include <memory>
 #include <new>
 
+#include "blocking_call.hpp"
 #include "conversions.hpp"
 #include "errors_posix.hpp"
 #include "ipcxx/error.hpp"
@@ -33,8 +34,8 @@ struct SemaphoreObject {
 
 SemaphoreObject* as_semaphore(PyObject* self) { return reinterpret_cast<SemaphoreObject*>(self); }
 
-PyObject* raise_closed() {
-  PyErr_SetString(posix_errors::classes().existential_error, kClosed);
+PyObject* raise_closed(PyObject* self) {
+  PyErr_SetString(posix_errors::classes(self).existential_error, kClosed);
   return nullptr;
 }
 
@@ -65,13 +66,14 @@ int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
                                    convert_name, &name, &flags, &mode, convert_unsigned_int,
                                    &initial_value))
     return -1;
-  if (!guarded(Operation::semaphore_open, [&] { posix::validate_open_flags(flags); })) return -1;
+  if (!guarded(self, Operation::semaphore_open, [&] { posix::validate_open_flags(flags); }))
+    return -1;
   if (!name && !(flags & O_EXCL)) {
     PyErr_SetString(PyExc_ValueError, "Name can only be None if O_EXCL is set");
     return -1;
   }
   std::shared_ptr<posix::Semaphore> opened;
-  const bool ok = guarded(Operation::semaphore_open, [&] {
+  const bool ok = guarded(self, Operation::semaphore_open, [&] {
     opened = std::make_shared<posix::Semaphore>(
         name ? posix::Semaphore(*name, flags, static_cast<mode_t>(mode), initial_value)
              : posix::Semaphore::create_unique(flags, static_cast<mode_t>(mode), initial_value));
@@ -86,47 +88,47 @@ int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   return 0;
 }
 
-// Waits for the semaphore with the GIL released, holding a pin on the handle.
-PyObject* wait_without_gil(std::shared_ptr<posix::Semaphore> pinned, const Timeout& timeout) {
-  bool acquired = false;
-  int failure = 0;
-  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
-  // instead of after a wait that nothing may ever end.
-  if (PyErr_CheckSignals() < 0) return nullptr;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    if (timeout.forever) {
-      pinned->acquire();
-      acquired = true;
-    } else {
-      acquired = pinned->acquire_for(timeout.duration);
-    }
-  } catch (const Error& error) {
-    failure = error.errno_value();
-  }
-  Py_END_ALLOW_THREADS
-  if (failure != 0) return posix_errors::raise_errno(Operation::semaphore_acquire, failure);
-  if (!acquired) return posix_errors::classes().semaphore_busy.raise();
-  Py_RETURN_NONE;
-}
+PyObject* raise_busy(PyObject* self) { return posix_errors::classes(self).semaphore_busy.raise(); }
 
-PyObject* acquire_with(SemaphoreObject* semaphore, PyObject* timeout_object) {
+PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
   Timeout timeout;
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  // Read the handle only now: converting the arguments may have run Python code (a GC
+  // callback, a __del__) that closed the object.
+  SemaphoreObject* semaphore = as_semaphore(self);
+  if (!semaphore->handle) return raise_closed(self);
   bool acquired = false;
   // The non-blocking attempt keeps the GIL: most acquisitions never wait (DC-13).
-  if (!guarded(Operation::semaphore_acquire, [&] { acquired = semaphore->handle->try_acquire(); }))
+  if (!guarded(self, Operation::semaphore_acquire,
+               [&] { acquired = semaphore->handle->try_acquire(); }))
     return nullptr;
   if (acquired) Py_RETURN_NONE;
-  if (timeout.is_zero()) return posix_errors::classes().semaphore_busy.raise();
-  return wait_without_gil(semaphore->handle, timeout);
+  if (timeout.is_zero()) return raise_busy(self);
+  auto waited = blocking_call(
+      [&]() -> std::optional<std::shared_ptr<posix::Semaphore>> {
+        // A signal handler may have closed the object; the pin outlives a close (DC-14).
+        if (!semaphore->handle) {
+          raise_closed(self);
+          return std::nullopt;
+        }
+        return semaphore->handle;
+      },
+      [&](std::shared_ptr<posix::Semaphore>& pinned) {
+        if (!timeout.forever) return pinned->acquire_for(timeout.duration);
+        pinned->acquire();
+        return true;
+      });
+  if (!waited) return nullptr;
+  if (waited->failure)
+    return posix_errors::raise_exception(self, Operation::semaphore_acquire, waited->failure);
+  if (!*waited->result) return raise_busy(self);
+  Py_RETURN_NONE;
 }
 
 PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                             PyObject* kwnames) {
-  SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed();
-  if (!kwnames && nargs <= 1) return acquire_with(semaphore, nargs ? args[0] : Py_None);
+  if (!as_semaphore(self)->handle) return raise_closed(self);
+  if (!kwnames && nargs <= 1) return acquire_with(self, nargs ? args[0] : Py_None);
   static const char* keywords[] = {"timeout", nullptr};
   PackedArguments packed(args, nargs, kwnames);
   if (!packed.ok()) return nullptr;
@@ -134,22 +136,23 @@ PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t na
   if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|O",
                                    const_cast<char**>(keywords), &timeout))
     return nullptr;
-  return acquire_with(semaphore, timeout);
+  return acquire_with(self, timeout);
 }
 
 PyObject* semaphore_release(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed();
-  if (!guarded(Operation::semaphore_release, [&] { semaphore->handle->release(); })) return nullptr;
+  if (!semaphore->handle) return raise_closed(self);
+  if (!guarded(self, Operation::semaphore_release, [&] { semaphore->handle->release(); }))
+    return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* semaphore_close(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed();
+  if (!semaphore->handle) return raise_closed(self);
   // With a waiter still pinning the handle, sem_close runs when that waiter lets go.
   if (semaphore->handle.use_count() == 1 &&
-      !guarded(Operation::semaphore_close, [&] { semaphore->handle->close(); }))
+      !guarded(self, Operation::semaphore_close, [&] { semaphore->handle->close(); }))
     return nullptr;
   semaphore->handle.reset();
   Py_RETURN_NONE;
@@ -158,15 +161,16 @@ PyObject* semaphore_close(PyObject* self, PyObject*) {
 PyObject* semaphore_unlink(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
   // Linux upstream refuses unlink() after close() (compatibility.md DC-15: kept).
-  if (!semaphore->handle) return raise_closed();
-  if (!guarded(Operation::semaphore_unlink, [&] { semaphore->handle->unlink(); })) return nullptr;
+  if (!semaphore->handle) return raise_closed(self);
+  if (!guarded(self, Operation::semaphore_unlink, [&] { semaphore->handle->unlink(); }))
+    return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* semaphore_enter(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed();
-  PyObject* result = acquire_with(semaphore, Py_None);
+  if (!semaphore->handle) return raise_closed(self);
+  PyObject* result = acquire_with(self, Py_None);
   if (!result) return nullptr;
   Py_DECREF(result);
   Py_INCREF(self);
@@ -177,9 +181,9 @@ PyObject* semaphore_exit(PyObject* self, PyObject*) { return semaphore_release(s
 
 PyObject* semaphore_get_value(PyObject* self, void*) {
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed();
+  if (!semaphore->handle) return raise_closed(self);
   int value = 0;
-  if (!guarded(Operation::semaphore_value, [&] { value = semaphore->handle->value(); }))
+  if (!guarded(self, Operation::semaphore_value, [&] { value = semaphore->handle->value(); }))
     return nullptr;
   return PyLong_FromLong(value);
 }

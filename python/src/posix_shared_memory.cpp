@@ -63,13 +63,13 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   const int open_flags = static_cast<int>(flags);
   const Operation operation =
       (open_flags & O_TRUNC) ? Operation::memory_open_truncating : Operation::memory_open;
-  if (!guarded(operation, [&] { posix::validate_open_flags(open_flags); })) return -1;
+  if (!guarded(self, operation, [&] { posix::validate_open_flags(open_flags); })) return -1;
   if (!name && !(open_flags & O_EXCL)) {
     PyErr_SetString(PyExc_ValueError, "Name can only be None if O_EXCL is set");
     return -1;
   }
   std::optional<posix::SharedMemory> opened;
-  const bool ok = guarded(operation, [&] {
+  const bool ok = guarded(self, operation, [&] {
     const auto bytes = static_cast<std::size_t>(size);
     if (name)
       opened.emplace(*name, open_flags, static_cast<mode_t>(mode), bytes, read_only != 0);
@@ -92,7 +92,7 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 PyObject* memory_close_fd(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
   if (descriptor_of(memory) < 0) Py_RETURN_NONE;
-  if (!guarded(Operation::memory_close, [&] { memory->handle->close_fd(); })) return nullptr;
+  if (!guarded(self, Operation::memory_close, [&] { memory->handle->close_fd(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -103,22 +103,23 @@ PyObject* memory_fileno(PyObject* self, PyObject*) {
 PyObject* memory_unlink(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
   if (!memory->handle) {
-    PyErr_SetString(posix_errors::classes().existential_error,
+    PyErr_SetString(posix_errors::classes(self).existential_error,
                     "No shared memory exists with the specified name");
     return nullptr;
   }
-  if (!guarded(Operation::memory_unlink, [&] { memory->handle->unlink(); })) return nullptr;
+  if (!guarded(self, Operation::memory_unlink, [&] { memory->handle->unlink(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* memory_get_size(PyObject* self, void*) {
   SharedMemoryObject* memory = as_memory(self);
   if (descriptor_of(memory) < 0) {
-    PyErr_SetString(posix_errors::classes().existential_error, "The segment does not exist");
+    PyErr_SetString(posix_errors::classes(self).existential_error, "The segment does not exist");
     return nullptr;
   }
   std::size_t size = 0;
-  if (!guarded(Operation::memory_size, [&] { size = memory->handle->size(); })) return nullptr;
+  if (!guarded(self, Operation::memory_size, [&] { size = memory->handle->size(); }))
+    return nullptr;
   return PyLong_FromSize_t(size);
 }
 

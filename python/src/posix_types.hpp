@@ -6,13 +6,6 @@
 
 namespace ipcxx::python::posix_types {
 
-/// Module-level values the classes need: read once at import.
-struct Defaults {
-  long queue_messages_max = 10;
-  long queue_message_size_max = 8192;
-};
-Defaults& defaults();
-
 PyType_Spec& semaphore_spec();
 PyType_Spec& shared_memory_spec();
 PyType_Spec& message_queue_spec();

@@ -5,11 +5,6 @@
 
 namespace ipcxx::python::posix_types {
 
-Defaults& defaults() {
-  static Defaults values;
-  return values;
-}
-
 int reject_write(PyObject*, PyObject*, void*) {
   PyErr_SetString(PyExc_AttributeError, "readonly attribute");
   return -1;

@@ -1,5 +1,6 @@
 // An exception whose arguments tuple is built once at import, for the outcomes that hot paths
 // report often (busy, empty, full): raising it allocates no message string and no tuple.
+// One per module instance, in its state.
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
@@ -20,10 +21,17 @@ class PreparedError {
     PyErr_SetObject(type_, args_);
     return nullptr;
   }
+  /// For the module state's m_traverse.
+  int traverse(visitproc visit, void* arg) {
+    Py_VISIT(args_);
+    return 0;
+  }
+  /// For the module state's m_free.
+  void clear() { Py_CLEAR(args_); }
 
  private:
-  PyObject* type_ = nullptr;
-  PyObject* args_ = nullptr;  // kept for the life of the process, like the type
+  PyObject* type_ = nullptr;  // borrowed: the module state holds the class
+  PyObject* args_ = nullptr;
 };
 
 }  // namespace ipcxx::python

@@ -6,12 +6,15 @@
 #include <optional>
 #include <vector>
 
+#include "blocking_call.hpp"
+#include "borrowed_scratch.hpp"
 #include "conversions.hpp"
 #include "errors_sysv.hpp"
 #include "ipcxx/error.hpp"
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/message_queue.hpp"
 #include "method_cast.hpp"
+#include "python_compat.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -87,13 +90,14 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     max_message_size = static_cast<unsigned long>(value);
   }
   const sysv_errors::Subject subject{key.value_or(0), -1, mode};
-  if (!guarded(Operation::queue_get, subject, [&] { sysv::validate_get_flags(flags); })) return -1;
+  if (!guarded(self, Operation::queue_get, subject, [&] { sysv::validate_get_flags(flags); }))
+    return -1;
   if (!key && !(flags & IPC_EXCL)) {
     PyErr_SetString(PyExc_ValueError, "Key can only be None if IPC_EXCL is set");
     return -1;
   }
   std::optional<sysv::MessageQueue> opened;
-  if (!guarded(Operation::queue_get, subject, [&] {
+  if (!guarded(self, Operation::queue_get, subject, [&] {
         opened.emplace(key ? sysv::MessageQueue(static_cast<key_t>(*key), flags, mode)
                            : sysv::MessageQueue::create_unique(flags, mode));
       }))
@@ -111,12 +115,13 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 // exception from __bool__ propagates (upstream ignores it: DC-14).
 int blocking_from(PyObject* block) { return block ? PyObject_IsTrue(block) : 1; }
 
-PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> bytes, int block,
-                    long type) {
+PyObject* send_with(PyObject* self, std::span<const std::byte> bytes, int block, long type) {
   if (type <= 0) {
     PyErr_SetString(PyExc_ValueError, "The type must be > 0");
     return nullptr;
   }
+  // Read the object only now: converting the arguments may have run Python code.
+  MessageQueueObject* queue = as_queue(self);
   if (bytes.size() > queue->max_message_size) {
     PyErr_Format(PyExc_ValueError, "The message length exceeds queue's max_message_size (%lu)",
                  queue->max_message_size);
@@ -125,35 +130,31 @@ PyObject* send_with(MessageQueueObject* queue, std::span<const std::byte> bytes,
   const sysv::MessageQueue handle = core(queue);
   bool sent = false;
   // The attempt that cannot wait keeps the GIL (DC-5).
-  if (!guarded(Operation::queue_send, subject_of(queue),
+  if (!guarded(self, Operation::queue_send, subject_of(queue),
                [&] { sent = handle.send(type, bytes, false); }))
     return nullptr;
   if (sent) Py_RETURN_NONE;
-  if (!block) return sysv_errors::raise_errno(Operation::queue_send, EAGAIN, subject_of(queue));
-  int failure = 0;
-  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
-  // instead of after a wait that nothing may ever end.
-  if (PyErr_CheckSignals() < 0) return nullptr;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    sent = handle.send(type, bytes, true);
-  } catch (const Error& error) {
-    failure = error.errno_value();
-  }
-  Py_END_ALLOW_THREADS
-  if (failure != 0)
-    return sysv_errors::raise_errno(Operation::queue_send, failure, subject_of(queue));
-  if (!sent) return sysv_errors::raise_errno(Operation::queue_send, EAGAIN, subject_of(queue));
+  if (!block)
+    return sysv_errors::raise_errno(self, Operation::queue_send, EAGAIN, subject_of(queue));
+  auto waited = blocking_call(
+      // A signal handler may have re-run __init__: wait on what the object names now.
+      [&] { return std::optional<sysv::MessageQueue>(core(queue)); },
+      [&](sysv::MessageQueue& pinned) { return pinned.send(type, bytes, true); });
+  if (!waited) return nullptr;
+  if (waited->failure)
+    return sysv_errors::raise_exception(self, Operation::queue_send, subject_of(queue),
+                                        waited->failure);
+  if (!*waited->result)
+    return sysv_errors::raise_errno(self, Operation::queue_send, EAGAIN, subject_of(queue));
   Py_RETURN_NONE;
 }
 
 PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  MessageQueueObject* queue = as_queue(self);
   if (!kwnames && nargs == 1 && PyBytes_CheckExact(args[0])) {
     const std::span<const std::byte> bytes(
         reinterpret_cast<const std::byte*>(PyBytes_AS_STRING(args[0])),
         static_cast<std::size_t>(PyBytes_GET_SIZE(args[0])));
-    return send_with(queue, bytes, 1, 1);
+    return send_with(self, bytes, 1, 1);
   }
   static const char* keywords[] = {"message", "block", "type", nullptr};
   PackedArguments packed(args, nargs, kwnames);
@@ -166,48 +167,44 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
     return nullptr;
   struct Release {
     Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }
+    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
+    ~Release() {
+      if (this_thread_holds_gil()) PyBuffer_Release(view);
+    }
   } release{&message};
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
-  return send_with(queue,
+  return send_with(self,
                    std::span<const std::byte>(static_cast<const std::byte*>(message.buf),
                                               static_cast<std::size_t>(message.len)),
                    block, type);
 }
 
-// This thread's reusable receive buffer: no max_message_size allocation per call (DC-26).
-std::vector<std::byte>& thread_scratch() {
-  thread_local std::vector<std::byte> scratch;
-  return scratch;
-}
-
-PyObject* receive_with(MessageQueueObject* queue, int block, long type) {
+PyObject* receive_with(PyObject* self, int block, long type) {
+  MessageQueueObject* queue = as_queue(self);
   const sysv::MessageQueue handle = core(queue);
   const std::size_t max_size = queue->max_message_size;
-  std::vector<std::byte>& scratch = thread_scratch();
+  // No max_message_size allocation per call (DC-26); borrowed, not shared, with nested calls.
+  BorrowedScratch borrowed;
+  std::vector<std::byte>& scratch = borrowed.get();
   std::optional<sysv::ReceivedMessage> received;
-  if (!guarded(Operation::queue_receive, subject_of(queue),
+  if (!guarded(self, Operation::queue_receive, subject_of(queue),
                [&] { received = handle.receive(type, max_size, scratch, false); }))
     return nullptr;
   if (!received) {
     if (!block)
-      return sysv_errors::raise_errno(Operation::queue_receive, ENOMSG, subject_of(queue));
-    int failure = 0;
-    // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
-    // instead of after a wait that nothing may ever end.
-    if (PyErr_CheckSignals() < 0) return nullptr;
-    Py_BEGIN_ALLOW_THREADS
-    try {
-      received = handle.receive(type, max_size, scratch, true);
-    } catch (const Error& error) {
-      failure = error.errno_value();
-    }
-    Py_END_ALLOW_THREADS
-    if (failure != 0)
-      return sysv_errors::raise_errno(Operation::queue_receive, failure, subject_of(queue));
+      return sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
+    auto waited = blocking_call(
+        // A signal handler may have re-run __init__: wait on what the object names now.
+        [&] { return std::optional<sysv::MessageQueue>(core(queue)); },
+        [&](sysv::MessageQueue& pinned) { return pinned.receive(type, max_size, scratch, true); });
+    if (!waited) return nullptr;
+    if (waited->failure)
+      return sysv_errors::raise_exception(self, Operation::queue_receive, subject_of(queue),
+                                          waited->failure);
+    received = *waited->result;
     if (!received)
-      return sysv_errors::raise_errno(Operation::queue_receive, ENOMSG, subject_of(queue));
+      return sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
   }
   PyObject* bytes = PyBytes_FromStringAndSize(
       reinterpret_cast<const char*>(scratch.data() + sysv::MessageQueue::message_offset),
@@ -222,15 +219,12 @@ PyObject* receive_with(MessageQueueObject* queue, int block, long type) {
   }
   PyTuple_SET_ITEM(pair, 0, bytes);
   PyTuple_SET_ITEM(pair, 1, kind);
-  // A huge max_message_size must not stay allocated by an idle thread.
-  if (scratch.size() > 1024 * 1024) std::vector<std::byte>().swap(scratch);
   return pair;
 }
 
 PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                         PyObject* kwnames) {
-  MessageQueueObject* queue = as_queue(self);
-  if (!kwnames && nargs == 0) return receive_with(queue, 1, 0);
+  if (!kwnames && nargs == 0) return receive_with(self, 1, 0);
   static const char* keywords[] = {"block", "type", nullptr};
   PackedArguments packed(args, nargs, kwnames);
   if (!packed.ok()) return nullptr;
@@ -241,12 +235,12 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
     return nullptr;
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
-  return receive_with(queue, block, type);
+  return receive_with(self, block, type);
 }
 
 PyObject* queue_remove(PyObject* self, PyObject*) {
   MessageQueueObject* queue = as_queue(self);
-  if (!guarded(Operation::queue_remove, subject_of(queue), [&] { core(queue).remove(); }))
+  if (!guarded(self, Operation::queue_remove, subject_of(queue), [&] { core(queue).remove(); }))
     return nullptr;
   Py_RETURN_NONE;
 }
@@ -257,7 +251,7 @@ template <typename Read>
 PyObject* live(PyObject* self, Read read) {
   MessageQueueObject* queue = as_queue(self);
   long long value = 0;
-  if (!guarded(Operation::queue_stat, subject_of(queue),
+  if (!guarded(self, Operation::queue_stat, subject_of(queue),
                [&] { value = static_cast<long long>(read(core(queue).status())); }))
     return nullptr;
   return PyLong_FromLongLong(value);
@@ -335,9 +329,9 @@ int set_field(PyObject* self, PyObject* value, void*) {
   }
   MessageQueueObject* queue = as_queue(self);
   sysv::QueueStatus now{};
-  if (!guarded(Operation::queue_set, subject_of(queue), [&] { now = core(queue).status(); }))
+  if (!guarded(self, Operation::queue_set, subject_of(queue), [&] { now = core(queue).status(); }))
     return -1;
-  return guarded(Operation::queue_set, subject_of(queue),
+  return guarded(self, Operation::queue_set, subject_of(queue),
                  [&] {
                    core(queue).set_attributes(Which == Field::uid ? owner : now.uid,
                                               Which == Field::gid ? owner : now.gid,

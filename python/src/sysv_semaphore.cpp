@@ -4,6 +4,7 @@
 #include <climits>
 #include <optional>
 
+#include "blocking_call.hpp"
 #include "conversions.hpp"
 #include "errors_sysv.hpp"
 #include "ipcxx/error.hpp"
@@ -64,13 +65,14 @@ int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
                                    convert_key, &key, &flags, &mode, &initial_value))
     return -1;
   const sysv_errors::Subject subject{key.value_or(0), -1, mode};
-  if (!guarded(Operation::semaphore, subject, [&] { sysv::validate_get_flags(flags); })) return -1;
+  if (!guarded(self, Operation::semaphore, subject, [&] { sysv::validate_get_flags(flags); }))
+    return -1;
   if (!key && !(flags & IPC_EXCL)) {
     PyErr_SetString(PyExc_ValueError, "Key can only be None if IPC_EXCL is set");
     return -1;
   }
   std::optional<sysv::Semaphore> opened;
-  if (!guarded(Operation::semaphore, subject, [&] {
+  if (!guarded(self, Operation::semaphore, subject, [&] {
         opened.emplace(key ? sysv::Semaphore(static_cast<key_t>(*key), flags, mode, initial_value)
                            : sysv::Semaphore::create_unique(flags, mode, initial_value));
       }))
@@ -85,33 +87,33 @@ int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 // One semop: first without waiting and with the GIL held (DC-4, DC-5), then, if it must wait
 // and may, with the GIL released.
-PyObject* operate(SemaphoreObject* semaphore, short sem_op, PyObject* timeout_object) {
+PyObject* operate(PyObject* self, short sem_op, PyObject* timeout_object) {
   Timeout timeout;
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  // Read the object only now: converting the arguments may have run Python code.
+  SemaphoreObject* semaphore = as_semaphore(self);
   const sysv::Semaphore handle = core(semaphore);
   const bool undo = semaphore->undo;
   bool done = false;
-  if (!guarded(Operation::semaphore, subject_of(semaphore),
+  if (!guarded(self, Operation::semaphore, subject_of(semaphore),
                [&] { done = handle.operate(sem_op, false, undo); }))
     return nullptr;
   if (done) Py_RETURN_NONE;
   if (!semaphore->block || timeout.is_zero())
-    return sysv_errors::raise_errno(Operation::semaphore, EAGAIN, subject_of(semaphore));
-  int failure = 0;
-  // A handler pending since the last bytecode (Ctrl-C just before this call) runs now,
-  // instead of after a wait that nothing may ever end.
-  if (PyErr_CheckSignals() < 0) return nullptr;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    done = timeout.forever ? handle.operate(sem_op, true, undo)
-                           : handle.operate(sem_op, true, undo, timeout.duration);
-  } catch (const Error& error) {
-    failure = error.errno_value();
-  }
-  Py_END_ALLOW_THREADS
-  if (failure != 0)
-    return sysv_errors::raise_errno(Operation::semaphore, failure, subject_of(semaphore));
-  if (!done) return sysv_errors::raise_errno(Operation::semaphore, EAGAIN, subject_of(semaphore));
+    return sysv_errors::raise_errno(self, Operation::semaphore, EAGAIN, subject_of(semaphore));
+  auto waited = blocking_call(
+      // A signal handler may have re-run __init__: wait on what the object names now.
+      [&] { return std::optional<sysv::Semaphore>(core(semaphore)); },
+      [&](sysv::Semaphore& pinned) {
+        return timeout.forever ? pinned.operate(sem_op, true, undo)
+                               : pinned.operate(sem_op, true, undo, timeout.duration);
+      });
+  if (!waited) return nullptr;
+  if (waited->failure)
+    return sysv_errors::raise_exception(self, Operation::semaphore, subject_of(semaphore),
+                                        waited->failure);
+  if (!*waited->result)
+    return sysv_errors::raise_errno(self, Operation::semaphore, EAGAIN, subject_of(semaphore));
   Py_RETURN_NONE;
 }
 
@@ -131,8 +133,7 @@ bool magnitude(short delta, short& amount) {
 
 PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                             PyObject* kwnames) {
-  SemaphoreObject* semaphore = as_semaphore(self);
-  if (!kwnames && nargs == 0) return operate(semaphore, -1, Py_None);
+  if (!kwnames && nargs == 0) return operate(self, -1, Py_None);
   static const char* keywords[] = {"timeout", "delta", nullptr};
   PackedArguments packed(args, nargs, kwnames);
   if (!packed.ok()) return nullptr;
@@ -143,12 +144,11 @@ PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t na
     return nullptr;
   short amount = 0;
   if (!magnitude(delta, amount)) return nullptr;
-  return operate(semaphore, static_cast<short>(-amount), timeout);
+  return operate(self, static_cast<short>(-amount), timeout);
 }
 
 PyObject* semaphore_release(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                             PyObject* kwnames) {
-  SemaphoreObject* semaphore = as_semaphore(self);
   short amount = 1;
   if (kwnames || nargs != 0) {
     static const char* keywords[] = {"delta", nullptr};
@@ -161,9 +161,10 @@ PyObject* semaphore_release(PyObject* self, PyObject* const* args, Py_ssize_t na
     if (!magnitude(delta, amount)) return nullptr;
   }
   // Adding never waits on Linux, so the GIL stays held (DC-5).
+  SemaphoreObject* semaphore = as_semaphore(self);
   const sysv::Semaphore handle = core(semaphore);
   const bool undo = semaphore->undo;
-  if (!guarded(Operation::semaphore, subject_of(semaphore),
+  if (!guarded(self, Operation::semaphore, subject_of(semaphore),
                [&] { handle.operate(amount, false, undo); }))
     return nullptr;
   Py_RETURN_NONE;
@@ -174,18 +175,19 @@ PyObject* semaphore_z(PyObject* self, PyObject* args, PyObject* kwargs) {
   PyObject* timeout = Py_None;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", const_cast<char**>(keywords), &timeout))
     return nullptr;
-  return operate(as_semaphore(self), 0, timeout);
+  return operate(self, 0, timeout);
 }
 
 PyObject* semaphore_remove(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!guarded(Operation::semaphore, subject_of(semaphore), [&] { core(semaphore).remove(); }))
+  if (!guarded(self, Operation::semaphore, subject_of(semaphore),
+               [&] { core(semaphore).remove(); }))
     return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* semaphore_enter(PyObject* self, PyObject*) {
-  PyObject* result = operate(as_semaphore(self), -1, Py_None);
+  PyObject* result = operate(self, -1, Py_None);
   if (!result) return nullptr;
   Py_DECREF(result);
   return Py_NewRef(self);
@@ -201,7 +203,7 @@ template <typename Read>
 PyObject* live_int(PyObject* self, Read read) {
   SemaphoreObject* semaphore = as_semaphore(self);
   long value = 0;
-  if (!guarded(Operation::semaphore, subject_of(semaphore),
+  if (!guarded(self, Operation::semaphore, subject_of(semaphore),
                [&] { value = static_cast<long>(read(core(semaphore))); }))
     return nullptr;
   return PyLong_FromLong(value);
@@ -227,7 +229,7 @@ int set_value(PyObject* self, PyObject* value, void*) {
     return -1;
   }
   SemaphoreObject* semaphore = as_semaphore(self);
-  return guarded(Operation::semaphore, subject_of(semaphore),
+  return guarded(self, Operation::semaphore, subject_of(semaphore),
                  [&] { core(semaphore).set_value(static_cast<int>(number)); })
              ? 0
              : -1;
@@ -290,7 +292,7 @@ int set_owner_field(PyObject* self, PyObject* value, void*) {
     if (owner_id_for_setter(value, kTypeMessage, owner) < 0) return -1;
   }
   SemaphoreObject* semaphore = as_semaphore(self);
-  return guarded(Operation::semaphore, subject_of(semaphore),
+  return guarded(self, Operation::semaphore, subject_of(semaphore),
                  [&] {
                    const sysv::Semaphore handle = core(semaphore);
                    const sysv::SemaphoreStatus now = handle.status();

@@ -14,6 +14,7 @@
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/shared_memory.hpp"
 #include "method_cast.hpp"
+#include "sysv_state.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -123,7 +124,8 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   bool huge = false;
   if (size_object && !convert_unsigned_long_at(size_object, 4, size, huge)) return -1;
   const sysv_errors::Subject subject{key.value_or(0), -1, mode};
-  if (!guarded(Operation::memory_get, subject, [&] { sysv::validate_get_flags(flags); })) return -1;
+  if (!guarded(self, Operation::memory_get, subject, [&] { sysv::validate_get_flags(flags); }))
+    return -1;
   if (!key && !(flags & IPC_EXCL)) {
     PyErr_SetString(PyExc_ValueError, "Key can only be None if IPC_EXCL is set");
     return -1;
@@ -135,7 +137,7 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   std::optional<sysv::AttachedMemory> opened;
   const std::optional<key_t> kernel_key =
       key ? std::optional<key_t>(static_cast<key_t>(*key)) : std::nullopt;
-  if (!guarded(Operation::memory_get, subject, [&] {
+  if (!guarded(self, Operation::memory_get, subject, [&] {
         opened.emplace(sysv::open_attached(kernel_key, flags, mode & 0777, size, fill));
       }))
     return -1;
@@ -163,11 +165,12 @@ bool address_from(PyObject* object, const void*& address) {
   return true;
 }
 
-PyObject* attach_into(SharedMemoryObject* memory, PyObject* address_object, int flags) {
+PyObject* attach_into(PyObject* self, PyObject* address_object, int flags) {
   const void* address = nullptr;
   if (!address_from(address_object, address)) return nullptr;
+  SharedMemoryObject* memory = as_memory(self);
   std::optional<sysv::Attachment> attached;
-  if (!guarded(Operation::memory_attach, subject_of(memory),
+  if (!guarded(self, Operation::memory_attach, subject_of(memory),
                [&] { attached.emplace(core(memory).attach(address, flags)); }))
     return nullptr;
   adopt(memory, std::move(*attached));
@@ -181,13 +184,13 @@ PyObject* memory_attach(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|Oi", const_cast<char**>(keywords), &address,
                                    &flags))
     return nullptr;
-  return attach_into(as_memory(self), address, flags);
+  return attach_into(self, address, flags);
 }
 
 PyObject* memory_detach(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
   if (!memory->attachment.attached()) {
-    PyErr_SetNone(sysv_errors::classes().not_attached_error);
+    PyErr_SetNone(sysv_errors::classes(self).not_attached_error);
     return nullptr;
   }
   if (memory->exports > 0) {
@@ -197,7 +200,8 @@ PyObject* memory_detach(PyObject* self, PyObject*) {
                  memory->exports);
     return nullptr;
   }
-  if (!guarded(Operation::memory_detach, subject_of(memory), [&] { memory->attachment.detach(); }))
+  if (!guarded(self, Operation::memory_detach, subject_of(memory),
+               [&] { memory->attachment.detach(); }))
     return nullptr;
   Py_RETURN_NONE;
 }
@@ -216,7 +220,7 @@ PyObject* memory_read(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
   SharedMemoryObject* memory = as_memory(self);
   if (!memory->attachment.attached()) {
-    PyErr_SetString(sysv_errors::classes().not_attached_error,
+    PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Read attempt on unattached memory segment");
     return nullptr;
   }
@@ -245,7 +249,7 @@ PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
     return nullptr;
   struct Release {
     Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }
+    ~Release() { PyBuffer_Release(view); }  // never on a path that releases the GIL
   } release{&data};
   unsigned long offset = 0;
   bool huge = false;
@@ -256,7 +260,7 @@ PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   if (!memory->attachment.attached()) {
-    PyErr_SetString(sysv_errors::classes().not_attached_error,
+    PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Write attempt on unattached memory segment");
     return nullptr;
   }
@@ -273,7 +277,7 @@ PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 PyObject* memory_remove(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
-  if (!guarded(Operation::memory_remove, subject_of(memory), [&] { core(memory).remove(); }))
+  if (!guarded(self, Operation::memory_remove, subject_of(memory), [&] { core(memory).remove(); }))
     return nullptr;
   Py_RETURN_NONE;
 }
@@ -284,7 +288,7 @@ int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   SharedMemoryObject* memory = as_memory(self);
   if (!memory->attachment.attached()) {
     // Upstream exports a view of address 0 (DC-3).
-    PyErr_SetString(sysv_errors::classes().not_attached_error,
+    PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Buffer request on unattached memory segment");
     view->obj = nullptr;
     return -1;
@@ -306,7 +310,7 @@ template <typename Read>
 PyObject* live(PyObject* self, Read read) {
   SharedMemoryObject* memory = as_memory(self);
   long long value = 0;
-  if (!guarded(Operation::memory_stat, subject_of(memory),
+  if (!guarded(self, Operation::memory_stat, subject_of(memory),
                [&] { value = static_cast<long long>(read(core(memory).status())); }))
     return nullptr;
   return PyLong_FromLongLong(value);
@@ -372,9 +376,10 @@ int set_owner_field(PyObject* self, PyObject* value, void*) {
   }
   SharedMemoryObject* memory = as_memory(self);
   sysv::MemoryStatus now{};
-  if (!guarded(Operation::memory_stat, subject_of(memory), [&] { now = core(memory).status(); }))
+  if (!guarded(self, Operation::memory_stat, subject_of(memory),
+               [&] { now = core(memory).status(); }))
     return -1;
-  return guarded(Operation::memory_set, subject_of(memory),
+  return guarded(self, Operation::memory_set, subject_of(memory),
                  [&] {
                    core(memory).set_owner(Field == OwnerField::uid ? owner : now.uid,
                                           Field == OwnerField::gid ? owner : now.gid,
@@ -444,14 +449,18 @@ PyType_Spec& shared_memory_spec() {
   return spec;
 }
 
-PyObject* attach_by_id(int id, PyObject* address, int flags) {
-  PyTypeObject* type = reinterpret_cast<PyTypeObject*>(shared_memory_type());
-  PyObject* self = memory_new(type, nullptr, nullptr);
+PyObject* attach_by_id(PyObject* module, int id, PyObject* address, int flags) {
+  PyObject* type_object = sysv_state::of(module).shared_memory_type;
+  if (!type_object) {
+    PyErr_SetString(PyExc_RuntimeError, "sysv_ipc is being torn down");
+    return nullptr;
+  }
+  PyObject* self = memory_new(reinterpret_cast<PyTypeObject*>(type_object), nullptr, nullptr);
   if (!self) return nullptr;
   SharedMemoryObject* memory = as_memory(self);
   memory->id = id;
   memory->key = -1;  // upstream leaves this uninitialised (sysv DC-18)
-  PyObject* result = attach_into(memory, address, flags);
+  PyObject* result = attach_into(self, address, flags);
   if (!result) {
     Py_DECREF(self);
     return nullptr;

@@ -10,10 +10,9 @@ PyType_Spec& semaphore_spec();
 PyType_Spec& shared_memory_spec();
 PyType_Spec& message_queue_spec();
 
-/// The SharedMemory type object (sysv_ipc.attach() makes instances of it).
-PyObject*& shared_memory_type();
-/// A new SharedMemory object for segment `id`, attached at `address` with `flags`; key -1.
-PyObject* attach_by_id(int id, PyObject* address, int flags);
+/// A new SharedMemory object (of `module`'s type) for segment `id`, attached at `address`
+/// with `flags`; key -1.
+PyObject* attach_by_id(PyObject* module, int id, PyObject* address, int flags);
 
 /// Setter of the `id` attribute: AttributeError("readonly attribute"), as upstream's member.
 int reject_id_write(PyObject* self, PyObject* value, void* closure);

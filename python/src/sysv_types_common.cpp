@@ -6,11 +6,6 @@
 
 namespace ipcxx::python::sysv_types {
 
-PyObject*& shared_memory_type() {
-  static PyObject* type = nullptr;
-  return type;
-}
-
 int reject_id_write(PyObject*, PyObject*, void*) {
   PyErr_SetString(PyExc_AttributeError, "readonly attribute");
   return -1;

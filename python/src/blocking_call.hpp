@@ -1,0 +1,68 @@
+// The one way a method waits: run pending signal handlers, re-read the object's state, release
+// the GIL, wait, re-take the GIL. Every C++ failure of the wait is caught before the GIL is
+// taken back and is translated afterwards, with the GIL held.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <unistd.h>
+
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "python_compat.hpp"
+
+namespace ipcxx::python {
+
+/// What a wait without the GIL produced: its result, or the exception it threw.
+template <typename Result>
+struct Waited {
+  std::optional<Result> result;
+  std::exception_ptr failure;
+};
+
+/// Parks a thread that finished its wait while the interpreter shuts down. Re-taking the GIL
+/// then would end the thread by unwinding our frames, whose destructors would touch Python
+/// objects without the GIL; the process exits around the parked thread instead (CPython 3.14
+/// parks such threads the same way).
+[[noreturn]] inline void park_thread_for_shutdown() {
+  for (;;) ::pause();
+}
+
+/// Runs `wait()` with the GIL released and returns what it produced (never throws what the
+/// wait threw). Touches no Python object while the GIL is released.
+template <typename Wait>
+auto run_without_gil(Wait&& wait) -> Waited<std::invoke_result_t<Wait&>> {
+  Waited<std::invoke_result_t<Wait&>> waited;
+  PyThreadState* saved = PyEval_SaveThread();
+  try {
+    waited.result.emplace(wait());
+  } catch (...) {
+    // std::bad_alloc included; nothing the wait throws may escape with the GIL released.
+    waited.failure = std::current_exception();
+  }
+  if (interpreter_finalizing()) park_thread_for_shutdown();
+  PyEval_RestoreThread(saved);
+  return waited;
+}
+
+/// The blocking path of a method: runs pending signal handlers (Ctrl-C just before the call
+/// wins over a wait nothing may end), then `pin()`, which re-reads the object's state after
+/// that Python code and returns what the wait needs (a handle, pinned) or std::nullopt with a
+/// Python exception set, then `wait(pinned)` without the GIL. Returns std::nullopt with a
+/// Python exception set when a handler raised or pin() failed.
+template <typename Pin, typename Wait>
+auto blocking_call(Pin&& pin, Wait&& wait) {
+  using Pinned = typename std::invoke_result_t<Pin&>::value_type;
+  using Result = std::invoke_result_t<Wait&, Pinned&>;
+  std::optional<Waited<Result>> outcome;
+  if (PyErr_CheckSignals() < 0) return outcome;
+  std::optional<Pinned> pinned = pin();
+  if (!pinned) return outcome;
+  outcome.emplace(run_without_gil([&] { return wait(*pinned); }));
+  return outcome;
+}
+
+}  // namespace ipcxx::python
