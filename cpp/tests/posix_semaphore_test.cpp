@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
 
 #include "child_process.hpp"
 #include "ipcxx/error.hpp"
@@ -122,4 +123,21 @@ TEST(PosixSemaphore, HolderKilledBySigkillNeverReleases) {
   child.kill();
   EXPECT_EQ(child.wait(), 128 + SIGKILL);
   EXPECT_FALSE(semaphore.acquire_for(50ms));  // POSIX semaphores have no undo
+}
+
+TEST(PosixSemaphore, KnownLimitAFileTruncatedAfterOpenMakesTheNextCallSigbus) {
+  // docs/reliability.md, "Known limit: a semaphore file truncated after open": glibc touches
+  // the mapped file on every call, and no cheap per-call check exists. This test pins the
+  // behaviour so that a change (a fix, or a new glibc) is noticed.
+  Unlinker cleanup{unique_name()};
+  Semaphore semaphore = Semaphore::create(cleanup.name, 1);
+  ChildProcess child([&] {
+    ::signal(SIGBUS, SIG_DFL);  // not a sanitizer's report: the plain signal
+    const std::string path = "/dev/shm/sem." + cleanup.name.substr(1);
+    if (::truncate(path.c_str(), 0) != 0) return 2;
+    semaphore.release();
+    return 0;
+  });
+  EXPECT_EQ(child.wait(), 128 + SIGBUS);
+  semaphore.close();  // unmaps without touching the page
 }
