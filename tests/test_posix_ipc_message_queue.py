@@ -9,10 +9,13 @@ import selectors
 import signal
 import sys
 import threading
+import time
 
 import pytest
 
 import posix_ipc
+
+from .kernel_wait import wait_until_blocked
 
 BAD_TIMEOUT = "^The timeout must be None or a non-negative number$"
 
@@ -409,15 +412,17 @@ def test_blocked_receiver_in_another_process_gets_the_message(queue, spawn):
 
 def test_close_while_another_thread_waits_does_not_crash(queue):
     outcome = []
-    started = threading.Event()
+    tid = []
 
     def waiter():
-        started.set()
+        tid.append(threading.get_native_id())
         outcome.append(queue.receive(30))
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    started.wait()
+    while not tid:
+        time.sleep(0)
+    wait_until_blocked(tid[0], "mq_timedreceive")
     queue.close()
     sender = posix_ipc.MessageQueue(queue.name)
     sender.send(b"after close")

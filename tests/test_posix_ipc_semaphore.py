@@ -14,6 +14,8 @@ import pytest
 
 import posix_ipc
 
+from .kernel_wait import wait_until_blocked
+
 BAD_TIMEOUT = "^The timeout must be None or a non-negative number$"
 
 
@@ -322,10 +324,10 @@ def test_handler_exception_propagates_instead_of_being_discarded(sem):
 
 def test_close_while_another_thread_waits_does_not_crash(sem):
     outcome = []
-    waiting = threading.Event()
+    tid = []
 
     def waiter():
-        waiting.set()
+        tid.append(threading.get_native_id())
         try:
             sem.acquire(30)
             outcome.append("acquired")
@@ -334,7 +336,10 @@ def test_close_while_another_thread_waits_does_not_crash(sem):
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    waiting.wait()
+    while not tid:
+        time.sleep(0)
+    # Proof that the waiter sleeps on this semaphore's futex word, not on the GIL.
+    wait_until_blocked(tid[0], "futex", futex_in="/dev/shm/sem." + sem.name.lstrip("/"))
     sem.close()  # the waiter pins the handle: it is closed once the waiter returns
     other = posix_ipc.Semaphore(sem.name)
     other.release()

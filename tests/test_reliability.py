@@ -200,11 +200,16 @@ def test_posix_semaphore_of_a_killed_holder_times_out_instead_of_hanging(make_na
 
 
 def test_removing_a_sysv_queue_wakes_a_blocked_thread(sysv):
-    queue = sysv(sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX))
-    outcome = []
     import threading
 
+    from .kernel_wait import wait_until_blocked
+
+    queue = sysv(sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX))
+    outcome = []
+    tid = []
+
     def receive() -> None:
+        tid.append(threading.get_native_id())
         try:
             queue.receive()
         except sysv_ipc.ExistentialError as error:
@@ -212,31 +217,37 @@ def test_removing_a_sysv_queue_wakes_a_blocked_thread(sysv):
 
     thread = threading.Thread(target=receive)
     thread.start()
-    queue.remove()  # before or during the wait: the same error either way
+    while not tid:
+        os.sched_yield()
+    wait_until_blocked(tid[0], "msgrcv")  # removed during the wait, not before it
+    queue.remove()
     thread.join(30)
     assert outcome == ["The queue no longer exists"]
 
 
 def test_dropping_the_last_reference_during_a_wait_is_safe(make_name):
-    """The waiting call keeps its object alive; nothing is freed under it."""
+    """The waiting call holds the only reference to its object; nothing is freed under it."""
     import gc
     import threading
 
+    from .kernel_wait import wait_until_blocked
+
     name = make_name()
-    semaphore = posix_ipc.Semaphore(name, posix_ipc.O_CREX)
-    started = threading.Event()
+    holder = [posix_ipc.Semaphore(name, posix_ipc.O_CREX)]
     done = []
+    tid = []
 
     def wait() -> None:
-        started.set()
-        semaphore_ref.acquire(30)
+        tid.append(threading.get_native_id())
+        holder.pop().acquire(30)  # from here on, only this call refers to the object
         done.append(True)
 
-    semaphore_ref = semaphore
     thread = threading.Thread(target=wait)
     thread.start()
-    started.wait()
-    del semaphore
+    while not tid:
+        os.sched_yield()
+    wait_until_blocked(tid[0], "futex", futex_in="/dev/shm/sem." + name.lstrip("/"))
+    assert holder == []
     gc.collect()
     other = posix_ipc.Semaphore(name)
     other.release()

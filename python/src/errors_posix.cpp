@@ -237,9 +237,9 @@ PyObject* raise_current_exception(PyObject* owner, Operation operation) {
     throw;
   } catch (const ipcxx::Error& error) {
     // Constructors make two calls; the second one has its own table.
-    if (error.call() == "ftruncate")
+    if (error.syscall() == Syscall::ftruncate)
       return raise_errno(owner, Operation::memory_resize, error.errno_value());
-    if (error.call() == "mq_getattr" && operation == Operation::queue_open) {
+    if (error.syscall() == Syscall::mq_getattr && operation == Operation::queue_open) {
       PyErr_SetString(classes(owner).error, "Unable to initialize object");
       return nullptr;
     }

@@ -239,8 +239,8 @@ PyObject* raise_current_exception(PyObject* owner, Operation operation, const Su
   } catch (const ipcxx::Error& error) {
     Operation effective = operation;
     // The constructor of SharedMemory makes several calls; each has its own row.
-    if (error.call() == "shmat") effective = Operation::memory_attach;
-    if (error.call() == "shmctl(IPC_STAT)" && operation == Operation::memory_get)
+    if (error.syscall() == Syscall::shmat) effective = Operation::memory_attach;
+    if (error.syscall() == Syscall::shmctl_ipc_stat && operation == Operation::memory_get)
       effective = Operation::memory_stat;
     return raise_errno(owner, effective, error.errno_value(), subject);
   } catch (...) {

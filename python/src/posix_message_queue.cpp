@@ -19,6 +19,7 @@
 #include "posix_state.hpp"
 #include "posix_types.hpp"
 #include "python_compat.hpp"
+#include "waiter_count.hpp"
 
 namespace ipcxx::python::posix_types {
 
@@ -35,6 +36,7 @@ struct MessageQueueObject {
   PyObject_HEAD
   // Shared so a waiter that released the GIL pins the descriptor (DC-14); GIL-protected.
   std::shared_ptr<posix::MessageQueue> handle;
+  WaiterCount waiters;  // threads of this process pinning `handle` for a wait
   PyObject* name;
   long mode;
   long max_messages;
@@ -84,6 +86,7 @@ PyObject* queue_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   new (&as_queue(self)->handle) std::shared_ptr<posix::MessageQueue>();
+  new (&as_queue(self)->waiters) WaiterCount();
   return self;
 }
 
@@ -93,6 +96,7 @@ void queue_dealloc(PyObject* self) {
   // `mqd` is public, so the descriptor stays open as upstream promises (DC-1).
   if (queue->handle && queue->handle.use_count() == 1) queue->handle->release_descriptor();
   queue->handle.~shared_ptr();
+  queue->waiters.~WaiterCount();
   Py_CLEAR(queue->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -160,10 +164,9 @@ PyObject* raise_empty(PyObject* self) { return posix_errors::classes(self).queue
 PyObject* raise_full(PyObject* self) { return posix_errors::classes(self).queue_full.raise(); }
 
 // The handle for a wait, re-read after pending signal handlers ran (they may have closed it).
-std::optional<std::shared_ptr<posix::MessageQueue>> pin_handle(PyObject* self,
-                                                               Operation operation) {
-  std::shared_ptr<posix::MessageQueue>& handle = as_queue(self)->handle;
-  if (handle) return handle;
+std::optional<PinnedHandle<posix::MessageQueue>> pin_handle(PyObject* self, Operation operation) {
+  MessageQueueObject* queue = as_queue(self);
+  if (queue->handle) return PinnedHandle(queue->handle, queue->waiters);
   posix_errors::raise_errno(self, operation, EBADF);
   return std::nullopt;
 }
@@ -211,7 +214,7 @@ PyObject* send_with(PyObject* self, std::span<const std::byte> message, PyObject
   if (sent) Py_RETURN_NONE;
   if (timeout.is_zero()) return raise_full(self);
   auto waited = blocking_call([&] { return pin_handle(self, Operation::queue_send); },
-                              [&](std::shared_ptr<posix::MessageQueue>& pinned) {
+                              [&](PinnedHandle<posix::MessageQueue>& pinned) {
                                 const auto level = static_cast<unsigned>(priority);
                                 return timeout.forever
                                            ? pinned->send(message, level)
@@ -335,7 +338,7 @@ PyObject* receive_with(PyObject* self, PyObject* timeout_object) {
   auto waited = blocking_call(
       // A handler that re-ran __init__ with a larger queue meets the core's size check.
       [&] { return pin_handle(self, Operation::queue_receive); },
-      [&](std::shared_ptr<posix::MessageQueue>& pinned) {
+      [&](PinnedHandle<posix::MessageQueue>& pinned) {
         return timeout.forever ? pinned->receive(target)
                                : pinned->receive_for(target, timeout.duration);
       });
@@ -415,8 +418,9 @@ PyObject* raise_no_queue(PyObject* self) {
 PyObject* queue_close(PyObject* self, PyObject*) {
   MessageQueueObject* queue = as_queue(self);
   if (!queue->handle) return raise_no_queue(self);
-  // With a waiter pinning the descriptor, mq_close runs when that waiter lets go.
-  if (queue->handle.use_count() == 1 &&
+  // With a waiter pinning the descriptor, mq_close runs when that waiter lets go (a fork child
+  // counts only its own waiters).
+  if (!queue->waiters.any() &&
       !guarded(self, Operation::queue_close, [&] { queue->handle->close(); }))
     return nullptr;
   queue->handle.reset();

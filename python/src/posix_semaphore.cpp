@@ -12,6 +12,7 @@
 #include "ipcxx/posix/semaphore.hpp"
 #include "method_cast.hpp"
 #include "posix_types.hpp"
+#include "waiter_count.hpp"
 
 namespace ipcxx::python::posix_types {
 
@@ -28,7 +29,8 @@ struct SemaphoreObject {
   // Shared so that a waiter that released the GIL pins the handle while another thread
   // closes the object (compatibility.md DC-14); only touched with the GIL held.
   std::shared_ptr<posix::Semaphore> handle;
-  PyObject* name;  // str; null until __init__ succeeds
+  WaiterCount waiters;  // threads of this process pinning `handle` for a wait
+  PyObject* name;       // str; null until __init__ succeeds
   long mode;
 };
 
@@ -43,14 +45,24 @@ PyObject* semaphore_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   new (&as_semaphore(self)->handle) std::shared_ptr<posix::Semaphore>();
+  new (&as_semaphore(self)->waiters) WaiterCount();
   return self;
 }
 
 void semaphore_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   SemaphoreObject* semaphore = as_semaphore(self);
-  // Unlike upstream, a collected Semaphore closes its handle (compatibility.md DC-1).
+  // Unlike upstream, a collected Semaphore closes its handle (compatibility.md DC-1). In a
+  // fork child, pins of the parent's threads would keep it open: close it regardless.
+  if (semaphore->handle && !semaphore->waiters.any()) {
+    try {
+      semaphore->handle->close();
+    } catch (const std::exception&) {
+      // Nothing to report to from a deallocator; the handle is forgotten either way.
+    }
+  }
   semaphore->handle.~shared_ptr();
+  semaphore->waiters.~WaiterCount();
   Py_CLEAR(semaphore->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -105,15 +117,15 @@ PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
   if (acquired) Py_RETURN_NONE;
   if (timeout.is_zero()) return raise_busy(self);
   auto waited = blocking_call(
-      [&]() -> std::optional<std::shared_ptr<posix::Semaphore>> {
+      [&]() -> std::optional<PinnedHandle<posix::Semaphore>> {
         // A signal handler may have closed the object; the pin outlives a close (DC-14).
         if (!semaphore->handle) {
           raise_closed(self);
           return std::nullopt;
         }
-        return semaphore->handle;
+        return PinnedHandle(semaphore->handle, semaphore->waiters);
       },
-      [&](std::shared_ptr<posix::Semaphore>& pinned) {
+      [&](PinnedHandle<posix::Semaphore>& pinned) {
         if (!timeout.forever) return pinned->acquire_for(timeout.duration);
         pinned->acquire();
         return true;
@@ -150,8 +162,9 @@ PyObject* semaphore_release(PyObject* self, PyObject*) {
 PyObject* semaphore_close(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
   if (!semaphore->handle) return raise_closed(self);
-  // With a waiter still pinning the handle, sem_close runs when that waiter lets go.
-  if (semaphore->handle.use_count() == 1 &&
+  // With a waiter still pinning the handle, sem_close runs when that waiter lets go (a fork
+  // child counts only its own waiters).
+  if (!semaphore->waiters.any() &&
       !guarded(self, Operation::semaphore_close, [&] { semaphore->handle->close(); }))
     return nullptr;
   semaphore->handle.reset();
