@@ -88,11 +88,12 @@ void run_notification_callback(sigval value) {
   }
   try {
     callback();
-  } catch (abi::__forced_unwind&) {
-    // pthread_exit / pthread_cancel (CPython ends threads that way at interpreter exit):
-    // swallowing it is fatal (glibc aborts with "exception not rethrown").
-    throw;
   } catch (...) {
+    // pthread_exit / pthread_cancel (CPython ends threads that way at interpreter exit) is a
+    // forced unwind, a foreign exception with no C++ type: swallowing it is fatal (glibc
+    // aborts with "exception not rethrown"). Tested by type rather than caught as
+    // abi::__forced_unwind&, which binds a reference to no object (UBSan reports it).
+    if (abi::__cxa_current_exception_type() == nullptr) throw;
     // A notification thread has nobody to report to; callbacks handle their own errors.
   }
 }
