@@ -1,4 +1,5 @@
-// ipcxx::sysv::MessageQueue: type selection, outcomes as values, capacity, cross-process.
+// ipcxx::sysv::MessageQueue: type selection, outcomes as values, capacity, cross-process,
+// receive buffers that grow with the message.
 #include <gtest/gtest.h>
 #include <sys/ipc.h>
 
@@ -48,6 +49,14 @@ TEST(SysvMessageQueue, TypeMustBePositiveAndFullQueueIsFalse) {
   const MessageQueue queue = MessageQueue::create_unique(0);
   Removal removal{queue};
   EXPECT_THROW((void)queue.send(0, bytes_of("x"), false), std::invalid_argument);
+  try {
+    (void)queue.send(1, bytes_of("12345"), false, 4);
+    FAIL() << "no exception";
+  } catch (const std::length_error& error) {
+    EXPECT_STREQ(error.what(), "The message length exceeds queue's max_message_size (4)");
+  }
+  // The type is checked first, as sysv_ipc does.
+  EXPECT_THROW((void)queue.send(-1, bytes_of("12345"), false, 4), std::invalid_argument);
   auto status = queue.status();
   queue.set_attributes(status.uid, status.gid, status.mode, 4);
   EXPECT_TRUE(queue.send(1, bytes_of("1234"), false));
@@ -88,4 +97,77 @@ TEST(SysvMessageQueue, MessagesCrossProcesses) {
     ASSERT_TRUE(got);
   }
   EXPECT_EQ(child.wait(), 0);
+}
+
+TEST(SysvMessageQueue, SmallMessageWithAHugeMaximumNeedsOnlyTheFirstAttempt) {
+  const MessageQueue queue = MessageQueue::create_unique(0);
+  Removal removal{queue};
+  ASSERT_TRUE(queue.send(7, bytes_of("hello"), false));
+  ipcxx::sysv::ReceiveBuffer buffer;
+  auto got = queue.receive(0, std::size_t{1} << 40, buffer, false);  // 1 TiB: never allocated
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->type, 7);
+  const auto message = buffer.message(*got);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(message.data()), message.size()), "hello");
+  EXPECT_EQ(buffer.capacity(), ipcxx::sysv::ReceiveBuffer::kFirstAttempt);
+}
+
+TEST(SysvMessageQueue, ReceiveBufferGrowsWithTheMessageNotTheMaximum) {
+  const MessageQueue queue = MessageQueue::create_unique(0);
+  Removal removal{queue};
+  std::string big(8000, '\0');  // fits the default msgmax (8192)
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  ASSERT_TRUE(queue.send(1, bytes_of(big), false));
+  ipcxx::sysv::ReceiveBuffer buffer(16);  // forces E2BIG retries: 16, 64, ..., 16384
+  auto got = queue.receive(0, std::size_t{1} << 30, buffer, false);
+  ASSERT_TRUE(got);
+  const auto message = buffer.message(*got);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(message.data()), message.size()), big);
+  EXPECT_GE(buffer.capacity(), big.size());
+  EXPECT_LE(buffer.capacity(), 4 * big.size());
+  EXPECT_EQ(queue.status().current_messages, 0u);
+}
+
+TEST(SysvMessageQueue, GrowingBufferStillRefusesAMessageOverTheMaximum) {
+  const MessageQueue queue = MessageQueue::create_unique(0);
+  Removal removal{queue};
+  ASSERT_TRUE(queue.send(1, bytes_of(std::string(200, 'x')), false));
+  ipcxx::sysv::ReceiveBuffer buffer(16);
+  for (bool wait : {false, true}) {
+    try {
+      queue.receive(0, 100, buffer, wait);
+      FAIL() << "no exception";
+    } catch (const ipcxx::Error& error) {
+      EXPECT_EQ(error.errno_value(), E2BIG);
+    }
+  }
+  EXPECT_LE(buffer.capacity(), 100u);
+  EXPECT_EQ(queue.status().current_messages, 1u);   // it stays queued
+  auto got = queue.receive(0, 200, buffer, false);  // exactly the message's size
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->size, 200u);
+}
+
+TEST(SysvMessageQueue, BlockingReceiveGrowsWithoutWaitingAgain) {
+  const MessageQueue queue = MessageQueue::create_unique(0);
+  Removal removal{queue};
+  ChildProcess child([&] { return queue.send(3, bytes_of(std::string(5000, 'z')), true) ? 0 : 1; });
+  ipcxx::sysv::ReceiveBuffer buffer(16);
+  auto got = queue.receive(3, 1 << 20, buffer, true);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->size, 5000u);
+  EXPECT_EQ(buffer.message(*got)[4999], std::byte{'z'});
+  EXPECT_EQ(child.wait(), 0);
+}
+
+TEST(SysvMessageQueue, VectorScratchGrowsWithTheMessageToo) {
+  const MessageQueue queue = MessageQueue::create_unique(0);
+  Removal removal{queue};
+  ASSERT_TRUE(queue.send(1, bytes_of("abc"), false));
+  std::vector<std::byte> scratch;
+  auto got = queue.receive(0, std::size_t{1} << 40, scratch, false);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(text_at(scratch, got->size), "abc");
+  EXPECT_LE(scratch.size(),
+            MessageQueue::message_offset + ipcxx::sysv::ReceiveBuffer::kFirstAttempt);
 }

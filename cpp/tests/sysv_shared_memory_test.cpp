@@ -1,9 +1,11 @@
-// ipcxx::sysv::SharedMemory and Attachment: sizes, spans, fill, detach, cross-process data.
+// ipcxx::sysv::SharedMemory and Attachment: sizes, spans, fill, detach, cross-process data,
+// SHM_REMAP refused over pinned (exported) ranges.
 #include <gtest/gtest.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 
 #include <cstring>
+#include <stdexcept>
 
 #include "child_process.hpp"
 #include "ipcxx/error.hpp"
@@ -60,4 +62,47 @@ TEST(SysvSharedMemory, ChildWritesAreVisible) {
   });
   ASSERT_EQ(child.wait(), 0);
   EXPECT_EQ(std::memcmp(mine.address(), "child", 5), 0);
+}
+
+TEST(SysvSharedMemory, RemapOverAPinnedRangeIsRefusedAndLeavesTheMappingAlone) {
+  const SharedMemory first = SharedMemory::create_unique(0, 0600, 8192);
+  Removal first_removal{first};
+  const SharedMemory second = SharedMemory::create_unique(0, 0600, 8192);
+  Removal second_removal{second};
+  auto viewed = first.attach();
+  std::memcpy(viewed.address(), "first", 5);
+  auto other = second.attach();
+  std::memcpy(other.address(), "other", 5);
+  other.detach();
+  {
+    ipcxx::sysv::RangePin pin(static_cast<std::byte*>(viewed.address()) + 4096, 1);
+    EXPECT_TRUE(ipcxx::sysv::RangePin::any_overlaps(viewed.address(), 8192));
+    EXPECT_FALSE(ipcxx::sysv::RangePin::any_overlaps(viewed.address(), 4096));
+    ipcxx::sysv::RangePin whole(viewed.address(), viewed.size());
+    EXPECT_THROW((void)second.attach(viewed.address(), SHM_REMAP), std::invalid_argument);
+    EXPECT_EQ(std::memcmp(viewed.address(), "first", 5), 0);
+    EXPECT_EQ(first.status().number_attached, 1u);
+    // SHM_RND rounds down into the pinned range as well.
+    EXPECT_THROW(
+        (void)second.attach(static_cast<std::byte*>(viewed.address()) + 10, SHM_REMAP | SHM_RND),
+        std::invalid_argument);
+  }
+  EXPECT_FALSE(ipcxx::sysv::RangePin::any_overlaps(viewed.address(), viewed.size()));
+  // No pin: SHM_REMAP replaces the mapping as the kernel does.
+  auto remapped = second.attach(viewed.address(), SHM_REMAP);
+  EXPECT_EQ(remapped.address(), viewed.address());
+  EXPECT_EQ(std::memcmp(viewed.address(), "other", 5), 0);
+  EXPECT_EQ(first.status().number_attached, 0u);  // fully replaced
+  remapped.release();                             // `viewed` detaches that address once
+}
+
+TEST(SysvSharedMemory, PinsMoveAndUnpinOnce) {
+  alignas(64) static std::byte area[64];
+  ipcxx::sysv::RangePin pin(area, sizeof area);
+  ipcxx::sysv::RangePin moved(std::move(pin));
+  EXPECT_FALSE(pin.pinned());  // NOLINT(bugprone-use-after-move): moved-from state is defined
+  EXPECT_TRUE(moved.pinned());
+  EXPECT_TRUE(ipcxx::sysv::RangePin::any_overlaps(area + 63, 1));
+  moved = ipcxx::sysv::RangePin();
+  EXPECT_FALSE(ipcxx::sysv::RangePin::any_overlaps(area, sizeof area));
 }

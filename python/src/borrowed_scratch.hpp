@@ -9,29 +9,34 @@
 
 namespace ipcxx::python {
 
-class BorrowedScratch {
+/// `Buffer` is default-constructible, movable and has capacity() (std::vector<std::byte>,
+/// sysv::ReceiveBuffer).
+template <typename Buffer>
+class BasicBorrowedScratch {
  public:
   /// Buffers above this capacity are not kept by an idle thread.
   static constexpr std::size_t kKeptCapacity = 1024 * 1024;
 
-  BorrowedScratch() : buffer_(std::move(slot())) {}
-  BorrowedScratch(const BorrowedScratch&) = delete;
-  BorrowedScratch& operator=(const BorrowedScratch&) = delete;
-  ~BorrowedScratch() {
-    std::vector<std::byte>& kept = slot();
+  BasicBorrowedScratch() : buffer_(std::move(slot())) {}
+  BasicBorrowedScratch(const BasicBorrowedScratch&) = delete;
+  BasicBorrowedScratch& operator=(const BasicBorrowedScratch&) = delete;
+  ~BasicBorrowedScratch() {
+    Buffer& kept = slot();
     if (buffer_.capacity() <= kKeptCapacity && buffer_.capacity() > kept.capacity())
       kept = std::move(buffer_);
   }
 
-  std::vector<std::byte>& get() noexcept { return buffer_; }
+  Buffer& get() noexcept { return buffer_; }
 
  private:
-  static std::vector<std::byte>& slot() {
-    thread_local std::vector<std::byte> kept;
+  static Buffer& slot() {
+    thread_local Buffer kept;
     return kept;
   }
 
-  std::vector<std::byte> buffer_;
+  Buffer buffer_;
 };
+
+using BorrowedScratch = BasicBorrowedScratch<std::vector<std::byte>>;
 
 }  // namespace ipcxx::python

@@ -4,7 +4,7 @@
 
 #include <climits>
 #include <optional>
-#include <vector>
+#include <span>
 
 #include "blocking_call.hpp"
 #include "borrowed_scratch.hpp"
@@ -116,22 +116,15 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 int blocking_from(PyObject* block) { return block ? PyObject_IsTrue(block) : 1; }
 
 PyObject* send_with(PyObject* self, std::span<const std::byte> bytes, int block, long type) {
-  if (type <= 0) {
-    PyErr_SetString(PyExc_ValueError, "The type must be > 0");
-    return nullptr;
-  }
   // Read the object only now: converting the arguments may have run Python code.
   MessageQueueObject* queue = as_queue(self);
-  if (bytes.size() > queue->max_message_size) {
-    PyErr_Format(PyExc_ValueError, "The message length exceeds queue's max_message_size (%lu)",
-                 queue->max_message_size);
-    return nullptr;
-  }
+  const std::size_t max_size = queue->max_message_size;
   const sysv::MessageQueue handle = core(queue);
   bool sent = false;
-  // The attempt that cannot wait keeps the GIL (DC-5).
+  // The attempt that cannot wait keeps the GIL (DC-5). The core checks the type and the
+  // length first, with upstream's ValueError texts (std::invalid_argument, std::length_error).
   if (!guarded(self, Operation::queue_send, subject_of(queue),
-               [&] { sent = handle.send(type, bytes, false); }))
+               [&] { sent = handle.send(type, bytes, false, max_size); }))
     return nullptr;
   if (sent) Py_RETURN_NONE;
   if (!block)
@@ -184,9 +177,10 @@ PyObject* receive_with(PyObject* self, int block, long type) {
   MessageQueueObject* queue = as_queue(self);
   const sysv::MessageQueue handle = core(queue);
   const std::size_t max_size = queue->max_message_size;
-  // No max_message_size allocation per call (DC-26); borrowed, not shared, with nested calls.
-  BorrowedScratch borrowed;
-  std::vector<std::byte>& scratch = borrowed.get();
+  // Memory follows the message, not max_message_size (DC-26; the core grows the buffer);
+  // borrowed, not shared, with nested calls.
+  BasicBorrowedScratch<sysv::ReceiveBuffer> borrowed;
+  sysv::ReceiveBuffer& scratch = borrowed.get();
   std::optional<sysv::ReceivedMessage> received;
   if (!guarded(self, Operation::queue_receive, subject_of(queue),
                [&] { received = handle.receive(type, max_size, scratch, false); }))
@@ -206,9 +200,9 @@ PyObject* receive_with(PyObject* self, int block, long type) {
     if (!received)
       return sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
   }
-  PyObject* bytes = PyBytes_FromStringAndSize(
-      reinterpret_cast<const char*>(scratch.data() + sysv::MessageQueue::message_offset),
-      static_cast<Py_ssize_t>(received->size));
+  const std::span<const std::byte> message = scratch.message(*received);
+  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(message.data()),
+                                              static_cast<Py_ssize_t>(message.size()));
   if (!bytes) return nullptr;
   PyObject* kind = PyLong_FromLong(received->type);
   PyObject* pair = kind ? PyTuple_New(2) : nullptr;

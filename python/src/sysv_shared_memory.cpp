@@ -5,8 +5,10 @@
 
 #include <climits>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
+#include <utility>
 
 #include "conversions.hpp"
 #include "errors_sysv.hpp"
@@ -24,15 +26,26 @@ namespace {
 using sysv_errors::guarded;
 using sysv_errors::Operation;
 
+// One attachment and the buffer views exported from it. The object points at its current
+// Mapping; each view's Py_buffer.internal points at the Mapping it came from, so releasing the
+// view reaches it after the object detached or attached elsewhere. Views hold the object
+// (Py_buffer.obj), so the object outlives every view (DC-20) and every Mapping it left.
+struct Mapping {
+  sysv::Attachment attachment;
+  Py_ssize_t exports = 0;
+  // Held while exports > 0: SHM_REMAP over a viewed range is refused (compatibility.md).
+  sysv::RangePin pin;
+  // detach() ran while views were alive: the shmdt happens at the last release (DC-1).
+  bool detach_when_released = false;
+};
+
 struct SharedMemoryObject {
   PyObject_HEAD
   long key;
   int id;  // -1 until __init__ succeeds (DC-19)
   // Whether the last attachment was read-only; kept after detach() like upstream (DC-32).
   bool read_only;
-  // Live buffer views of the attachment: detach() refuses while any exists (DC-1).
-  Py_ssize_t exports;
-  sysv::Attachment attachment;
+  Mapping* mapping;  // nullptr while detached
 };
 
 SharedMemoryObject* as_memory(PyObject* self) {
@@ -51,27 +64,53 @@ PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   SharedMemoryObject* memory = as_memory(self);
-  new (&memory->attachment) sysv::Attachment();
   memory->key = -1;
   memory->id = -1;
+  memory->mapping = nullptr;
   return self;
 }
 
+// A Mapping the object no longer points at, once no view uses it: unmapped if detach() asked
+// for it, else left mapped (an earlier attachment stays, DC-21; a collected object's, DC-20).
+void retire(Mapping* mapping) noexcept {
+  if (mapping->exports > 0) return;  // the last view's release comes back here
+  if (mapping->detach_when_released) {
+    try {
+      mapping->attachment.detach();
+    } catch (...) {
+      // Nobody to tell: detach() already returned. The mapping is gone or was never there.
+    }
+  } else {
+    mapping->attachment.release();
+  }
+  delete mapping;
+}
+
+// Views keep the object alive, so nothing is exported from any of its mappings now.
 void memory_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   SharedMemoryObject* memory = as_memory(self);
   // Collection never detaches: the address may be in use elsewhere (sysv DC-20, kept).
-  memory->attachment.release();
-  memory->attachment.~Attachment();
+  if (Mapping* current = std::exchange(memory->mapping, nullptr)) retire(current);
   type->tp_free(self);
   Py_DECREF(type);
 }
 
-// Replaces the object's attachment; a previous mapping stays mapped, as upstream (DC-21).
-void adopt(SharedMemoryObject* memory, sysv::Attachment attachment) {
-  memory->attachment.release();
-  memory->read_only = attachment.read_only();
-  memory->attachment = std::move(attachment);
+Mapping* current_mapping(PyObject* self) { return as_memory(self)->mapping; }
+
+// Makes `fresh` (holding the new attachment) the object's mapping; a previous mapping stays
+// mapped, as upstream (DC-21).
+void adopt(SharedMemoryObject* memory, std::unique_ptr<Mapping> fresh) {
+  memory->read_only = fresh->attachment.read_only();
+  Mapping* previous = std::exchange(memory->mapping, fresh.release());
+  if (previous) retire(previous);
+}
+
+// A Mapping allocated before the attach, so no attachment is lost to a failed allocation.
+std::unique_ptr<Mapping> new_mapping() {
+  std::unique_ptr<Mapping> mapping(new (std::nothrow) Mapping);
+  if (!mapping) PyErr_NoMemory();
+  return mapping;
 }
 
 int convert_init_character(PyObject* object, void* out) {
@@ -134,6 +173,8 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_ValueError, "The size is invalid");
     return -1;
   }
+  std::unique_ptr<Mapping> fresh = new_mapping();
+  if (!fresh) return -1;
   std::optional<sysv::AttachedMemory> opened;
   const std::optional<key_t> kernel_key =
       key ? std::optional<key_t>(static_cast<key_t>(*key)) : std::nullopt;
@@ -144,7 +185,8 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   SharedMemoryObject* memory = as_memory(self);
   memory->key = opened->memory.key();
   memory->id = opened->memory.id();
-  adopt(memory, std::move(opened->attachment));
+  fresh->attachment = std::move(opened->attachment);
+  adopt(memory, std::move(fresh));
   return 0;
 }
 
@@ -169,11 +211,13 @@ PyObject* attach_into(PyObject* self, PyObject* address_object, int flags) {
   const void* address = nullptr;
   if (!address_from(address_object, address)) return nullptr;
   SharedMemoryObject* memory = as_memory(self);
-  std::optional<sysv::Attachment> attached;
+  std::unique_ptr<Mapping> fresh = new_mapping();
+  if (!fresh) return nullptr;
+  // SHM_REMAP over a range a live view uses is refused by the core with ValueError.
   if (!guarded(self, Operation::memory_attach, subject_of(memory),
-               [&] { attached.emplace(core(memory).attach(address, flags)); }))
+               [&] { fresh->attachment = core(memory).attach(address, flags); }))
     return nullptr;
-  adopt(memory, std::move(*attached));
+  adopt(memory, std::move(fresh));
   Py_RETURN_NONE;
 }
 
@@ -189,19 +233,20 @@ PyObject* memory_attach(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 PyObject* memory_detach(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
-  if (!memory->attachment.attached()) {
+  // The object is detached at once, whether or not shmdt succeeds (as upstream).
+  std::unique_ptr<Mapping> detached(std::exchange(memory->mapping, nullptr));
+  if (!detached) {
     PyErr_SetNone(sysv_errors::classes(self).not_attached_error);
     return nullptr;
   }
-  if (memory->exports > 0) {
-    // Upstream unmaps under the view and the next access crashes (DC-1).
-    PyErr_Format(PyExc_BufferError,
-                 "cannot detach: %zd buffer view(s) of the segment are still alive",
-                 memory->exports);
-    return nullptr;
+  if (detached->exports > 0) {
+    // Upstream unmaps under the views and their next access crashes; here the shmdt waits
+    // for the last view's release (DC-1 revised).
+    detached.release()->detach_when_released = true;
+    Py_RETURN_NONE;
   }
   if (!guarded(self, Operation::memory_detach, subject_of(memory),
-               [&] { memory->attachment.detach(); }))
+               [&] { detached->attachment.detach(); }))
     return nullptr;
   Py_RETURN_NONE;
 }
@@ -218,14 +263,14 @@ PyObject* memory_read(PyObject* self, PyObject* args, PyObject* kwargs) {
   unsigned long offset = 0;
   bool huge = false;
   if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
-  SharedMemoryObject* memory = as_memory(self);
-  if (!memory->attachment.attached()) {
+  const Mapping* mapping = current_mapping(self);
+  if (!mapping) {
     PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Read attempt on unattached memory segment");
     return nullptr;
   }
   // The size is fixed while attached, so it is known without an IPC_STAT call (DC-34).
-  const std::size_t size = memory->attachment.size();
+  const std::size_t size = mapping->attachment.size();
   if (huge || offset >= size) {
     PyErr_SetString(PyExc_ValueError, "The offset must be less than the segment size");
     return nullptr;
@@ -236,7 +281,7 @@ PyObject* memory_read(PyObject* self, PyObject* args, PyObject* kwargs) {
   }
   std::size_t count = static_cast<std::size_t>(byte_count);
   if (count == 0 || count > size - offset) count = size - offset;
-  return PyBytes_FromStringAndSize(static_cast<const char*>(memory->attachment.address()) + offset,
+  return PyBytes_FromStringAndSize(static_cast<const char*>(mapping->attachment.address()) + offset,
                                    static_cast<Py_ssize_t>(count));
 }
 
@@ -259,19 +304,20 @@ PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_OSError, "Write attempt on read-only memory segment");
     return nullptr;
   }
-  if (!memory->attachment.attached()) {
+  const Mapping* mapping = memory->mapping;
+  if (!mapping) {
     PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Write attempt on unattached memory segment");
     return nullptr;
   }
-  const std::size_t size = memory->attachment.size();
+  const std::size_t size = mapping->attachment.size();
   const auto length = static_cast<std::size_t>(data.len);
   if (huge || offset > size || length > size - offset) {
     PyErr_SetString(PyExc_ValueError, "Attempt to write past end of memory segment");
     return nullptr;
   }
   // memmove: the source may be a view of this very segment (DC-22).
-  std::memmove(static_cast<char*>(memory->attachment.address()) + offset, data.buf, length);
+  std::memmove(static_cast<char*>(mapping->attachment.address()) + offset, data.buf, length);
   Py_RETURN_NONE;
 }
 
@@ -285,24 +331,42 @@ PyObject* memory_remove(PyObject* self, PyObject*) {
 // ---- buffer protocol -------------------------------------------------------------------------
 
 int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
-  SharedMemoryObject* memory = as_memory(self);
-  if (!memory->attachment.attached()) {
+  Mapping* mapping = current_mapping(self);
+  if (!mapping) {
     // Upstream exports a view of address 0 (DC-3).
     PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Buffer request on unattached memory segment");
     view->obj = nullptr;
     return -1;
   }
+  const sysv::Attachment& attachment = mapping->attachment;
+  if (mapping->exports == 0) {
+    try {
+      mapping->pin = sysv::RangePin(attachment.address(), attachment.size());
+    } catch (const std::bad_alloc&) {
+      PyErr_NoMemory();
+      view->obj = nullptr;
+      return -1;
+    }
+  }
   // A read-only attachment exports a read-only buffer (upstream: writable, then SIGSEGV: DC-2).
-  if (PyBuffer_FillInfo(view, self, memory->attachment.address(),
-                        static_cast<Py_ssize_t>(memory->attachment.size()),
-                        memory->attachment.read_only() ? 1 : 0, flags) < 0)
+  if (PyBuffer_FillInfo(view, self, attachment.address(),
+                        static_cast<Py_ssize_t>(attachment.size()), attachment.read_only() ? 1 : 0,
+                        flags) < 0) {
+    if (mapping->exports == 0) mapping->pin = sysv::RangePin();
     return -1;
-  ++memory->exports;
+  }
+  view->internal = mapping;  // the release finds this Mapping even after the object moved on
+  ++mapping->exports;
   return 0;
 }
 
-void memory_releasebuffer(PyObject* self, Py_buffer*) { --as_memory(self)->exports; }
+void memory_releasebuffer(PyObject* self, Py_buffer* view) {
+  auto* mapping = static_cast<Mapping*>(view->internal);
+  if (--mapping->exports > 0) return;
+  mapping->pin = sysv::RangePin();
+  if (mapping != current_mapping(self)) retire(mapping);
+}
 
 // ---- attributes ------------------------------------------------------------------------------
 
@@ -322,10 +386,11 @@ PyObject* get_size(PyObject* self, void*) {
   return live(self, [](const sysv::MemoryStatus& s) { return s.size; });
 }
 PyObject* get_address(PyObject* self, void*) {
-  return PyLong_FromVoidPtr(as_memory(self)->attachment.address());
+  const Mapping* mapping = current_mapping(self);
+  return PyLong_FromVoidPtr(mapping ? mapping->attachment.address() : nullptr);
 }
 PyObject* get_attached(PyObject* self, void*) {
-  return PyBool_FromLong(as_memory(self)->attachment.attached());
+  return PyBool_FromLong(current_mapping(self) != nullptr);
 }
 PyObject* get_last_attach_time(PyObject* self, void*) {
   return live(self, [](const sysv::MemoryStatus& s) { return s.last_attach_time; });
@@ -400,7 +465,8 @@ PyMethodDef memory_methods[] = {
     {"attach", as_method<memory_attach>(), METH_VARARGS | METH_KEYWORDS,
      "Attach the segment (again) at address (None: the kernel chooses) with flags."},
     {"detach", memory_detach, METH_NOARGS,
-     "Detach this object's attachment; BufferError while buffer views of it are alive."},
+     "Detach this object's attachment. While buffer views of it are alive the unmap waits\n"
+     "for the last one's release; the object is detached at once."},
     {"read", as_method<memory_read>(), METH_VARARGS | METH_KEYWORDS,
      "Return byte_count bytes (0: all) from offset as bytes (a copy)."},
     {"write", as_method<memory_write>(), METH_VARARGS | METH_KEYWORDS,

@@ -56,6 +56,30 @@ class Attachment {
   bool read_only_ = false;
 };
 
+/// Marks `[address, address + size)` as exported: something (a Python buffer view) holds raw
+/// pointers into it. While any pin covers an address, SharedMemory::attach() with SHM_REMAP
+/// over it throws std::invalid_argument instead of replacing the memory under the holder.
+/// The registry is process-wide, guarded by a mutex (fork-safe). Move-only; any thread.
+class RangePin {
+ public:
+  RangePin() = default;
+  /// Registers the range; throws std::bad_alloc.
+  RangePin(const void* address, std::size_t size);
+  RangePin(RangePin&& other) noexcept;
+  RangePin& operator=(RangePin&& other) noexcept;
+  RangePin(const RangePin&) = delete;
+  RangePin& operator=(const RangePin&) = delete;
+  ~RangePin();
+
+  bool pinned() const noexcept { return id_ != 0; }
+  /// Whether any pin in this process overlaps `[address, address + size)`.
+  static bool any_overlaps(const void* address, std::size_t size);
+
+ private:
+  void unpin() noexcept;
+  unsigned long long id_ = 0;
+};
+
 /// A handle to a System V shared memory segment: its key and id. Copies are cheap; calls are
 /// safe from any thread. remove() marks the segment for destruction after the last detach.
 class SharedMemory {
@@ -72,6 +96,8 @@ class SharedMemory {
   int id() const noexcept { return id_; }
 
   /// shmat(id, address, flags): SHM_RDONLY maps read-only, SHM_RND rounds the address.
+  /// SHM_REMAP over a range a RangePin covers throws std::invalid_argument (the mapping there
+  /// is left alone); over other memory it replaces the mapping as the kernel does.
   Attachment attach(const void* address = nullptr, int flags = 0) const;
   MemoryStatus status() const;
   /// Changes owner and permission bits (IPC_STAT then IPC_SET).
