@@ -257,3 +257,32 @@ raise SystemExit(os.waitstatus_to_exitcode(status))
         kind,
         here,
     )
+
+
+def test_a_wait_in_a_finalizer_during_shutdown_returns(make_name):
+    """__del__ of a module global runs while the interpreter finalizes, on the main thread:
+    its bounded waits must time out normally (a thread parked at shutdown would hang here)."""
+    done = run_python(
+        """
+import sys, posix_ipc, sysv_ipc
+name = sys.argv[1]
+class WaitsWhenCollected:
+    def __init__(self):
+        self.semaphore = posix_ipc.Semaphore(name, posix_ipc.O_CREX)
+        self.sysv = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX)
+    def __del__(self):
+        for semaphore, busy in ((self.semaphore, posix_ipc.BusyError),
+                                (self.sysv, sysv_ipc.BusyError)):
+            try:
+                semaphore.acquire(timeout=0.05)
+            except busy:
+                print("timed out", flush=True)
+        self.semaphore.unlink()
+        self.semaphore.close()
+        self.sysv.remove()
+keeper = WaitsWhenCollected()
+""",
+        make_name(),
+        timeout=60,
+    )
+    assert done.stdout.split("\n")[:2] == ["timed out", "timed out"]

@@ -5,6 +5,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <exception>
@@ -23,10 +24,17 @@ struct Waited {
   std::exception_ptr failure;
 };
 
-/// Parks a thread that finished its wait while the interpreter shuts down. Re-taking the GIL
-/// then would end the thread by unwinding our frames, whose destructors would touch Python
-/// objects without the GIL; the process exits around the parked thread instead (CPython 3.14
-/// parks such threads the same way).
+/// Whether this thread must not re-take the GIL: the interpreter is shutting down and this is
+/// not the thread that shuts it down (normally the main thread, whose thread id is the
+/// process id; a __del__ that waits during finalization runs there and must go on). CPython
+/// would end such a thread inside PyEval_RestoreThread by unwinding our frames, whose
+/// destructors would touch Python objects without the GIL.
+inline bool must_not_retake_gil() {
+  return interpreter_finalizing() && ::syscall(SYS_gettid) != ::getpid();
+}
+
+/// Parks a thread for good; the process exits around it (CPython 3.14 parks such threads the
+/// same way).
 [[noreturn]] inline void park_thread_for_shutdown() {
   for (;;) ::pause();
 }
@@ -43,7 +51,7 @@ auto run_without_gil(Wait&& wait) -> Waited<std::invoke_result_t<Wait&>> {
     // std::bad_alloc included; nothing the wait throws may escape with the GIL released.
     waited.failure = std::current_exception();
   }
-  if (interpreter_finalizing()) park_thread_for_shutdown();
+  if (must_not_retake_gil()) park_thread_for_shutdown();
   PyEval_RestoreThread(saved);
   return waited;
 }
