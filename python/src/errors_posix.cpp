@@ -73,6 +73,11 @@ constexpr Rule kMemorySize[] = {{EBADF, Kind::existential, "The segment does not
                                 {0, Kind::os_errno, nullptr}};
 constexpr Rule kMemoryClose[] = {{EBADF, Kind::value, "The file descriptor is invalid"},
                                  {0, Kind::os_errno, nullptr}};
+// mmap for the buffer export; fstat (the size) fails like `size` does.
+constexpr Rule kMemoryMap[] = {{EBADF, Kind::existential, "The segment does not exist"},
+                               {EACCES, Kind::permissions, "Permission denied"},
+                               {ENOMEM, Kind::memory, "Not enough memory"},
+                               {0, Kind::os_errno, nullptr}};
 constexpr Rule kMemoryUnlink[] = {
     {EACCES, Kind::permissions, "Permission denied"},
     {ENOENT, Kind::existential, "No shared memory exists with the specified name"},
@@ -142,6 +147,8 @@ const Rule* rules_for(Operation operation) {
       return kMemoryClose;
     case Operation::memory_unlink:
       return kMemoryUnlink;
+    case Operation::memory_map:
+      return kMemoryMap;
     case Operation::queue_open:
       return kQueueOpen;
     case Operation::queue_send:

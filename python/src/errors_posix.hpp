@@ -41,6 +41,7 @@ enum class Operation {
   memory_size,
   memory_close,
   memory_unlink,
+  memory_map,  // the buffer export (an ipcxx extension)
   queue_open,
   queue_send,
   queue_receive,

@@ -1,11 +1,14 @@
 // posix_ipc.SharedMemory: argument conversion and errors around posix::SharedMemory.
 #include <fcntl.h>
 
+#include <memory>
 #include <new>
 #include <optional>
+#include <span>
 
 #include "conversions.hpp"
 #include "errors_posix.hpp"
+#include "ipcxx/posix/mapping.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
 #include "posix_types.hpp"
@@ -20,6 +23,9 @@ using posix_errors::Operation;
 struct SharedMemoryObject {
   PyObject_HEAD
   std::optional<posix::SharedMemory> handle;  // empty until __init__ succeeds
+  // ipcxx's own mapping, made by the first buffer export; each view shares it (through
+  // Py_buffer.internal), so views stay valid after close_fd(), unlink() or a new __init__.
+  std::shared_ptr<posix::Mapping> mapping;
   PyObject* name;
   long mode;
 };
@@ -34,6 +40,7 @@ PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   new (&as_memory(self)->handle) std::optional<posix::SharedMemory>();
+  new (&as_memory(self)->mapping) std::shared_ptr<posix::Mapping>();
   return self;
 }
 
@@ -44,6 +51,7 @@ void memory_dealloc(PyObject* self) {
   // stays open as upstream promises (compatibility.md DC-1).
   if (memory->handle) memory->handle->release_fd();
   memory->handle.~optional();
+  memory->mapping.~shared_ptr();
   Py_CLEAR(memory->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -85,6 +93,7 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (memory->handle) memory->handle->release_fd();
   Py_XSETREF(memory->name, name_object);
   memory->handle = std::move(opened);
+  memory->mapping.reset();  // the next export maps the new segment; old views keep theirs
   memory->mode = stored_mode(mode);
   return 0;
 }
@@ -149,6 +158,49 @@ PyObject* memory_repr(PyObject* self) {
   return result;
 }
 
+// ---- buffer protocol (an ipcxx extension: upstream users mmap `fd` themselves) --------------
+
+int refuse_export(Py_buffer* view, PyObject* type, const char* message) {
+  PyErr_SetString(type, message);
+  view->obj = nullptr;
+  return -1;
+}
+
+int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
+  SharedMemoryObject* memory = as_memory(self);
+  if (!memory->mapping) {
+    if (!memory->handle || !memory->handle->has_fd())
+      return refuse_export(view, PyExc_BufferError,
+                           "The segment has no open descriptor to map (export it before "
+                           "close_fd())");
+    std::shared_ptr<posix::Mapping> made;
+    if (!guarded(self, Operation::memory_map,
+                 [&] { made = std::make_shared<posix::Mapping>(memory->handle->map()); })) {
+      view->obj = nullptr;
+      return -1;
+    }
+    memory->mapping = std::move(made);
+  }
+  auto* pin = new (std::nothrow) std::shared_ptr<posix::Mapping>(memory->mapping);
+  if (!pin) return refuse_export(view, PyExc_MemoryError, "Out of memory");
+  const std::span<std::byte> bytes = memory->mapping->bytes();
+  // A segment of size 0 has no mapping; its view is empty but needs a non-null address.
+  static char empty_segment = 0;
+  void* address = bytes.empty() ? static_cast<void*>(&empty_segment) : bytes.data();
+  if (PyBuffer_FillInfo(view, self, address, static_cast<Py_ssize_t>(bytes.size()),
+                        memory->mapping->writable() ? 0 : 1, flags) < 0) {
+    delete pin;
+    return -1;
+  }
+  view->internal = pin;
+  return 0;
+}
+
+void memory_releasebuffer(PyObject*, Py_buffer* view) {
+  // The last view of a mapping the object no longer holds unmaps it here.
+  delete static_cast<std::shared_ptr<posix::Mapping>*>(view->internal);
+}
+
 PyMethodDef memory_methods[] = {
     {"close_fd", memory_close_fd, METH_NOARGS,
      "close_fd($self, /)\n--\n\nClose the descriptor (fd becomes -1); existing mmaps stay "
@@ -176,6 +228,8 @@ PyType_Slot memory_slots[] = {{Py_tp_doc, const_cast<char*>("POSIX shared memory
                               {Py_tp_getset, memory_getset},
                               {Py_tp_str, reinterpret_cast<void*>(memory_str)},
                               {Py_tp_repr, reinterpret_cast<void*>(memory_repr)},
+                              {Py_bf_getbuffer, reinterpret_cast<void*>(memory_getbuffer)},
+                              {Py_bf_releasebuffer, reinterpret_cast<void*>(memory_releasebuffer)},
                               {0, nullptr}};
 
 }  // namespace
