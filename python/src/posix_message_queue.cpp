@@ -312,29 +312,20 @@ class ReceiveBuffer {
   PyObject* bytes_ = nullptr;
 };
 
-PyObject* receive_with(PyObject* self, PyObject* timeout_object) {
-  Timeout timeout;
-  if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
-  // Read the object only now: converting the arguments may have run Python code.
-  MessageQueueObject* queue = as_queue(self);
-  if (!queue->read) {
-    PyErr_SetString(posix_errors::classes(self).permissions_error,
-                    "The queue is not open for reading");
-    return nullptr;
-  }
-  if (!queue->handle) return posix_errors::raise_errno(self, Operation::queue_receive, EBADF);
-  ReceiveBuffer buffer(queue->max_message_size);
-  if (!buffer.ok()) {
-    PyErr_SetString(PyExc_MemoryError, "Out of memory");
-    return nullptr;
-  }
+// The receive path of receive() and receive_into() after the arguments are converted: checks
+// the object, tries with the GIL held, then waits if it may. Returns nullopt with a Python
+// exception set when nothing was received. `target` is where the message goes.
+std::optional<posix::Received> receive_message(PyObject* self, const Timeout& timeout,
+                                               std::span<std::byte> target) {
   std::optional<posix::Received> received;
   if (!guarded(self, Operation::queue_receive,
-               [&] { received = queue->handle->try_receive(buffer.span()); }))
-    return nullptr;
-  if (received) return buffer.result(*received);
-  if (timeout.is_zero()) return raise_empty(self);
-  const std::span<std::byte> target = buffer.span();
+               [&] { received = as_queue(self)->handle->try_receive(target); }))
+    return std::nullopt;
+  if (received) return received;
+  if (timeout.is_zero()) {
+    raise_empty(self);
+    return std::nullopt;
+  }
   auto waited = blocking_call(
       // A handler that re-ran __init__ with a larger queue meets the core's size check.
       [&] { return pin_handle(self, Operation::queue_receive); },
@@ -342,11 +333,42 @@ PyObject* receive_with(PyObject* self, PyObject* timeout_object) {
         return timeout.forever ? pinned->receive(target)
                                : pinned->receive_for(target, timeout.duration);
       });
-  if (!waited) return nullptr;
-  if (waited->failure)
-    return posix_errors::raise_exception(self, Operation::queue_receive, waited->failure);
-  if (!*waited->result) return raise_empty(self);
-  return buffer.result(**waited->result);
+  if (!waited) return std::nullopt;
+  if (waited->failure) {
+    posix_errors::raise_exception(self, Operation::queue_receive, waited->failure);
+    return std::nullopt;
+  }
+  if (!*waited->result) raise_empty(self);
+  return *waited->result;
+}
+
+// Whether the object may receive now (it is open and was opened for reading); raises if not.
+bool may_receive(PyObject* self) {
+  MessageQueueObject* queue = as_queue(self);
+  if (!queue->read) {
+    PyErr_SetString(posix_errors::classes(self).permissions_error,
+                    "The queue is not open for reading");
+    return false;
+  }
+  if (!queue->handle) {
+    posix_errors::raise_errno(self, Operation::queue_receive, EBADF);
+    return false;
+  }
+  return true;
+}
+
+PyObject* receive_with(PyObject* self, PyObject* timeout_object) {
+  Timeout timeout;
+  if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  // Read the object only now: converting the arguments may have run Python code.
+  if (!may_receive(self)) return nullptr;
+  ReceiveBuffer buffer(as_queue(self)->max_message_size);
+  if (!buffer.ok()) {
+    PyErr_SetString(PyExc_MemoryError, "Out of memory");
+    return nullptr;
+  }
+  const std::optional<posix::Received> received = receive_message(self, timeout, buffer.span());
+  return received ? buffer.result(*received) : nullptr;
 }
 
 PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -360,6 +382,46 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                    const_cast<char**>(keywords), &timeout))
     return nullptr;
   return receive_with(self, timeout);
+}
+
+// receive_into(buffer, timeout=None) -> (nbytes, priority): an ipcxx extension. The kernel
+// needs room for max_message_size bytes, whatever the message's size: a smaller buffer is
+// refused before anything is received, so no message is ever lost.
+PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"buffer", "timeout", nullptr};
+  Py_buffer target{};
+  PyObject* timeout_object = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|O", const_cast<char**>(keywords), &target,
+                                   &timeout_object))
+    return nullptr;
+  struct Release {
+    Py_buffer* view;
+    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
+    ~Release() {
+      if (this_thread_holds_gil()) PyBuffer_Release(view);
+    }
+  } release{&target};
+  Timeout timeout;
+  if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
+  // Read the object only now: converting the arguments may have run Python code.
+  if (!may_receive(self)) return nullptr;
+  const long needed = as_queue(self)->max_message_size;
+  if (target.len < needed) {
+    PyErr_Format(PyExc_ValueError,
+                 "The buffer holds %zd bytes; the queue's max_message_size is %ld", target.len,
+                 needed);
+    return nullptr;
+  }
+  const std::optional<posix::Received> received = receive_message(
+      self, timeout,
+      std::span<std::byte>(static_cast<std::byte*>(target.buf), static_cast<std::size_t>(needed)));
+  if (!received) return nullptr;
+  PyObject* size = PyLong_FromSize_t(received->size);
+  PyObject* priority = size ? PyLong_FromUnsignedLong(received->priority) : nullptr;
+  PyObject* pair = priority ? PyTuple_Pack(2, size, priority) : nullptr;
+  Py_XDECREF(size);
+  Py_XDECREF(priority);
+  return pair;
 }
 
 // ---- notification -------------------------------------------------------------------------
@@ -530,6 +592,10 @@ PyMethodDef queue_methods[] = {
      "receive($self, /, timeout=None)\n--\n\n"
      "Return (message bytes, priority) of the oldest highest-priority message, waiting for\n"
      "one unless timeout is 0 or block is False; BusyError when none comes."},
+    {"receive_into", as_method<queue_receive_into>(), METH_VARARGS | METH_KEYWORDS,
+     "receive_into($self, /, buffer, timeout=None)\n--\n\n"
+     "Receive like receive(), into a writable buffer of at least max_message_size bytes:\n"
+     "returns (nbytes, priority). (An ipcxx extension.)"},
     {"request_notification", as_method<queue_request_notification>(), METH_VARARGS | METH_KEYWORDS,
      "request_notification($self, /, notification=None)\n--\n\n"
      "Be told once when the queue goes from empty to non-empty: a signal number, or a\n"

@@ -2,7 +2,9 @@
 // sysv::MessageQueue.
 #include <sys/ipc.h>
 
+#include <algorithm>
 #include <climits>
+#include <exception>
 #include <optional>
 #include <span>
 
@@ -173,47 +175,90 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
                    block, type);
 }
 
-PyObject* receive_with(PyObject* self, int block, long type) {
+// The failure of a receive as the module reports it. A message longer than a receive_into()
+// buffer smaller than max_message_size (E2BIG; the message stays queued) is the caller's
+// buffer problem, so it says so: `buffer_size` is that size, or 0 for receive().
+PyObject* raise_receive_failure(PyObject* self, const std::exception_ptr& failure,
+                                std::size_t buffer_size) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const Error& error) {
+    if (error.errno_value() == E2BIG && buffer_size != 0) {
+      PyErr_Format(PyExc_ValueError,
+                   "The message is larger than the buffer (%zu bytes); it stays in the queue",
+                   buffer_size);
+      return nullptr;
+    }
+    return sysv_errors::raise_current_exception(self, Operation::queue_receive,
+                                                subject_of(as_queue(self)));
+  } catch (...) {
+    return sysv_errors::raise_current_exception(self, Operation::queue_receive,
+                                                subject_of(as_queue(self)));
+  }
+}
+
+// The receive path of receive() and receive_into(): the attempt that cannot wait with the GIL
+// held, then, if it may, the wait. `receive(handle, wait)` returns the ReceivedMessage or
+// nullopt. Returns nullopt with a Python exception set when nothing was received.
+template <typename Receive>
+std::optional<sysv::ReceivedMessage> receive_message(PyObject* self, int block,
+                                                     std::size_t buffer_size, Receive&& receive) {
   MessageQueueObject* queue = as_queue(self);
   const sysv::MessageQueue handle = core(queue);
-  const std::size_t max_size = queue->max_message_size;
+  std::optional<sysv::ReceivedMessage> received;
+  try {
+    received = receive(handle, false);
+  } catch (...) {
+    raise_receive_failure(self, std::current_exception(), buffer_size);
+    return std::nullopt;
+  }
+  if (received) return received;
+  if (!block) {
+    sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
+    return std::nullopt;
+  }
+  auto waited = blocking_call(
+      // A signal handler may have re-run __init__: wait on what the object names now.
+      [&] { return std::optional<sysv::MessageQueue>(core(queue)); },
+      [&](sysv::MessageQueue& pinned) { return receive(pinned, true); });
+  if (!waited) return std::nullopt;
+  if (waited->failure) {
+    raise_receive_failure(self, waited->failure, buffer_size);
+    return std::nullopt;
+  }
+  if (!*waited->result)
+    sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
+  return *waited->result;
+}
+
+// (first, second) as a new tuple; steals both, either may be null (then null).
+PyObject* new_pair(PyObject* first, PyObject* second) {
+  PyObject* pair = first && second ? PyTuple_New(2) : nullptr;
+  if (!pair) {
+    Py_XDECREF(first);
+    Py_XDECREF(second);
+    return nullptr;
+  }
+  PyTuple_SET_ITEM(pair, 0, first);
+  PyTuple_SET_ITEM(pair, 1, second);
+  return pair;
+}
+
+PyObject* receive_with(PyObject* self, int block, long type) {
+  const std::size_t max_size = as_queue(self)->max_message_size;
   // Memory follows the message, not max_message_size (DC-26; the core grows the buffer);
   // borrowed, not shared, with nested calls.
   BasicBorrowedScratch<sysv::ReceiveBuffer> borrowed;
   sysv::ReceiveBuffer& scratch = borrowed.get();
-  std::optional<sysv::ReceivedMessage> received;
-  if (!guarded(self, Operation::queue_receive, subject_of(queue),
-               [&] { received = handle.receive(type, max_size, scratch, false); }))
-    return nullptr;
-  if (!received) {
-    if (!block)
-      return sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
-    auto waited = blocking_call(
-        // A signal handler may have re-run __init__: wait on what the object names now.
-        [&] { return std::optional<sysv::MessageQueue>(core(queue)); },
-        [&](sysv::MessageQueue& pinned) { return pinned.receive(type, max_size, scratch, true); });
-    if (!waited) return nullptr;
-    if (waited->failure)
-      return sysv_errors::raise_exception(self, Operation::queue_receive, subject_of(queue),
-                                          waited->failure);
-    received = *waited->result;
-    if (!received)
-      return sysv_errors::raise_errno(self, Operation::queue_receive, ENOMSG, subject_of(queue));
-  }
+  const std::optional<sysv::ReceivedMessage> received =
+      receive_message(self, block, 0, [&](const sysv::MessageQueue& queue, bool wait) {
+        return queue.receive(type, max_size, scratch, wait);
+      });
+  if (!received) return nullptr;
   const std::span<const std::byte> message = scratch.message(*received);
-  PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(message.data()),
-                                              static_cast<Py_ssize_t>(message.size()));
-  if (!bytes) return nullptr;
-  PyObject* kind = PyLong_FromLong(received->type);
-  PyObject* pair = kind ? PyTuple_New(2) : nullptr;
-  if (!pair) {
-    Py_DECREF(bytes);
-    Py_XDECREF(kind);
-    return nullptr;
-  }
-  PyTuple_SET_ITEM(pair, 0, bytes);
-  PyTuple_SET_ITEM(pair, 1, kind);
-  return pair;
+  return new_pair(PyBytes_FromStringAndSize(reinterpret_cast<const char*>(message.data()),
+                                            static_cast<Py_ssize_t>(message.size())),
+                  PyLong_FromLong(received->type));
 }
 
 PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -230,6 +275,38 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
   return receive_with(self, block, type);
+}
+
+// receive_into(buffer, block=True, type=0) -> (nbytes, type): an ipcxx extension.
+PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"buffer", "block", "type", nullptr};
+  Py_buffer target{};
+  PyObject* block_object = nullptr;
+  long type = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|Ol", const_cast<char**>(keywords), &target,
+                                   &block_object, &type))
+    return nullptr;
+  struct Release {
+    Py_buffer* view;
+    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
+    ~Release() {
+      if (this_thread_holds_gil()) PyBuffer_Release(view);
+    }
+  } release{&target};
+  const int block = blocking_from(block_object);
+  if (block < 0) return nullptr;
+  // Read the object only now: converting the arguments may have run Python code.
+  const std::size_t max_size = as_queue(self)->max_message_size;
+  const auto room = static_cast<std::size_t>(target.len);
+  const std::span<std::byte> into(static_cast<std::byte*>(target.buf), std::min(room, max_size));
+  BasicBorrowedScratch<sysv::ReceiveBuffer> borrowed;
+  sysv::ReceiveBuffer& scratch = borrowed.get();
+  const std::optional<sysv::ReceivedMessage> received = receive_message(
+      self, block, room < max_size ? room : 0, [&](const sysv::MessageQueue& queue, bool wait) {
+        return queue.receive_into(type, into, scratch, wait);
+      });
+  if (!received) return nullptr;
+  return new_pair(PyLong_FromSize_t(received->size), PyLong_FromLong(received->type));
 }
 
 PyObject* queue_remove(PyObject* self, PyObject*) {
@@ -346,6 +423,10 @@ PyMethodDef queue_methods[] = {
     {"receive", as_method<queue_receive>(), METH_FASTCALL | METH_KEYWORDS,
      "Return (message, type): type 0 takes the oldest, > 0 the oldest of that type, < 0 the\n"
      "lowest type <= |type|. Waits unless block is false; BusyError then."},
+    {"receive_into", as_method<queue_receive_into>(), METH_VARARGS | METH_KEYWORDS,
+     "receive_into($self, /, buffer, block=True, type=0)\n--\n\n"
+     "Receive like receive(), into a writable buffer: returns (nbytes, type). A message\n"
+     "longer than the buffer raises ValueError and stays queued. (An ipcxx extension.)"},
     {"remove", queue_remove, METH_NOARGS,
      "Destroy the queue and its messages; waiters fail with ExistentialError."},
     {nullptr, nullptr, 0, nullptr}};

@@ -106,6 +106,14 @@ std::optional<ReceivedMessage> MessageQueue::receive(long type, std::size_t max_
                          wait, [&](std::size_t room) { return buffer.reserve(room); });
 }
 
+std::optional<ReceivedMessage> MessageQueue::receive_into(long type, std::span<std::byte> into,
+                                                          ReceiveBuffer& scratch, bool wait) const {
+  std::optional<ReceivedMessage> received = receive(type, into.size(), scratch, wait);
+  if (received && received->size != 0)
+    std::memcpy(into.data(), scratch.message(*received).data(), received->size);
+  return received;
+}
+
 std::optional<ReceivedMessage> MessageQueue::receive(long type, std::size_t max_size,
                                                      std::vector<std::byte>& scratch,
                                                      bool wait) const {

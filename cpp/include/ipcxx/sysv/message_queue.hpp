@@ -90,6 +90,11 @@ class MessageQueue {
   /// `max_size`, which stays queued; std::bad_alloc when the buffer cannot grow.
   std::optional<ReceivedMessage> receive(long type, std::size_t max_size, ReceiveBuffer& buffer,
                                          bool wait) const;
+  /// Like receive() with max_size = into.size(), then copies the message to the start of
+  /// `into` (the kernel writes a type word before the text, so `scratch` holds it first).
+  /// Throws Error(E2BIG) for a longer message, which stays queued.
+  std::optional<ReceivedMessage> receive_into(long type, std::span<std::byte> into,
+                                              ReceiveBuffer& scratch, bool wait) const;
   /// The same into a vector (resized as the message needs, zero-filling what it adds; the
   /// message starts at scratch.data() + message_offset).
   std::optional<ReceivedMessage> receive(long type, std::size_t max_size,
