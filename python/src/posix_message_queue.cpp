@@ -41,6 +41,7 @@ struct MessageQueueObject {
   long mode;
   long max_messages;
   long max_message_size;
+  long last_received_size;  // steers receive(): see ReceiveBuffer
   bool read;
   bool write;
 };
@@ -274,8 +275,10 @@ class ReceiveBuffer {
  public:
   static constexpr long kScratchLimit = 16 * 1024;
 
-  explicit ReceiveBuffer(long capacity) : capacity_(static_cast<std::size_t>(capacity)) {
-    if (capacity <= kScratchLimit) {
+  /// `into_result`: receive straight into the result (chosen when the previous message
+  /// filled more than half the queue's maximum: the copy out of scratch costs more then).
+  ReceiveBuffer(long capacity, bool into_result) : capacity_(static_cast<std::size_t>(capacity)) {
+    if (capacity <= kScratchLimit && !into_result) {
       std::vector<std::byte>& scratch = scratch_.get();
       if (scratch.size() < capacity_) scratch.resize(capacity_);
       data_ = scratch.data();
@@ -362,13 +365,17 @@ PyObject* receive_with(PyObject* self, PyObject* timeout_object) {
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
   // Read the object only now: converting the arguments may have run Python code.
   if (!may_receive(self)) return nullptr;
-  ReceiveBuffer buffer(as_queue(self)->max_message_size);
+  MessageQueueObject* queue = as_queue(self);
+  ReceiveBuffer buffer(queue->max_message_size,
+                       queue->last_received_size > queue->max_message_size / 2);
   if (!buffer.ok()) {
     PyErr_SetString(PyExc_MemoryError, "Out of memory");
     return nullptr;
   }
   const std::optional<posix::Received> received = receive_message(self, timeout, buffer.span());
-  return received ? buffer.result(*received) : nullptr;
+  if (!received) return nullptr;
+  queue->last_received_size = static_cast<long>(received->size);
+  return buffer.result(*received);
 }
 
 PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
