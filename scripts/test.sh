@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
 # Runs every test of ipcxx on a fresh Linux machine: installs what the tests need (Debian and
-# pip packages), builds and runs the GoogleTest suite through ctest, installs the Python
-# package, runs pytest (our suite, the examples, and upstream posix_ipc's own tests fetched
-# from PyPI), checks the type stubs, and lints. Exits non-zero on any failure, and when a
-# runner collects no tests.
+# pip packages), builds and runs the GoogleTest suite through ctest, then for every Python
+# version the package claims (pyproject.toml) builds the package in its own venv and runs
+# upstream posix_ipc's and sysv_ipc's own tests (fetched from PyPI, each in a private IPC
+# namespace) and the ipcxx pytest suite; finally the ipcxx suite once more against the ASan +
+# UBSan build of the extensions. Lint and the stub checks run once. Exits non-zero on any
+# failure, when a runner collects no tests, and when a claimed Python version is missing.
+#
+# Nothing is installed into any interpreter's own site-packages: every pip install goes into
+# a venv under build/. IPCXX_PYTHON_VERSIONS="3.11" narrows the run for a quick local check
+# (CI uses the default: every claimed version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-python=${PYTHON:-python3}
 
-step() { printf '\n==== %s\n' "$*"; }
-# POSIX objects on this machine, one path a line, sorted.
+# The versions pyproject.toml claims (its "Python :: 3.X" classifiers, the lowest of which is
+# requires-python's bound); each is built and tested.
+mapfile -t claimed_versions < <(
+  grep -oP '^\s*"Programming Language :: Python :: \K3\.[0-9]+(?=")' pyproject.toml | sort -V)
+if ! ((${#claimed_versions[@]})) ||
+  ! grep -qxF "requires-python = \">=${claimed_versions[0]}\"" pyproject.toml; then
+  echo "error: pyproject.toml's requires-python and its Python :: 3.X classifiers disagree" >&2
+  exit 1
+fi
+read -r -a python_versions <<<"${IPCXX_PYTHON_VERSIONS:-${claimed_versions[*]}}"
+# Lint, stubs and the sanitizer run use this one (the machine's default python3).
+main_version=3.11
+
+pip_options=(--quiet --disable-pip-version-check)
+# A hung pytest run is killed (its whole process group) instead of using up CI's time limit.
+bounded=(timeout --kill-after=30 "${IPCXX_SUITE_TIMEOUT:-900}")
+test_packages=("pytest>=7,<10" "hypothesis>=6,<7" "numpy>=1.22"
+  "scikit-build-core>=0.10,<2" "nanobind>=2.4,<4")
+tool_packages=("mypy>=1.8,<2" "ruff>=0.4,<1")
+
+step() { printf '\n==== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+# POSIX and System V objects visible here, one a line, sorted.
 ipc_objects() {
   {
     find /dev/shm /dev/mqueue -mindepth 1 -maxdepth 1 2>/dev/null
@@ -19,10 +44,46 @@ ipc_objects() {
     done
   } | sort
 }
+export -f ipc_objects
+
+# The interpreter of one X.Y version (not a free-threaded or debug build): pyenv's newest
+# patch release first, then python3.X anywhere on PATH (a pyenv shim that is not selected
+# fails the version check and is passed over).
+find_python() {
+  local version=$1 candidate
+  local candidates=()
+  mapfile -t candidates < <(
+    ls -d "$HOME/.pyenv/versions/$version".*/bin/python3 2>/dev/null | sort -rV
+    type -aP "python$version" 2>/dev/null || true
+  )
+  for candidate in "${candidates[@]}"; do
+    [ -x "$candidate" ] || continue
+    if [ "$("$candidate" -c 'import sys; print("%d.%d%s" % (*sys.version_info[:2], sys.abiflags))' \
+      2>/dev/null)" = "$version" ]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# make_venv FOLDER INTERPRETER PACKAGE...: a venv (reused when a previous run made it from
+# the same interpreter) with the packages installed.
+make_venv() {
+  local folder=$1 interpreter=$2
+  shift 2
+  if ! [ -x "$folder/bin/python" ] ||
+    [ "$("$folder/bin/python" -c 'import sys; print(sys.version, sys.base_prefix)' 2>/dev/null)" != \
+      "$("$interpreter" -c 'import sys; print(sys.version, sys.prefix)')" ]; then
+    rm -rf "$folder"
+    "$interpreter" -m venv "$folder"
+  fi
+  "$folder/bin/python" -m pip install "${pip_options[@]}" "$@"
+}
 
 step "Debian packages"
 missing=()
-for package in libgtest-dev cmake ninja-build g++ clang-format; do
+for package in libgtest-dev cmake ninja-build g++ clang-format util-linux mount; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if ((${#missing[@]})); then
@@ -31,25 +92,56 @@ if ((${#missing[@]})); then
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
+step "Python interpreters: ${python_versions[*]}"
+declare -A interpreter
+absent=()
+for version in "${python_versions[@]}" "$main_version"; do
+  if found=$(find_python "$version"); then
+    interpreter[$version]=$found
+    echo "$version: $found"
+  else
+    absent+=("$version")
+  fi
+done
+if ((${#absent[@]})); then
+  echo "error: no interpreter for Python ${absent[*]}, which the package claims to support;"
+  echo "install it (e.g. pyenv install ${absent[0]}) or put python${absent[0]} on PATH"
+  exit 1
+fi
+
 step "IPC namespaces visible to the leak guard"
 # The kernel serves message queues without this mount, but the guard lists /dev/mqueue.
 if ! mountpoint -q /dev/mqueue 2>/dev/null; then
   mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue ||
     echo "warning: /dev/mqueue not mountable; the leak guard cannot list message queues"
 fi
+# Upstream's suites leave objects behind; each runs in a private IPC and mount namespace
+# (own System V tables, own message queues, a private tmpfs on /dev/shm) that vanishes with
+# them. Without it (not root, no unshare) they run here and must leave nothing. The ipcxx
+# suites run in such a namespace too, shielded from other programs on the machine.
+isolate=0
+if unshare --ipc --mount -- sh -c \
+  'mount -t tmpfs tmpfs /dev/shm && mount -t mqueue none /dev/mqueue' 2>/dev/null; then
+  isolate=1
+  echo "upstream's suites run in private IPC namespaces (unshare --ipc --mount)"
+else
+  echo "warning: unshare --ipc --mount with private /dev/shm and /dev/mqueue failed; upstream's"
+  echo "suites run without isolation, nothing is removed, and any leftover fails the run;"
+  echo "the ipcxx suites' leak guard then sees every object other programs create meanwhile"
+fi
 
 initial_objects=$(ipc_objects)
 
-step "Python packages"
-"$python" -m pip install --quiet --disable-pip-version-check \
-  "pytest>=7,<10" "mypy>=1.8,<2" "ruff>=0.4,<1" "hypothesis>=6,<7" "numpy>=1.22" \
-  "scikit-build-core>=0.10,<2" "nanobind>=2.4,<4"
+step "Python $main_version venv with the test and lint tools"
+main_venv=build/venv-$main_version
+make_venv "$main_venv" "${interpreter[$main_version]}" "${test_packages[@]}" "${tool_packages[@]}"
+main_python=$main_venv/bin/python
 
 step "Lint"
 lint_paths=()
 for folder in python tests bench examples scripts; do [ -d "$folder" ] && lint_paths+=("$folder"); done
-"$python" -m ruff check "${lint_paths[@]}"
-"$python" -m ruff format --check "${lint_paths[@]}"
+"$main_python" -m ruff check "${lint_paths[@]}"
+"$main_python" -m ruff format --check "${lint_paths[@]}"
 git ls-files -- '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
 
 step "C++ core: build with -Werror and run GoogleTest"
@@ -74,40 +166,143 @@ cmake -S examples/cpp -B "$prefix/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefi
 cmake --build "$prefix/consumer"
 "$prefix/consumer/ipcxx_example"
 
-step "Python package: install (warnings are errors)"
-"$python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-  -C cmake.define.IPCXX_WERROR=ON .
-
-step "Type stubs"
-(cd "$prefix" && "$python" -m mypy.stubtest posix_ipc sysv_ipc)
-"$python" -m mypy --strict tests/typing/posix_ipc_sample.py tests/typing/sysv_ipc_sample.py
-
-# Upstream's suites, unmodified, against ipcxx. They were written for unittest: run them
-# without capture so sys.stdin.fileno() works. They leave randomly named POSIX segments
-# behind; what they create is removed afterwards.
-run_upstream_suite() {
-  local package=$1 version=$2 folder before status=0
-  step "Upstream $package $version test suite, unmodified, against ipcxx"
-  folder=$("$python" scripts/fetch_upstream_tests.py "$package" "$version" "$prefix/upstream")
-  before=$(ipc_objects)
-  (cd "$folder" && "$python" -m pytest -q -s -p no:cacheprovider tests </dev/null) || status=$?
-  comm -13 <(echo "$before") <(ipc_objects) | while read -r path; do
-    echo "removing an object upstream's suite left behind: $path"
-    rm -f -- "$path"
-  done
-  return "$status"
-}
-run_upstream_suite posix_ipc 1.3.2
-run_upstream_suite sysv_ipc 1.2.0
-
-step "No IPC object left behind by the steps so far (pytest has its own guard)"
+step "No IPC object left behind by the C++ steps (each pytest run has its own guard)"
 leftover=$(comm -13 <(echo "$initial_objects") <(ipc_objects))
 if [ -n "$leftover" ]; then
-  echo "left behind:"; echo "$leftover"
+  echo "left behind:"
+  echo "$leftover"
   exit 1
 fi
 echo "none"
 
-step "pytest: the ipcxx suite"
-"$python" -m pytest -q -p no:cacheprovider tests
+step "Upstream test suites from PyPI"
+posix_upstream=$("$main_python" scripts/fetch_upstream_tests.py posix_ipc 1.3.2 "$prefix/upstream")
+sysv_upstream=$("$main_python" scripts/fetch_upstream_tests.py sysv_ipc 1.2.0 "$prefix/upstream")
+echo "$posix_upstream"
+echo "$sysv_upstream"
 
+# isolated FOLDER COMMAND...: COMMAND, run in FOLDER, in a private IPC and mount namespace
+# with its own /dev/shm and /dev/mqueue; lists what it left there, which vanishes with it.
+isolated() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  unshare --ipc --mount -- bash -c '
+    set -eu
+    mount -t tmpfs tmpfs /dev/shm
+    mount -t mqueue none /dev/mqueue
+    folder=$1
+    shift
+    status=0
+    (cd "$folder" && "$@") || status=$?
+    left=$(ipc_objects)
+    echo "left in the private IPC namespace (gone with it): ${left:-nothing}"
+    exit "$status"' isolated "$@"
+}
+
+# run_upstream_suite PYTHON FOLDER: upstream's suite, unmodified, against ipcxx. It was
+# written for unittest: run it without capture so sys.stdin.fileno() works.
+run_upstream_suite() {
+  local python=$1 folder=$2 before appeared status=0
+  local suite=("${bounded[@]}" "$python" -m pytest -q -s -p no:cacheprovider tests)
+  if ((isolate)); then
+    isolated "$folder" "${suite[@]}" </dev/null
+    return
+  fi
+  before=$(ipc_objects)
+  (cd "$folder" && "${suite[@]}" </dev/null) || status=$?
+  appeared=$(comm -13 <(echo "$before") <(ipc_objects))
+  if [ -n "$appeared" ]; then
+    echo "error: these objects appeared during upstream's suite and are still there (not removed;"
+    echo "they may be upstream's leftovers or another program's):"
+    echo "$appeared"
+    return 1
+  fi
+  return "$status"
+}
+
+# Tests that cannot pass in one configuration, by pytest node id prefix; each is deselected
+# in that configuration only, and the log says so. To be replaced by the tests themselves
+# (a version-aware expectation, a skip under IPCXX_SANITIZED=1).
+declare -A incompatible=(
+  # CPython 3.13 reworded PyArg_ParseTupleAndKeywords' error ("this function got an
+  # unexpected keyword argument 'seconds'"; upstream gets the same); the test expects 3.12's.
+  [3.13]="tests/test_posix_ipc_semaphore.py::test_acquire_keyword_and_argument_errors_match_upstream"
+  # Measures RSS growth; ASan's quarantine and shadow memory grow it by megabytes.
+  [sanitize]="tests/test_reliability.py::test_creating_and_closing_many_objects_keeps_memory_and_descriptors_flat"
+)
+
+# run_ipcxx_suite PYTHON CONFIGURATION: the ipcxx pytest suite, whose session guard fails on
+# any object a test left behind. In a private namespace when possible, so that objects other
+# programs create meanwhile on a shared machine neither disturb the guard nor are seen by it.
+run_ipcxx_suite() {
+  local suite=("${bounded[@]}" "$1" -m pytest -q -p no:cacheprovider) node
+  for node in ${incompatible[$2]:-}; do
+    echo "deselected in this configuration (see scripts/test.sh): $node"
+    suite+=(--deselect "$node")
+  done
+  suite+=(tests)
+  if ((isolate)); then
+    isolated "$root" "${suite[@]}"
+  else
+    "${suite[@]}"
+  fi
+}
+
+for version in "${python_versions[@]}"; do
+  venv=build/venv-$version
+  python=$venv/bin/python
+  step "Python $version: venv with the test packages"
+  if [ "$version" != "$main_version" ]; then
+    make_venv "$venv" "${interpreter[$version]}" "${test_packages[@]}"
+  fi
+
+  step "Python $version: install the package (warnings are errors)"
+  "$python" -m pip install "${pip_options[@]}" --no-build-isolation \
+    --config-settings=cmake.define.IPCXX_WERROR=ON .
+
+  if [ "$version" = "$main_version" ]; then
+    step "Python $version: type stubs"
+    (cd "$prefix" && "$root/$python" -m mypy.stubtest posix_ipc sysv_ipc)
+    "$python" -m mypy --strict tests/typing/posix_ipc_sample.py tests/typing/sysv_ipc_sample.py
+  fi
+
+  step "Python $version: upstream posix_ipc 1.3.2 test suite, unmodified, against ipcxx"
+  run_upstream_suite "$root/$python" "$posix_upstream"
+  step "Python $version: upstream sysv_ipc 1.2.0 test suite, unmodified, against ipcxx"
+  run_upstream_suite "$root/$python" "$sysv_upstream"
+
+  step "Python $version: pytest, the ipcxx suite"
+  run_ipcxx_suite "$root/$python" "$version"
+done
+
+step "Python $main_version: the ipcxx suite against the ASan + UBSan build of the extensions"
+sanitize_venv=build/venv-$main_version-sanitize
+make_venv "$sanitize_venv" "${interpreter[$main_version]}" "${test_packages[@]}"
+"$sanitize_venv/bin/python" -m pip install "${pip_options[@]}" --no-build-isolation \
+  --config-settings=cmake.define.IPCXX_SANITIZE=ON --config-settings=cmake.define.IPCXX_WERROR=ON \
+  --config-settings=cmake.build-type=RelWithDebInfo --config-settings=build-dir=build/sanitize-py .
+# CPython is not built with ASan: the runtime is preloaded, into every child process too (they
+# inherit the environment). PYTHONMALLOC=malloc routes Python's own objects through malloc
+# so that ASan also sees writes past the end of a bytes object the extension fills. CPython
+# leaks at exit by design, hence no leak detection. Each report also goes to a log file, so
+# that a report in a child whose exit status a test ignores still fails the run.
+sanitize_logs=$root/build/sanitize-logs
+rm -rf "$sanitize_logs" && mkdir -p "$sanitize_logs"
+sanitize_status=0
+LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)" \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$sanitize_logs/asan \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$sanitize_logs/ubsan \
+  PYTHONMALLOC=malloc IPCXX_SANITIZED=1 \
+  run_ipcxx_suite "$root/$sanitize_venv/bin/python" sanitize || sanitize_status=$?
+if compgen -G "$sanitize_logs/*" >/dev/null; then
+  for report in "$sanitize_logs"/*; do
+    printf '\n---- %s\n' "$report"
+    cat "$report"
+  done
+  echo "error: AddressSanitizer or UndefinedBehaviorSanitizer reported the errors above"
+  exit 1
+fi
+if ((sanitize_status)); then
+  exit "$sanitize_status"
+fi
+
+step "All passed: Python ${python_versions[*]}"
