@@ -1,0 +1,116 @@
+"""One IPC object as the inspection commands see it, and its stable JSON form."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .processes import user_name
+
+POSIX_KINDS = ("sem", "shm", "mq")
+SYSV_KINDS = ("sysv-sem", "sysv-shm", "sysv-msg")
+KINDS = POSIX_KINDS + SYSV_KINDS
+
+# The keys of `ls --json` / `stat --json`, in output order; every object carries every key
+# (null where it does not apply), so scripts never need to test for a key's presence.
+JSON_KEYS = {
+    "kind": "one of " + ", ".join(KINDS),
+    "name": "POSIX name with its leading slash; null for System V",
+    "key": "System V key as the kernel stores it (signed 32-bit); null for POSIX",
+    "key_hex": "the key as 0x%08x (unsigned); null for POSIX",
+    "id": "System V identifier; null for POSIX",
+    "uid": "owner's user id",
+    "user": "owner's user name, null when the uid has no passwd entry",
+    "creator_uid": "System V creator's user id; null for POSIX",
+    "mode": "permission bits as an octal string, e.g. '0600'",
+    "size": "segment size in bytes (shm, sysv-shm)",
+    "value": "semaphore value (sem), null when it cannot be read",
+    "semaphores": "number of semaphores in the set (sysv-sem)",
+    "messages": "messages queued (sysv-msg; mq when the queue can be opened)",
+    "queued_bytes": "bytes queued (mq: QSIZE of /dev/mqueue; sysv-msg: cbytes)",
+    "attached": "number of attachments (sysv-shm nattch)",
+    "creator_pid": "creating process (sysv-shm cpid)",
+    "creator_alive": "whether creator_pid is a live process",
+    "last_pid": "last process to operate (sysv-shm lpid)",
+    "last_alive": "whether last_pid is a live process",
+    "last_send_pid": "last sender (sysv-msg lspid)",
+    "last_send_alive": "whether last_send_pid is a live process",
+    "last_receive_pid": "last receiver (sysv-msg lrpid)",
+    "last_receive_alive": "whether last_receive_pid is a live process",
+    "notify_pid": "process registered for notification (mq NOTIFY_PID)",
+    "notify_alive": "whether notify_pid is a live process",
+    "changed_at": "Unix time the age counts from (System V ctime; POSIX older of mtime/ctime)",
+    "age_seconds": "seconds since changed_at",
+}
+
+
+@dataclass
+class IpcObject:
+    """One POSIX or System V object; fields that do not apply to its kind stay None."""
+
+    kind: str
+    changed_at: int
+    uid: int
+    mode: int
+    name: str | None = None
+    key: int | None = None
+    id: int | None = None
+    creator_uid: int | None = None
+    size: int | None = None
+    value: int | None = None
+    semaphores: int | None = None
+    messages: int | None = None
+    queued_bytes: int | None = None
+    attached: int | None = None
+    creator_pid: int | None = None
+    last_pid: int | None = None
+    last_send_pid: int | None = None
+    last_receive_pid: int | None = None
+    notify_pid: int | None = None
+
+    @property
+    def is_posix(self) -> bool:
+        """True for POSIX objects (named), False for System V ones (key and id)."""
+        return self.kind in POSIX_KINDS
+
+    @property
+    def key_hex(self) -> str | None:
+        """The key as eight hex digits of its unsigned value, as `ipcs` shows it."""
+        return None if self.key is None else f"0x{self.key & 0xFFFFFFFF:08x}"
+
+    @property
+    def label(self) -> str:
+        """How people refer to the object: its name, or its key and id."""
+        if self.name is not None:
+            return self.name
+        return f"key {self.key_hex} id {self.id}"
+
+    def pid_fields(self) -> dict[str, int | None]:
+        """The process-id fields by their JSON prefix (creator, last, ...)."""
+        return {
+            "creator": self.creator_pid,
+            "last": self.last_pid,
+            "last_send": self.last_send_pid,
+            "last_receive": self.last_receive_pid,
+            "notify": self.notify_pid,
+        }
+
+    def age_seconds(self, now: float) -> int:
+        """Whole seconds from changed_at to now (never negative, clocks can step back)."""
+        return max(0, int(now - self.changed_at))
+
+    def to_json(self, now: float, alive) -> dict:
+        """The object as a dict with exactly JSON_KEYS; alive(pid) -> bool decides liveness."""
+        fields = dataclasses.asdict(self)
+        out: dict = {}
+        for key in JSON_KEYS:
+            if key in fields:
+                out[key] = fields[key]
+        out["key_hex"] = self.key_hex
+        out["mode"] = f"{self.mode:04o}"
+        out["age_seconds"] = self.age_seconds(now)
+        for prefix, pid in self.pid_fields().items():
+            out[f"{prefix}_pid"] = pid
+            out[f"{prefix}_alive"] = alive(pid) if pid else None
+        out["user"] = user_name(self.uid)
+        return {key: out[key] for key in JSON_KEYS}

@@ -1,0 +1,98 @@
+"""Which objects a command means: NAME_OR_ID arguments, --kind, --older-than, --creator-dead."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .model import IpcObject
+
+_INTEGER = re.compile(r"^(0x[0-9a-f]+|\d+)$", re.IGNORECASE)
+
+
+class SelectionError(Exception):
+    """A NAME_OR_ID that matches nothing (not_found), or is malformed or ambiguous (a usage
+    error; candidates then lists the objects it matched)."""
+
+    def __init__(
+        self, message: str, candidates: list[IpcObject] | None = None, not_found: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.candidates = candidates or []
+        self.not_found = not_found
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed NAME_OR_ID: a POSIX name, a System V id, or a System V key."""
+
+    text: str
+    name: str | None = None
+    id: int | None = None
+    key: int | None = None
+
+    def matches(self, obj: IpcObject) -> bool:
+        """True if obj is what this reference names."""
+        if self.name is not None:
+            return obj.name == self.name
+        if self.id is not None:
+            return not obj.is_posix and obj.id == self.id
+        # Keys compare as unsigned 32-bit: /proc prints them signed, people write them in hex.
+        return not obj.is_posix and obj.key is not None and (obj.key ^ self.key) & 0xFFFFFFFF == 0
+
+
+def _integer(text: str) -> int:
+    # Not int(text, 0): that refuses a leading zero ("010"), which people do type for ids.
+    negative = text.startswith("-")
+    digits = text[1:] if negative else text
+    value = int(digits[2:], 16) if digits.lower().startswith("0x") else int(digits, 10)
+    return -value if negative else value
+
+
+def parse_reference(text: str) -> Reference:
+    """'/name' or 'name' -> POSIX name; '42' or '0x2a' -> System V id; 'key:0x1234' (or
+    'key:4660') -> System V key. Raises ValueError for an empty name or a bad key."""
+    if text.lower().startswith("key:"):
+        number = text[4:]
+        if not _INTEGER.match(number.lstrip("-")):
+            raise ValueError(f"not a key: {text!r} (write key:0x1234 or key:4660)")
+        return Reference(text, key=_integer(number))
+    if _INTEGER.match(text):
+        return Reference(text, id=_integer(text))
+    name = text if text.startswith("/") else "/" + text
+    if len(name) < 2 or "/" in name[1:]:
+        raise ValueError(f"not a POSIX name: {text!r}")
+    return Reference(text, name=name)
+
+
+def resolve(text: str, objects: list[IpcObject]) -> IpcObject:
+    """The one object NAME_OR_ID `text` names among objects (already filtered by --kind).
+    Raises SelectionError if none or several match (a name used by a semaphore and a queue,
+    an id shared by a segment and a semaphore set, or IPC_PRIVATE key 0)."""
+    try:
+        reference = parse_reference(text)
+    except ValueError as error:
+        raise SelectionError(str(error)) from None
+    found = [obj for obj in objects if reference.matches(obj)]
+    if not found:
+        raise SelectionError(f"{text}: no such IPC object", not_found=True)
+    if len(found) > 1:
+        raise SelectionError(f"{text}: matches {len(found)} objects; choose with --kind", found)
+    return found[0]
+
+
+def by_kind(objects: Iterable[IpcObject], kinds: list[str] | None) -> list[IpcObject]:
+    """Objects of the given kinds (all when kinds is empty or None)."""
+    return [obj for obj in objects if not kinds or obj.kind in kinds]
+
+
+def older_than(seconds: int, now: float) -> Callable[[IpcObject], bool]:
+    """A filter: the object's age is at least `seconds`."""
+    return lambda obj: obj.age_seconds(now) >= seconds
+
+
+def creator_dead(alive: Callable[[int], bool]) -> Callable[[IpcObject], bool]:
+    """A filter: the kernel recorded a creator pid and that process is gone. Only System V
+    segments have one; POSIX objects, System V semaphore sets and queues never match."""
+    return lambda obj: obj.creator_pid is not None and not alive(obj.creator_pid)
