@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+import ipcxx
 import posix_ipc
 import sysv_ipc
 from ipcxx.cli.human import format_age, format_size, parse_age
@@ -109,6 +113,39 @@ def test_ls_json_lists_posix_objects_with_kind_mode_value_size_and_message_count
         assert record["creator_pid"] is None and record["creator_alive"] is None
         assert record["key"] is None and record["id"] is None
         assert 0 <= record["age_seconds"] < 600
+
+
+def test_ls_json_shows_the_process_registered_for_queue_notification(posix_trio, unique_name):
+    queue = posix_trio[2]
+    queue.receive()
+    queue.receive()  # notification is only possible on an empty queue
+    queue.request_notification(signal.SIGUSR1)
+    try:
+        record = record_of(listed("--kind", "mq"), "mq", name=unique_name)
+    finally:
+        queue.request_notification(None)
+    assert record["notify_pid"] == os.getpid() and record["notify_alive"] is True
+    assert record["messages"] == 0
+
+
+def test_ls_works_when_the_extension_modules_fail_to_import(posix_trio, unique_name, tmp_path):
+    for module in ("posix_ipc", "sysv_ipc"):
+        (tmp_path / module).mkdir()
+        (tmp_path / module / "__init__.py").write_text("raise ImportError('broken on purpose')")
+    (tmp_path / "ipcxx").symlink_to(Path(ipcxx.__file__).parent)
+    result = subprocess.run(
+        [sys.executable, "-m", "ipcxx", "ls", "--json", "--kind", "sem", "--kind", "shm"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert record_of(records, "shm", name=unique_name)["size"] == 12345
+    # Without posix_ipc the value is read from the file where the sem_t layout is known.
+    layout_known = platform.machine() in ("x86_64", "aarch64") and platform.libc_ver()[0] == "glibc"
+    assert record_of(records, "sem", name=unique_name)["value"] == (3 if layout_known else None)
 
 
 def test_ls_json_lists_sysv_objects_with_pids_alive_and_counts(sysv):
