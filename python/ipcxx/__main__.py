@@ -37,7 +37,8 @@ def main(argv: "list[str] | None" = None) -> int:
         prog="python -m ipcxx" if program == "__main__.py" else program,
         description="Inspect and remove POSIX and System V IPC objects, or run the demo.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    # The metavar leaves out the demo's internal child commands, hidden from the help too.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{ls,stat,rm,demo}")
     add_commands(commands)
     run = commands.add_parser("demo", help="exchange data with a second process and time it")
     run.add_argument("--rounds", type=int, default=10_000, help="ping-pong round trips")
