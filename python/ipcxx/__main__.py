@@ -37,16 +37,17 @@ def main(argv: "list[str] | None" = None) -> int:
         prog="python -m ipcxx" if program == "__main__.py" else program,
         description="Inspect and remove POSIX and System V IPC objects, or run the demo.",
     )
-    # The metavar leaves out the demo's internal child commands, hidden from the help too.
+    # The demo's child commands get no help=, which keeps them out of the listing (help=SUPPRESS
+    # is listed as '==SUPPRESS==' by Python 3.11), and the metavar keeps them out of the usage.
     commands = parser.add_subparsers(dest="command", required=True, metavar="{ls,stat,rm,demo}")
     add_commands(commands)
     run = commands.add_parser("demo", help="exchange data with a second process and time it")
     run.add_argument("--rounds", type=int, default=10_000, help="ping-pong round trips")
     run.set_defaults(run=_run_demo)
-    sysv_child = commands.add_parser("demo-sysv-child", help=argparse.SUPPRESS)
+    sysv_child = commands.add_parser("demo-sysv-child")
     sysv_child.add_argument("keys", nargs=3)
     sysv_child.set_defaults(run=_run_sysv_child)
-    child = commands.add_parser("demo-child", help=argparse.SUPPRESS)
+    child = commands.add_parser("demo-child")
     child.add_argument("names", nargs=4)
     child.add_argument("--rounds", type=int, required=True)
     child.set_defaults(run=_run_child)
