@@ -421,3 +421,32 @@ check.close()
         make_name(),
     )
     assert output.strip() == "(b'" + "y" * 100 + "', 2)"
+
+
+def test_close_whose_notification_parameter_closes_again_is_safe(make_name):
+    """close() drops the notification; the parameter's __del__ calls close() (and __init__)
+    on the same object while the outer close() is still inside the core (use-after-free)."""
+    output = run_python(
+        """
+import sys, posix_ipc
+name = sys.argv[1]
+outcomes = []
+for action in ("close", "reinit"):
+    q = posix_ipc.MessageQueue(name, posix_ipc.O_CREAT)
+    class Parameter:
+        def __del__(self):
+            if action == "close":
+                q.close()
+            else:
+                q.__init__(name)
+    q.request_notification((print, Parameter()))
+    q.close()
+    outcomes.append(q.mqd)
+    if q.mqd != -1:
+        q.close()
+posix_ipc.unlink_message_queue(name)
+print(outcomes[0], outcomes[1] >= 0)
+""",
+        make_name(),
+    )
+    assert output.split() == ["-1", "True"]

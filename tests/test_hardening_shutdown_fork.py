@@ -286,3 +286,63 @@ keeper = WaitsWhenCollected()
         timeout=60,
     )
     assert done.stdout.split("\n")[:2] == ["timed out", "timed out"]
+
+
+def test_many_short_waits_ending_during_shutdown_never_crash(sysv):
+    """24 threads loop on acquire(0.001) while another process keeps releasing, and the main
+    thread exits: threads queued for the GIL when finalization starts are ended by CPython;
+    none may unwind through frames that release Python objects (they did: SIGSEGV)."""
+    import sysv_ipc
+
+    semaphore = sysv(sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX))
+    code = """
+import os, sys, threading
+import sysv_ipc
+semaphore = sysv_ipc.Semaphore(int(sys.argv[1]))
+def waiter():
+    while True:
+        try:
+            semaphore.acquire(0.001)
+        except sysv_ipc.BusyError:
+            pass
+for _ in range(24):
+    threading.Thread(target=waiter, daemon=True).start()
+junk = [[i] for i in range(100000)]  # work for the collector during finalization
+print("started", flush=True)
+sys.stdin.readline()
+"""
+    releaser = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, sysv_ipc\n"
+            "s = sysv_ipc.Semaphore(int(sys.argv[1]))\n"
+            "while not sys.stdin.closed and sys.stdin.readline() == 'go\\n':\n"
+            "    for _ in range(2000):\n"
+            "        s.release()\n"
+            "    print('done', flush=True)\n",
+            str(semaphore.key),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(12):
+            waiters = subprocess.Popen(
+                [sys.executable, "-c", code, str(semaphore.key)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            assert waiters.stdout.readline().strip() == "started"
+            releaser.stdin.write("go\n")
+            releaser.stdin.flush()
+            _, errors = waiters.communicate("exit\n", timeout=60)
+            assert releaser.stdout.readline().strip() == "done"
+            assert waiters.returncode == 0, (waiters.returncode, errors)
+            assert "Fatal Python error" not in errors, errors
+    finally:
+        releaser.stdin.close()
+        releaser.wait(60)

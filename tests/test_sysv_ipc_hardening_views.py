@@ -127,7 +127,7 @@ def test_shm_remap_over_a_live_view_is_refused(memory, sysv):
     memory.write(b"viewed")
     other.write(b"intruder")
     view = memoryview(memory)
-    message = "^SHM_REMAP refused: a live buffer view uses that address range$"
+    message = "^SHM_REMAP refused: a live attachment of this process uses that address range$"
     with pytest.raises(ValueError, match=message):
         other.attach(memory.address, sysv_ipc.SHM_REMAP)
     with pytest.raises(ValueError, match=message):
@@ -143,18 +143,42 @@ def test_shm_remap_over_a_live_view_is_refused(memory, sysv):
     assert not is_mapped(address)
 
 
-def test_shm_remap_over_a_mapping_without_views_is_allowed(memory, sysv):
-    """Kernel semantics where no view of ours lives (like MAP_FIXED): the user owns that range."""
+def test_shm_remap_over_a_live_attachment_without_views_is_refused(memory, sysv):
+    """Two attachments at one address would let either's detach() unmap the other's memory
+    (a view taken afterwards then dangles), so an attachment of ours is never remapped over."""
     other = sysv(sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=sysv_ipc.PAGE_SIZE))
-    other.write(b"replacement")
-    with memoryview(memory):
-        pass  # a view that is gone no longer protects anything
-    target = memory.address
-    remapped = sysv_ipc.attach(other.id, target, sysv_ipc.SHM_REMAP)
-    assert remapped.address == target and memory.read(11) == b"replacement"
-    assert memory.number_attached == 0  # the kernel replaced that mapping
-    assert other.number_attached == 2
-    remapped.detach()  # unmaps `target`; `memory` still believes it is attached there
+    memory.write(b"original")
+    other.detach()
+    message = "^SHM_REMAP refused: a live attachment of this process uses that address range$"
+    with pytest.raises(ValueError, match=message):
+        other.attach(memory.address, sysv_ipc.SHM_REMAP)
+    with pytest.raises(ValueError, match=message):
+        sysv_ipc.attach(other.id, memory.address, sysv_ipc.SHM_REMAP)
+    assert memory.read(8) == b"original" and not other.attached
+    # Once detached, the range is free again and SHM_REMAP may use it.
+    address = memory.address
+    memory.detach()
+    other.attach(address, sysv_ipc.SHM_REMAP)
+    assert other.address == address
+    other.detach()
+
+
+def test_shm_remap_over_memory_that_is_no_attachment_is_allowed(sysv):
+    """Kernel semantics over the user's own memory (like MAP_FIXED): a reserved range."""
+    import ctypes
+    import mmap
+
+    segment = sysv(sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=sysv_ipc.PAGE_SIZE))
+    segment.write(b"replacement")
+    reservation = mmap.mmap(-1, sysv_ipc.PAGE_SIZE)
+    handle = ctypes.c_char.from_buffer(reservation)
+    target = ctypes.addressof(handle)
+    del handle
+    remapped = sysv_ipc.attach(segment.id, target, sysv_ipc.SHM_REMAP)
+    try:
+        assert remapped.address == target and remapped.read(11) == b"replacement"
+        assert segment.number_attached == 2
+    finally:
+        remapped.detach()  # unmaps `target`; the mmap object is closed without touching it
+        reservation.close()
     assert not is_mapped(target)
-    with pytest.raises(sysv_ipc.NotAttachedError):
-        memory.detach()  # shmdt: EINVAL

@@ -5,6 +5,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <cxxabi.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,6 +40,20 @@ inline bool must_not_retake_gil() {
   for (;;) ::pause();
 }
 
+/// Re-takes the GIL. If CPython ends this thread instead (the interpreter began shutting down
+/// after must_not_retake_gil() said no: it calls pthread_exit inside PyEval_RestoreThread),
+/// the forced unwind stops here and the thread parks: unwinding further would run our
+/// destructors, which release Python objects, without the GIL. The handler never finishes,
+/// so the unwind is not swallowed (glibc aborts only when a catch of it ends). libsupc++
+/// binds the abi::__forced_unwind& to no object, which UBSan reports; nothing reads it.
+__attribute__((no_sanitize_undefined)) inline void retake_gil(PyThreadState* saved) {
+  try {
+    PyEval_RestoreThread(saved);
+  } catch (abi::__forced_unwind&) {
+    park_thread_for_shutdown();
+  }
+}
+
 /// Runs `wait()` with the GIL released and returns what it produced (never throws what the
 /// wait threw). Touches no Python object while the GIL is released.
 template <typename Wait>
@@ -52,7 +67,7 @@ auto run_without_gil(Wait&& wait) -> Waited<std::invoke_result_t<Wait&>> {
     waited.failure = std::current_exception();
   }
   if (must_not_retake_gil()) park_thread_for_shutdown();
-  PyEval_RestoreThread(saved);
+  retake_gil(saved);
   return waited;
 }
 

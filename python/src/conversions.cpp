@@ -5,8 +5,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "python_compat.hpp"
-
 namespace ipcxx::python {
 
 namespace {
@@ -191,8 +189,6 @@ PackedArguments::PackedArguments(PyObject* const* args, Py_ssize_t nargs, PyObje
 }
 
 PackedArguments::~PackedArguments() {
-  // A thread CPython ends at shutdown unwinds through here without the GIL: leak then.
-  if (!this_thread_holds_gil()) return;
   Py_XDECREF(tuple_);
   Py_XDECREF(dict_);
 }

@@ -181,8 +181,7 @@ class MessageBytes {
   MessageBytes(const MessageBytes&) = delete;
   MessageBytes& operator=(const MessageBytes&) = delete;
   ~MessageBytes() {
-    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
-    if (view_.obj && this_thread_holds_gil()) PyBuffer_Release(&view_);
+    if (view_.obj) PyBuffer_Release(&view_);
   }
   Py_buffer* view() { return &view_; }
   std::span<const std::byte> bytes() const {
@@ -289,10 +288,7 @@ class ReceiveBuffer {
   }
   ReceiveBuffer(const ReceiveBuffer&) = delete;
   ReceiveBuffer& operator=(const ReceiveBuffer&) = delete;
-  ~ReceiveBuffer() {
-    // A thread CPython ends at shutdown unwinds without the GIL: leave the bytes then.
-    if (bytes_ && this_thread_holds_gil()) Py_DECREF(bytes_);
-  }
+  ~ReceiveBuffer() { Py_XDECREF(bytes_); }
   bool ok() const { return data_ != nullptr; }
   std::span<std::byte> span() const { return {data_, capacity_}; }
 
@@ -403,10 +399,7 @@ PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
     return nullptr;
   struct Release {
     Py_buffer* view;
-    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
-    ~Release() {
-      if (this_thread_holds_gil()) PyBuffer_Release(view);
-    }
+    ~Release() { PyBuffer_Release(view); }
   } release{&target};
   Timeout timeout;
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
@@ -487,12 +480,14 @@ PyObject* raise_no_queue(PyObject* self) {
 PyObject* queue_close(PyObject* self, PyObject*) {
   MessageQueueObject* queue = as_queue(self);
   if (!queue->handle) return raise_no_queue(self);
+  // Closing drops a notification, whose parameter's __del__ may close this object again or
+  // re-run __init__: the core object must outlive the call.
+  const std::shared_ptr<posix::MessageQueue> pinned = queue->handle;
   // With a waiter pinning the descriptor, mq_close runs when that waiter lets go (a fork child
   // counts only its own waiters).
-  if (!queue->waiters.any() &&
-      !guarded(self, Operation::queue_close, [&] { queue->handle->close(); }))
+  if (!queue->waiters.any() && !guarded(self, Operation::queue_close, [&] { pinned->close(); }))
     return nullptr;
-  queue->handle.reset();
+  if (queue->handle == pinned) queue->handle.reset();
   Py_RETURN_NONE;
 }
 

@@ -30,14 +30,4 @@ inline bool interpreter_finalizing() {
 #endif
 }
 
-/// Whether this thread holds the GIL right now. Exact with sub-interpreters too, unlike
-/// PyGILState_Check, which answers 1 whenever a sub-interpreter exists.
-inline bool this_thread_holds_gil() {
-#if PY_VERSION_HEX >= 0x030D0000
-  return PyThreadState_GetUnchecked() != nullptr;
-#else
-  return _PyThreadState_UncheckedGet() != nullptr;
-#endif
-}
-
 }  // namespace ipcxx::python

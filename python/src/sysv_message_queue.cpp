@@ -162,10 +162,7 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
     return nullptr;
   struct Release {
     Py_buffer* view;
-    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
-    ~Release() {
-      if (this_thread_holds_gil()) PyBuffer_Release(view);
-    }
+    ~Release() { PyBuffer_Release(view); }
   } release{&message};
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
@@ -288,10 +285,7 @@ PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
     return nullptr;
   struct Release {
     Py_buffer* view;
-    // A thread CPython ends at shutdown unwinds without the GIL: leave the view then.
-    ~Release() {
-      if (this_thread_holds_gil()) PyBuffer_Release(view);
-    }
+    ~Release() { PyBuffer_Release(view); }
   } release{&target};
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;

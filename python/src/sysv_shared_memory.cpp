@@ -33,7 +33,8 @@ using sysv_errors::Operation;
 struct Mapping {
   sysv::Attachment attachment;
   Py_ssize_t exports = 0;
-  // Held while exports > 0: SHM_REMAP over a viewed range is refused (compatibility.md).
+  // Held while the object is attached here or a view uses the range: SHM_REMAP over it is
+  // refused (compatibility.md), so no other attachment can take the address from under it.
   sysv::RangePin pin;
   // detach() ran while views were alive: the shmdt happens at the last release (DC-1).
   bool detach_when_released = false;
@@ -98,12 +99,20 @@ void memory_dealloc(PyObject* self) {
 
 Mapping* current_mapping(PyObject* self) { return as_memory(self)->mapping; }
 
-// Makes `fresh` (holding the new attachment) the object's mapping; a previous mapping stays
-// mapped, as upstream (DC-21).
-void adopt(SharedMemoryObject* memory, std::unique_ptr<Mapping> fresh) {
+// Makes `fresh` (holding the new attachment) the object's mapping, pinned; a previous mapping
+// stays mapped, as upstream (DC-21). False with MemoryError set (and `fresh` detached) when the
+// pin cannot be stored.
+bool adopt(SharedMemoryObject* memory, std::unique_ptr<Mapping> fresh) {
+  try {
+    fresh->pin = sysv::RangePin(fresh->attachment.address(), fresh->attachment.size());
+  } catch (const std::bad_alloc&) {
+    PyErr_NoMemory();
+    return false;  // `fresh` detaches on destruction
+  }
   memory->read_only = fresh->attachment.read_only();
   Mapping* previous = std::exchange(memory->mapping, fresh.release());
   if (previous) retire(previous);
+  return true;
 }
 
 // A Mapping allocated before the attach, so no attachment is lost to a failed allocation.
@@ -186,8 +195,7 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   memory->key = opened->memory.key();
   memory->id = opened->memory.id();
   fresh->attachment = std::move(opened->attachment);
-  adopt(memory, std::move(fresh));
-  return 0;
+  return adopt(memory, std::move(fresh)) ? 0 : -1;
 }
 
 // ---- attach / detach -------------------------------------------------------------------------
@@ -217,7 +225,7 @@ PyObject* attach_into(PyObject* self, PyObject* address_object, int flags) {
   if (!guarded(self, Operation::memory_attach, subject_of(memory),
                [&] { fresh->attachment = core(memory).attach(address, flags); }))
     return nullptr;
-  adopt(memory, std::move(fresh));
+  if (!adopt(memory, std::move(fresh))) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -339,23 +347,13 @@ int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
     view->obj = nullptr;
     return -1;
   }
+  // The current mapping is pinned since its attach (adopt), and stays so while views live.
   const sysv::Attachment& attachment = mapping->attachment;
-  if (mapping->exports == 0) {
-    try {
-      mapping->pin = sysv::RangePin(attachment.address(), attachment.size());
-    } catch (const std::bad_alloc&) {
-      PyErr_NoMemory();
-      view->obj = nullptr;
-      return -1;
-    }
-  }
   // A read-only attachment exports a read-only buffer (upstream: writable, then SIGSEGV: DC-2).
   if (PyBuffer_FillInfo(view, self, attachment.address(),
                         static_cast<Py_ssize_t>(attachment.size()), attachment.read_only() ? 1 : 0,
-                        flags) < 0) {
-    if (mapping->exports == 0) mapping->pin = sysv::RangePin();
+                        flags) < 0)
     return -1;
-  }
   view->internal = mapping;  // the release finds this Mapping even after the object moved on
   ++mapping->exports;
   return 0;
@@ -364,7 +362,7 @@ int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
 void memory_releasebuffer(PyObject* self, Py_buffer* view) {
   auto* mapping = static_cast<Mapping*>(view->internal);
   if (--mapping->exports > 0) return;
-  mapping->pin = sysv::RangePin();
+  // The object's current mapping stays pinned; one it left goes now (retire unpins it).
   if (mapping != current_mapping(self)) retire(mapping);
 }
 

@@ -270,9 +270,12 @@ void MessageQueue::close() {
     if (stale_mqd_ != static_cast<mqd_t>(-1)) throw Error(EBADF, Syscall::mq_close, name_);
     return;
   }
-  forget_callback();
+  // The callback goes last: destroying it may run arbitrary code (a Python __del__) that uses
+  // this object, which must be closed and consistent by then.
+  const std::uint64_t token = std::exchange(callback_token_, 0);
   const mqd_t number = mqd_.get();
   const int failure = mqd_.reset();
+  if (token != 0) detail::drop_notification_callback(token);
   if (failure == 0) return;
   if (failure == EBADF) stale_mqd_ = number;  // upstream leaves `mqd` showing it
   throw Error(failure, Syscall::mq_close, name_);

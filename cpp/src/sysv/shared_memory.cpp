@@ -147,10 +147,11 @@ Attachment SharedMemory::attach(const void* address, int flags) const {
   void* mapped = nullptr;
   int shmat_errno = 0;
   if ((flags & SHM_REMAP) && address) {
-    // SHM_REMAP replaces whatever is mapped at the address (like MAP_FIXED). Over an exported
-    // range that would swap memory under a live view (upstream: silent corruption or SIGSEGV;
-    // compatibility.md sysv "SHM_REMAP"), so it is refused there. The pin table stays locked
-    // until shmat returns, so no range can be exported in between.
+    // SHM_REMAP replaces whatever is mapped at the address (like MAP_FIXED). Over a pinned
+    // range (an attachment of this process, or memory a view still uses) that would swap
+    // memory under its holder, whose later shmdt would then unmap the newcomer (upstream:
+    // silent corruption or SIGSEGV; compatibility.md sysv "SHM_REMAP"), so it is refused
+    // there. The pin table stays locked until shmat returns, so no pin can appear in between.
     shmid_ds before{};
     detail::check(::shmctl(id_, IPC_STAT, &before), "shmctl(IPC_STAT)", describe_id(id_));
     auto target = reinterpret_cast<std::uintptr_t>(address);
@@ -160,7 +161,8 @@ Attachment SharedMemory::attach(const void* address, int flags) const {
     PinRegistry& registry = pins();
     std::lock_guard lock(registry.mutex);
     if (overlaps_locked(registry, range_of(reinterpret_cast<const void*>(target), length)))
-      throw std::invalid_argument("SHM_REMAP refused: a live buffer view uses that address range");
+      throw std::invalid_argument(
+          "SHM_REMAP refused: a live attachment of this process uses that address range");
     mapped = ::shmat(id_, address, flags);
     shmat_errno = errno;
   } else {

@@ -56,9 +56,10 @@ class Attachment {
   bool read_only_ = false;
 };
 
-/// Marks `[address, address + size)` as exported: something (a Python buffer view) holds raw
-/// pointers into it. While any pin covers an address, SharedMemory::attach() with SHM_REMAP
-/// over it throws std::invalid_argument instead of replacing the memory under the holder.
+/// Marks `[address, address + size)` as in use: an attachment that someone will detach, or raw
+/// pointers (a Python buffer view) into it. While any pin covers an address,
+/// SharedMemory::attach() with SHM_REMAP over it throws std::invalid_argument instead of
+/// replacing the memory under the holder.
 /// The registry is process-wide, guarded by a mutex (fork-safe). Move-only; any thread.
 class RangePin {
  public:
