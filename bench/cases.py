@@ -203,6 +203,42 @@ for _size, _label in ((16, "16B"), (1024, "1KiB"), (8192, "8KiB"), (65536, "64Ki
     case(f"posix_mq_send_receive_{_label}")(posix_queue_case(_size))
 
 
+def posix_queue_into_case(size: int):
+    """receive_into() (an ipcxx extension) into one reused buffer; a module without it (upstream)
+    runs receive(), the best it offers for the same work."""
+
+    def factory():
+        queue = posix_ipc.MessageQueue(
+            own_name(), posix_ipc.O_CREX, max_messages=8, max_message_size=max(size, 16)
+        )
+        message = b"x" * size
+        send = queue.send
+        if hasattr(queue, "receive_into"):
+            buffer = bytearray(max(size, 16))
+            receive_into = queue.receive_into
+
+            def receive() -> None:
+                receive_into(buffer)
+        else:
+            receive = queue.receive
+
+        def step(n: int) -> None:
+            for _ in range(n):
+                send(message)
+                receive()
+
+        def cleanup() -> None:
+            queue.unlink()
+            queue.close()
+
+        return step, cleanup
+
+    return factory
+
+
+case("posix_mq_send_receive_into_8KiB")(posix_queue_into_case(8192))
+
+
 @case("posix_shm_create_map_write_unlink_1MiB")
 def _():
     data = b"y" * MIB
@@ -218,6 +254,33 @@ def _():
             memory.unlink()
 
     return step, lambda: None
+
+
+@case("posix_shm_memoryview_write_read_1MiB")
+def _():
+    """The segment as a buffer (an ipcxx extension); without it (upstream) an mmap of `fd`."""
+    memory = posix_ipc.SharedMemory(own_name(), posix_ipc.O_CREX, size=MIB)
+    try:
+        view = memoryview(memory)
+        mapped = None
+    except TypeError:
+        mapped = mmap.mmap(memory.fd, MIB)
+        view = memoryview(mapped)
+    data = b"z" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            view[:] = data
+            bytes(view)
+
+    def cleanup() -> None:
+        view.release()
+        if mapped is not None:
+            mapped.close()
+        memory.close_fd()
+        memory.unlink()
+
+    return step, cleanup
 
 
 @case("posix_shm_mapped_write_read_1MiB")
@@ -415,6 +478,33 @@ def sysv_queue_case(size: int):
     return factory
 
 
+def sysv_queue_into_case(size: int):
+    """receive_into() (an ipcxx extension) into one reused buffer, else receive()."""
+
+    def factory():
+        queue = own_sysv(sysv_ipc.MessageQueue, max_message_size=max(size, 16))
+        message = b"x" * size
+        send = queue.send
+        if hasattr(queue, "receive_into"):
+            buffer = bytearray(max(size, 16))
+            receive_into = queue.receive_into
+
+            def receive() -> None:
+                receive_into(buffer)
+        else:
+            receive = queue.receive
+
+        def step(n: int) -> None:
+            for _ in range(n):
+                send(message)
+                receive()
+
+        return step, queue.remove
+
+    return factory
+
+
+case("sysv_mq_send_receive_into_8KiB")(sysv_queue_into_case(8192))
 case("sysv_mq_send_receive_16B")(sysv_queue_case(16))
 case("sysv_mq_send_receive_8KiB")(sysv_queue_case(8192))
 
