@@ -219,19 +219,10 @@ run_upstream_suite() {
   return "$status"
 }
 
-# Tests that cannot pass in one configuration, by pytest node id prefix; each is deselected
-# in that configuration only, and the log says so. To be replaced by the tests themselves
-# (a version-aware expectation, a skip under IPCXX_SANITIZED=1).
-declare -A incompatible=(
-  # CPython 3.13 reworded PyArg_ParseTupleAndKeywords' error ("this function got an
-  # unexpected keyword argument 'seconds'"; upstream gets the same); the test expects 3.12's.
-  # 3.13 runs the garbage collector at the next eval-breaker check, no longer inside the
-  # allocation, so a gc callback cannot run in the middle of acquire(); the test expects it to.
-  [3.13]="tests/test_posix_ipc_semaphore.py::test_acquire_keyword_and_argument_errors_match_upstream
-    tests/test_hardening_reentrancy.py::test_a_gc_callback_closing_a_posix_semaphore_during_acquire_is_safe"
-  # Measures RSS growth; ASan's quarantine and shadow memory grow it by megabytes.
-  [sanitize]="tests/test_reliability.py::test_creating_and_closing_many_objects_keeps_memory_and_descriptors_flat"
-)
+# Tests that cannot pass in one configuration, by pytest node id; each is deselected in that
+# configuration only, and the log says so. None today: the tests themselves know (a
+# version-aware expectation, a skip under IPCXX_SANITIZED=1 with its reason).
+declare -A incompatible=()
 
 # run_ipcxx_suite PYTHON CONFIGURATION: the ipcxx pytest suite, whose session guard fails on
 # any object a test left behind. In a private namespace when possible, so that objects other

@@ -57,13 +57,28 @@ def _ipc_objects() -> set[str]:
     return found
 
 
+# Which test each object first outlived: the session guard names the culprits.
+_first_seen_after: dict[str, str] = {}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def leak_guard() -> Iterator[None]:
     """Fails the session if any IPC object appeared during it and is still there."""
     before = _ipc_objects()
     yield
     leftovers = sorted(_ipc_objects() - before)
-    assert not leftovers, f"IPC objects left behind by the tests: {leftovers}"
+    culprits = {item: _first_seen_after.get(item, "?") for item in leftovers}
+    assert not leftovers, f"IPC objects left behind by the tests (object: test): {culprits}"
+
+
+@pytest.fixture(autouse=True)
+def leak_attribution(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Notes the objects that appeared during this test and outlived it (reported by the
+    session guard if they are still there at the end)."""
+    before = _ipc_objects()
+    yield
+    for item in _ipc_objects() - before:
+        _first_seen_after.setdefault(item, request.node.nodeid)
 
 
 @pytest.fixture

@@ -56,6 +56,10 @@ def call_with_close_during_arguments(close, call, shift=0):
 
 
 def test_a_gc_callback_closing_a_posix_semaphore_during_acquire_is_safe(make_name):
+    if sys.version_info >= (3, 13):
+        # From 3.13 the collector runs at the next bytecode boundary, never inside an
+        # allocation of a C call; the __index__ tests below run code inside calls there.
+        pytest.skip("no garbage collection can run inside a C call on this Python")
     output = run_python(
         CLOSE_DURING_ARGUMENTS
         + """

@@ -276,6 +276,10 @@ def open_descriptors() -> int:
 def test_creating_and_closing_many_objects_keeps_memory_and_descriptors_flat(
     make_name, sizes, kind
 ):
+    if os.environ.get("IPCXX_SANITIZED") == "1":
+        # ASan's quarantine and shadow memory grow RSS by megabytes whatever we free; the
+        # sanitizer run reports real leaks of the extension itself instead.
+        pytest.skip("RSS growth is not measurable under AddressSanitizer")
     name = make_name()
 
     def cycle() -> None:
@@ -420,6 +424,8 @@ def test_sigint_interrupts_a_blocking_wait_promptly(make_name, waiter):
     import sys
     import time
 
+    from .kernel_wait import wait_until_blocked
+
     code = catching_keyboard_interrupt(WAITERS[waiter])
     process = subprocess.Popen(
         [sys.executable, "-c", code, make_name()],
@@ -428,8 +434,18 @@ def test_sigint_interrupts_a_blocking_wait_promptly(make_name, waiter):
         text=True,
     )
     assert process.stdout.readline().strip() == "waiting"
-    # The child printed before it called the wait; SIGINT either interrupts the wait or,
-    # arriving first, makes the wait start with KeyboardInterrupt pending: both must end it.
+    # SIGINT only once the child sleeps in the kernel: one that lands between the child's
+    # last check for pending signals and its syscall is handled only when the wait ends (the
+    # check-then-block race, docs/reliability.md "Known limits"), which for a wait without
+    # timeout is never.
+    blocked = {
+        "posix_acquire": {"syscall": "futex"},
+        "posix_receive": {"syscall": "mq_timedreceive"},
+        "sysv_acquire": {"syscall": "semtimedop"},
+        "sysv_receive": {"syscall": "msgrcv"},
+    }[waiter]
+    # A one-thread child waits for no GIL: any futex sleep of its main thread is the wait.
+    wait_until_blocked(process.pid, pid=process.pid, **blocked)
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
     word, caught = process.stdout.readline().split()
