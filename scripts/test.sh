@@ -268,6 +268,9 @@ for version in "${python_versions[@]}"; do
   run_ipcxx_suite "$root/$python" "$version"
 done
 
+step "Packaging: companion wheels, the manylinux ipcxx wheel, a dependent installed offline"
+IPCXX_PACKAGING_PYTHON="${interpreter[$main_version]}" bash scripts/test_packaging.sh
+
 step "Python $main_version: the ipcxx suite against the ASan + UBSan build of the extensions"
 sanitize_venv=build/venv-$main_version-sanitize
 make_venv "$sanitize_venv" "${interpreter[$main_version]}" "${test_packages[@]}"
