@@ -203,24 +203,23 @@ for _size, _label in ((16, "16B"), (1024, "1KiB"), (8192, "8KiB"), (65536, "64Ki
     case(f"posix_mq_send_receive_{_label}")(posix_queue_case(_size))
 
 
-def posix_queue_into_case(size: int):
-    """receive_into() (an ipcxx extension) into one reused buffer; a module without it (upstream)
-    runs receive(), the best it offers for the same work."""
+def best_receive(queue, size: int) -> Callable[[], object]:
+    """receive_into() (an ipcxx extension) into one reused buffer; a module without it
+    (upstream) gets receive(), the best it offers for the same work."""
+    if not hasattr(queue, "receive_into"):
+        return queue.receive
+    buffer = bytearray(max(size, 16))
+    receive_into = queue.receive_into
+    return lambda: receive_into(buffer)
 
+
+def posix_queue_into_case(size: int):
     def factory():
         queue = posix_ipc.MessageQueue(
             own_name(), posix_ipc.O_CREX, max_messages=8, max_message_size=max(size, 16)
         )
         message = b"x" * size
-        send = queue.send
-        if hasattr(queue, "receive_into"):
-            buffer = bytearray(max(size, 16))
-            receive_into = queue.receive_into
-
-            def receive() -> None:
-                receive_into(buffer)
-        else:
-            receive = queue.receive
+        send, receive = queue.send, best_receive(queue, size)
 
         def step(n: int) -> None:
             for _ in range(n):
@@ -479,20 +478,10 @@ def sysv_queue_case(size: int):
 
 
 def sysv_queue_into_case(size: int):
-    """receive_into() (an ipcxx extension) into one reused buffer, else receive()."""
-
     def factory():
         queue = own_sysv(sysv_ipc.MessageQueue, max_message_size=max(size, 16))
         message = b"x" * size
-        send = queue.send
-        if hasattr(queue, "receive_into"):
-            buffer = bytearray(max(size, 16))
-            receive_into = queue.receive_into
-
-            def receive() -> None:
-                receive_into(buffer)
-        else:
-            receive = queue.receive
+        send, receive = queue.send, best_receive(queue, size)
 
         def step(n: int) -> None:
             for _ in range(n):

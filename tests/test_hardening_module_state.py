@@ -4,24 +4,17 @@ exception a method raises is its own module's, and nothing points into a dead mo
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
+from . import child_python
+
 
 def run_python(code: str, *args: str, timeout: float = 120) -> str:
-    """Runs `code` in a fresh interpreter; fails on a crash, an abort or a non-zero exit."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    assert "Fatal Python error" not in done.stderr, done.stderr
-    return done.stdout
+    """The scenario's standard output (child_python.run_python says what fails)."""
+    return child_python.run_python(code, *args, timeout=timeout).stdout
 
 
 FRESH_INSTANCE = """

@@ -8,23 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-
-def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert "Fatal Python error" not in done.stderr, done.stderr
-    assert "terminate called" not in done.stderr, done.stderr
-    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
+from .child_python import run_python
 
 # Daemon threads block in calls that have arguments (the case that aborted: their argument
 # tuples were released without the GIL while CPython ended the thread), a releaser process
