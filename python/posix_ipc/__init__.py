@@ -1,5 +1,7 @@
 """POSIX IPC module"""
 
+from ipcxx.aio.posix import install as _install_asyncio
+
 # The drop-in posix_ipc API, implemented by ipcxx's C++ core (see docs/compatibility.md).
 from ._posix_ipc import (
     MESSAGE_QUEUES_SUPPORTED,
@@ -32,6 +34,10 @@ from ._posix_ipc import (
     unlink_semaphore,
     unlink_shared_memory,
 )
+
+# The *_async methods (docs/guide.md, "asyncio"); nothing else is added to the module.
+_install_asyncio(Semaphore, MessageQueue, BusyError, ExistentialError)
+del _install_asyncio
 
 # The upstream version this module reproduces; ipcxx's own version is ipcxx.__version__.
 VERSION = "1.3.2"

@@ -1,5 +1,7 @@
 """SYSV IPC module"""
 
+from ipcxx.aio.sysv import install as _install_asyncio
+
 # The drop-in sysv_ipc API, implemented by ipcxx's C++ core (see docs/compatibility.md).
 from ._sysv_ipc import (
     IPC_CREAT,
@@ -31,6 +33,10 @@ from ._sysv_ipc import (
     remove_semaphore,
     remove_shared_memory,
 )
+
+# The *_async methods (docs/guide.md, "asyncio"); nothing else is added to the module.
+_install_asyncio(Semaphore, MessageQueue, BusyError, ExistentialError)
+del _install_asyncio
 
 # The upstream version this module reproduces; ipcxx's own version is ipcxx.__version__.
 VERSION = "1.2.0"
