@@ -11,7 +11,7 @@ namespace {
 using enum Syscall;
 
 // Indexed by the enumerator's value; the static_assert below keeps it complete.
-constexpr std::array<std::pair<Syscall, std::string_view>, 51> kNames{{
+constexpr std::array<std::pair<Syscall, std::string_view>, 53> kNames{{
     {unknown, ""},
     {close, "close"},
     {fstat, "fstat"},
@@ -48,6 +48,8 @@ constexpr std::array<std::pair<Syscall, std::string_view>, 51> kNames{{
     {semctl_getpid, "semctl(GETPID)"},
     {semctl_getncnt, "semctl(GETNCNT)"},
     {semctl_getzcnt, "semctl(GETZCNT)"},
+    {semctl_getall, "semctl(GETALL)"},
+    {semctl_setall, "semctl(SETALL)"},
     {semctl_ipc_stat, "semctl(IPC_STAT)"},
     {semctl_ipc_set, "semctl(IPC_SET)"},
     {semctl_ipc_rmid, "semctl(IPC_RMID)"},

@@ -52,6 +52,8 @@ enum class Syscall : std::uint8_t {
   semctl_getpid,
   semctl_getncnt,
   semctl_getzcnt,
+  semctl_getall,
+  semctl_setall,
   semctl_ipc_stat,
   semctl_ipc_set,
   semctl_ipc_rmid,

@@ -12,4 +12,5 @@
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/message_queue.hpp"
 #include "ipcxx/sysv/semaphore.hpp"
+#include "ipcxx/sysv/semaphore_set.hpp"
 #include "ipcxx/sysv/shared_memory.hpp"
