@@ -4,6 +4,7 @@ timeouts, the bounded pool, fork, and exact cancellation under thousands of rand
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import random
 import threading
@@ -283,7 +284,7 @@ def test_the_modules_gain_only_the_methods():
         assert not [name for name in vars(module) if "async" in name or "install" in name]
         assert module.Semaphore.acquire_async.__qualname__ == "Semaphore.acquire_async"
         assert module.MessageQueue.receive_async.__module__ == module.__name__
-        assert asyncio.iscoroutinefunction(module.MessageQueue.send_async)
+        assert inspect.iscoroutinefunction(module.MessageQueue.send_async)
 
 
 # --- the bounded pool ---
@@ -314,6 +315,7 @@ def test_two_hundred_pending_acquires_use_at_most_the_pools_threads(psem, ssem, 
     asyncio.run(main())
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_fork_child_gets_a_pool_of_its_own(psem):
     async def acquire_with_local_release() -> None:
         asyncio.get_running_loop().call_soon(psem.release)

@@ -9,6 +9,7 @@
 #include "ipcxx/posix/semaphore.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
 #include "ipcxx/process.hpp"
+#include "ipcxx/robust_mutex.hpp"
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/message_queue.hpp"
 #include "ipcxx/sysv/semaphore.hpp"

@@ -1,0 +1,349 @@
+// ipcxx::RobustMutex: segment layout, creation race, and the robust pthread mutex protocol.
+#include "ipcxx/robust_mutex.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <utility>
+
+#include "detail/deadline.hpp"
+#include "detail/unique_name.hpp"
+#include "ipcxx/error.hpp"
+#include "ipcxx/posix/shared_memory.hpp"
+
+namespace ipcxx {
+
+namespace {
+
+// "IPCXXRLK": written before `ready`, so an opener that sees kReady sees the magic too.
+constexpr std::uint64_t kMagic = 0x4b4c525858435049ULL;
+constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kReady = 0x59444552;  // "REDY"; 0 while the creator initialises
+
+// Lock state kept beside the pthread mutex. Written only by the thread holding the mutex.
+enum State : std::uint32_t { kConsistent = 0, kInconsistent = 1, kNotRecoverable = 2 };
+
+}  // namespace
+
+// The segment: a header, then the mutex. Fields other than `ready` are read only after
+// `ready == kReady` was observed with acquire ordering.
+struct RobustMutex::Layout {
+  std::atomic<std::uint32_t> ready;
+  std::uint32_t version;
+  std::uint64_t magic;
+  // kInconsistent from an owner_died acquisition until make_consistent(); kNotRecoverable
+  // once released without it (sticky: every later call reports it).
+  std::atomic<std::uint32_t> state;
+  // A death that locked() found (it had to take the lock to look) and left for the next
+  // acquisition to report.
+  std::atomic<std::uint32_t> unreported_death;
+  pthread_mutex_t mutex;
+};
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+std::size_t robust_mutex_segment_size() noexcept { return sizeof(RobustMutex::Layout); }
+
+namespace {
+
+[[noreturn]] void fail(int error, const char* call, const std::string& name) {
+  throw Error(error, call, name);
+}
+
+// Mappings deliberately never unmapped (closed while held, see the class comment): reachable
+// from here, so leak checkers do not report them; lock-free, so a fork cannot deadlock it.
+struct KeptMapping {
+  posix::Mapping mapping;
+  KeptMapping* next;
+};
+std::atomic<KeptMapping*> kept_mappings{nullptr};
+
+void keep_mapped(posix::Mapping mapping) noexcept {
+  auto* node = new (std::nothrow) KeptMapping{std::move(mapping), nullptr};
+  if (!node) return;  // cannot keep it: unmapped after all (the death goes unreported)
+  node->next = kept_mappings.load(std::memory_order_relaxed);
+  while (!kept_mappings.compare_exchange_weak(node->next, node, std::memory_order_release,
+                                              std::memory_order_relaxed)) {
+  }
+}
+
+void initialise(RobustMutex::Layout& layout, const std::string& name) {
+  pthread_mutexattr_t attributes;
+  if (int error = pthread_mutexattr_init(&attributes)) fail(error, "pthread_mutexattr_init", name);
+  int error = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+  if (!error) error = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+  if (!error) error = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK);
+  if (!error) error = pthread_mutex_init(&layout.mutex, &attributes);
+  pthread_mutexattr_destroy(&attributes);
+  if (error) fail(error, "pthread_mutex_init", name);
+  layout.version = kVersion;
+  layout.magic = kMagic;
+  layout.state.store(kConsistent, std::memory_order_relaxed);
+  layout.unreported_death.store(0, std::memory_order_relaxed);
+  layout.ready.store(kReady, std::memory_order_release);
+}
+
+// Creates and initialises under O_EXCL; a failure unlinks the half-made segment.
+posix::Mapping create_segment(const std::string& name, mode_t mode) {
+  posix::SharedMemory memory(name, O_CREAT | O_EXCL, mode, sizeof(RobustMutex::Layout));
+  try {
+    posix::Mapping mapping = memory.map();
+    initialise(*static_cast<RobustMutex::Layout*>(static_cast<void*>(mapping.bytes().data())),
+               name);
+    return mapping;
+  } catch (...) {
+    memory.unlink();
+    throw;
+  }
+}
+
+void sleep_briefly() {
+  const timespec pause{0, 1'000'000};
+  ::nanosleep(&pause, nullptr);
+}
+
+// Opens an existing segment and waits, bounded, for its creator to finish: the size is 0 until
+// the creator's ftruncate, `ready` is 0 until its pthread_mutex_init is done.
+posix::Mapping open_segment(const std::string& name, std::chrono::nanoseconds wait) {
+  posix::SharedMemory memory(name, 0);
+  const detail::Deadline deadline(wait);
+  for (;;) {
+    const std::size_t size = memory.size();  // fstat: never map what is too small to be a lock
+    if (size != 0 && size != sizeof(RobustMutex::Layout))
+      throw NotALockError(name + " is not an ipcxx robust lock (its size is " +
+                          std::to_string(size) + " bytes, a lock has " +
+                          std::to_string(sizeof(RobustMutex::Layout)) + ")");
+    if (size != 0) {
+      posix::Mapping mapping = memory.map();
+      const auto& layout =
+          *static_cast<const RobustMutex::Layout*>(static_cast<void*>(mapping.bytes().data()));
+      const std::uint32_t ready = layout.ready.load(std::memory_order_acquire);
+      if (ready == kReady) {
+        if (layout.magic != kMagic)
+          throw NotALockError(name + " is not an ipcxx robust lock (wrong magic number)");
+        if (layout.version != kVersion)
+          throw NotALockError(name + " is an ipcxx robust lock of layout version " +
+                              std::to_string(layout.version) + ", this build reads version " +
+                              std::to_string(kVersion));
+        return mapping;
+      }
+      if (ready != 0) throw NotALockError(name + " is not an ipcxx robust lock (bad header)");
+    }
+    if (deadline.expired())
+      throw NotALockError(name +
+                          " was never initialised as a robust lock (its creator may have died "
+                          "while creating it; unlink it and create it again)");
+    sleep_briefly();
+  }
+}
+
+posix::Mapping open_or_create(const std::string& name, bool create, mode_t mode,
+                              std::chrono::nanoseconds wait) {
+  if (!create) return open_segment(name, wait);
+  for (;;) {
+    try {
+      return create_segment(name, mode);
+    } catch (const Error& error) {
+      if (error.errno_value() != EEXIST) throw;
+    }
+    try {
+      return open_segment(name, wait);
+    } catch (const Error& error) {
+      // Unlinked between our two calls: create it again.
+      if (error.errno_value() != ENOENT) throw;
+    }
+  }
+}
+
+}  // namespace
+
+RobustMutex::RobustMutex(std::string name, posix::Mapping mapping)
+    : name_(std::move(name)), mapping_(std::move(mapping)) {
+  shared_ = static_cast<Layout*>(static_cast<void*>(mapping_.bytes().data()));
+}
+
+RobustMutex::RobustMutex(std::string name, bool create, mode_t mode,
+                         std::chrono::nanoseconds open_wait)
+    : name_(std::move(name)) {
+  posix::validate_name(name_);
+  mapping_ = open_or_create(name_, create, mode, open_wait);
+  shared_ = static_cast<Layout*>(static_cast<void*>(mapping_.bytes().data()));
+}
+
+RobustMutex RobustMutex::create(std::string name, mode_t mode) {
+  posix::validate_name(name);
+  posix::Mapping mapping = create_segment(name, mode);
+  return RobustMutex(std::move(name), std::move(mapping));
+}
+
+RobustMutex RobustMutex::create_unique(mode_t mode) {
+  return detail::create_with_unique_name(
+      [&](std::string name) { return RobustMutex::create(std::move(name), mode); });
+}
+
+RobustMutex::RobustMutex(RobustMutex&& other) noexcept
+    : name_(std::move(other.name_)),
+      mapping_(std::move(other.mapping_)),
+      shared_(std::exchange(other.shared_, nullptr)),
+      holds_(std::exchange(other.holds_, std::make_unique<std::atomic<long>>(0))) {}
+
+RobustMutex& RobustMutex::operator=(RobustMutex&& other) noexcept {
+  if (this != &other) {
+    close();
+    name_ = std::move(other.name_);
+    mapping_ = std::move(other.mapping_);
+    shared_ = std::exchange(other.shared_, nullptr);
+    holds_ = std::exchange(other.holds_, std::make_unique<std::atomic<long>>(0));
+  }
+  return *this;
+}
+
+RobustMutex::~RobustMutex() { close(); }
+
+void RobustMutex::close() noexcept {
+  if (!shared_) return;
+  shared_ = nullptr;
+  // Unmapping a mutex a thread of ours holds would leave the kernel's robust list pointing
+  // at nothing: that thread's death would never be reported and the lock would stay taken.
+  if (holds_ && holds_->load() > 0)
+    keep_mapped(std::move(mapping_));
+  else
+    mapping_.unmap();
+}
+
+RobustMutex::Layout& RobustMutex::layout() const {
+  if (!shared_) throw Error(EBADF, "pthread_mutex_lock", name_);
+  return *shared_;
+}
+
+void RobustMutex::check_usable(const char* call) const {
+  if (layout().state.load(std::memory_order_acquire) == kNotRecoverable)
+    fail(ENOTRECOVERABLE, call, name_);
+}
+
+bool RobustMutex::not_recoverable() const {
+  return shared_ && shared_->state.load(std::memory_order_acquire) == kNotRecoverable;
+}
+
+LockOutcome RobustMutex::finish_lock(int result, const char* call) {
+  Layout& shared = layout();
+  switch (result) {
+    case 0:
+      if (shared.state.load(std::memory_order_acquire) == kNotRecoverable) {
+        // Became unusable while we waited (a holder released it unrepaired).
+        pthread_mutex_unlock(&shared.mutex);
+        fail(ENOTRECOVERABLE, call, name_);
+      }
+      ++*holds_;
+      if (shared.unreported_death.exchange(0) != 0) return LockOutcome::owner_died;
+      return LockOutcome::acquired;
+    case EOWNERDEAD:
+      ++*holds_;
+      shared.unreported_death.store(0);
+      shared.state.store(kInconsistent, std::memory_order_release);
+      return LockOutcome::owner_died;
+    case ETIMEDOUT:
+    case EBUSY:
+      return LockOutcome::timed_out;
+    default:
+      fail(result, call, name_);
+  }
+}
+
+LockOutcome RobustMutex::acquire() {
+  check_usable("pthread_mutex_lock");
+  return finish_lock(pthread_mutex_lock(&layout().mutex), "pthread_mutex_lock");
+}
+
+LockOutcome RobustMutex::try_acquire() {
+  check_usable("pthread_mutex_trylock");
+  return finish_lock(pthread_mutex_trylock(&layout().mutex), "pthread_mutex_trylock");
+}
+
+LockOutcome RobustMutex::acquire_for(std::chrono::nanoseconds timeout) {
+  check_usable("pthread_mutex_clocklock");
+  const detail::Deadline deadline(timeout);
+  const timespec at = deadline.monotonic();
+  return finish_lock(pthread_mutex_clocklock(&layout().mutex, CLOCK_MONOTONIC, &at),
+                     "pthread_mutex_clocklock");
+}
+
+namespace {
+
+enum class Holder { none, this_thread, other, dead };
+
+// Who holds the mutex, found without waiting: an ERRORCHECK lock with a passed deadline answers
+// EDEADLK to its holder and ETIMEDOUT to everyone else; when free we get it and give it back.
+// A dead holder's lock has to be taken to find out: the death is then recorded for the next
+// acquisition to report, and the lock is given back; it counts as held by the dead holder until
+// that acquisition.
+Holder find_holder(RobustMutex::Layout& shared, const std::string& name) {
+  const timespec past{0, 0};
+  const int result = pthread_mutex_clocklock(&shared.mutex, CLOCK_MONOTONIC, &past);
+  switch (result) {
+    case EDEADLK:
+      return Holder::this_thread;
+    case ETIMEDOUT:
+    case EBUSY:
+      return Holder::other;
+    case 0: {
+      const bool death_left = shared.unreported_death.load() != 0;
+      pthread_mutex_unlock(&shared.mutex);
+      return death_left ? Holder::dead : Holder::none;
+    }
+    case EOWNERDEAD:
+      shared.state.store(kInconsistent, std::memory_order_release);
+      shared.unreported_death.store(1);
+      pthread_mutex_consistent(&shared.mutex);
+      pthread_mutex_unlock(&shared.mutex);
+      return Holder::dead;
+    default:
+      fail(result, "pthread_mutex_clocklock", name);
+  }
+}
+
+}  // namespace
+
+void RobustMutex::release() {
+  check_usable("pthread_mutex_unlock");
+  Layout& shared = layout();
+  if (shared.state.load(std::memory_order_acquire) == kInconsistent) {
+    // Only the holder may doom the lock; anybody else gets the EPERM unlock would give.
+    if (find_holder(shared, name_) != Holder::this_thread)
+      fail(EPERM, "pthread_mutex_unlock", name_);
+    shared.state.store(kNotRecoverable, std::memory_order_release);
+  }
+  if (int error = pthread_mutex_unlock(&shared.mutex)) fail(error, "pthread_mutex_unlock", name_);
+  --*holds_;
+}
+
+void RobustMutex::make_consistent() {
+  check_usable("pthread_mutex_consistent");
+  Layout& shared = layout();
+  if (find_holder(shared, name_) != Holder::this_thread)
+    fail(EPERM, "pthread_mutex_consistent", name_);
+  if (shared.state.load(std::memory_order_acquire) != kInconsistent)
+    fail(EINVAL, "pthread_mutex_consistent", name_);
+  // EINVAL here means glibc already considers it consistent: a death locked() recorded.
+  const int error = pthread_mutex_consistent(&shared.mutex);
+  if (error && error != EINVAL) fail(error, "pthread_mutex_consistent", name_);
+  shared.state.store(kConsistent, std::memory_order_release);
+}
+
+bool RobustMutex::locked() {
+  check_usable("pthread_mutex_clocklock");
+  Layout& shared = layout();
+  const bool held = find_holder(shared, name_) != Holder::none;
+  check_usable("pthread_mutex_clocklock");
+  return held;
+}
+
+void RobustMutex::unlink() const { unlink(name_); }
+
+void RobustMutex::unlink(std::string_view name) { posix::SharedMemory::unlink(name); }
+
+}  // namespace ipcxx

@@ -1,0 +1,299 @@
+// ipcxx::RobustMutex: exclusion, owner death across processes, recovery, bad segments, timeouts.
+#include "ipcxx/robust_mutex.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "child_process.hpp"
+#include "ipcxx/error.hpp"
+#include "ipcxx/posix/shared_memory.hpp"
+
+using ipcxx::LockOutcome;
+using ipcxx::NotALockError;
+using ipcxx::RobustMutex;
+using ipcxx::posix::SharedMemory;
+using ipcxx::testing::ChildProcess;
+using ipcxx::testing::Signal;
+using ipcxx::testing::unique_name;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Unlinker = ipcxx::testing::NameGuard<&RobustMutex::unlink>;
+
+template <typename Body>
+int errno_of(Body&& body) {
+  try {
+    body();
+  } catch (const ipcxx::Error& error) {
+    return error.errno_value();
+  }
+  return 0;
+}
+
+// A child that takes the lock, says so, and waits to be killed while holding it.
+ChildProcess holder_until_killed(const std::string& name, Signal& holding) {
+  return ChildProcess([&] {
+    RobustMutex mutex = RobustMutex::open(name);
+    if (!ipcxx::holds(mutex.acquire())) return 1;
+    holding.notify();
+    for (;;) ::pause();
+  });
+}
+
+void kill_while_holding(const std::string& name) {
+  Signal holding;
+  ChildProcess child = holder_until_killed(name, holding);
+  ASSERT_TRUE(holding.wait());
+  child.kill();
+  EXPECT_EQ(child.wait(), 128 + SIGKILL);
+}
+
+}  // namespace
+
+TEST(RobustMutex, CreateThenOpenShareOneLock) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex created = RobustMutex::create(cleanup.name);
+  RobustMutex opened = RobustMutex::open(cleanup.name);
+  EXPECT_EQ(created.try_acquire(), LockOutcome::acquired);
+  EXPECT_TRUE(opened.locked());
+  created.release();
+  EXPECT_FALSE(opened.locked());
+  EXPECT_EQ(opened.try_acquire(), LockOutcome::acquired);
+  opened.release();
+}
+
+TEST(RobustMutex, CreateRefusesATakenNameAndOpenOrCreateOpensIt) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex created = RobustMutex::create(cleanup.name);
+  EXPECT_EQ(errno_of([&] { RobustMutex::create(cleanup.name); }), EEXIST);
+  RobustMutex again(cleanup.name, /*create=*/true);
+  EXPECT_EQ(again.acquire(), LockOutcome::acquired);
+  EXPECT_TRUE(created.locked());
+  again.release();
+}
+
+TEST(RobustMutex, OpeningAMissingNameThrowsEnoent) {
+  const std::string name = unique_name();
+  EXPECT_EQ(errno_of([&] { RobustMutex::open(name); }), ENOENT);
+}
+
+TEST(RobustMutex, CreateUniquePicksAFreshName) {
+  RobustMutex mutex = RobustMutex::create_unique();
+  Unlinker cleanup{mutex.name()};
+  EXPECT_FALSE(mutex.name().empty());
+  EXPECT_EQ(mutex.acquire(), LockOutcome::acquired);
+  mutex.release();
+}
+
+TEST(RobustMutex, TryAcquireSeesAnotherProcessHoldingIt) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  Signal holding, done;
+  ChildProcess child([&] {
+    RobustMutex mine = RobustMutex::open(cleanup.name);
+    if (mine.acquire() != LockOutcome::acquired) return 1;
+    holding.notify();
+    done.wait();
+    mine.release();
+    return 0;
+  });
+  ASSERT_TRUE(holding.wait());
+  EXPECT_EQ(mutex.try_acquire(), LockOutcome::timed_out);
+  done.notify();
+  EXPECT_EQ(mutex.acquire(), LockOutcome::acquired);
+  EXPECT_EQ(child.wait(), 0);
+  mutex.release();
+}
+
+TEST(RobustMutex, AcquireForTimesOutOnTheMonotonicClock) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  LockOutcome other = LockOutcome::acquired;
+  std::chrono::steady_clock::duration waited{};
+  std::thread([&] {
+    const auto started = std::chrono::steady_clock::now();
+    other = mutex.acquire_for(30ms);
+    waited = std::chrono::steady_clock::now() - started;
+  }).join();
+  EXPECT_EQ(other, LockOutcome::timed_out);
+  EXPECT_GE(waited, 30ms);
+  mutex.release();
+}
+
+TEST(RobustMutex, ReleaseByANonHolderThreadFailsWithEperm) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  EXPECT_EQ(errno_of([&] { mutex.release(); }), EPERM);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  int from_other_thread = 0;
+  std::thread([&] { from_other_thread = errno_of([&] { mutex.release(); }); }).join();
+  EXPECT_EQ(from_other_thread, EPERM);
+  EXPECT_EQ(errno_of([&] { mutex.acquire(); }), EDEADLK);
+  mutex.release();
+}
+
+TEST(RobustMutex, AHolderKilledIsReportedOnceToTheNextOwner) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  EXPECT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  mutex.make_consistent();
+  mutex.release();
+  EXPECT_EQ(mutex.acquire(), LockOutcome::acquired);
+  mutex.release();
+  EXPECT_EQ(mutex.try_acquire(), LockOutcome::acquired);
+  mutex.release();
+}
+
+TEST(RobustMutex, TimedAndTryAcquireReportAnOwnerDeathToo) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  EXPECT_EQ(mutex.try_acquire(), LockOutcome::owner_died);
+  mutex.make_consistent();
+  mutex.release();
+  kill_while_holding(cleanup.name);
+  EXPECT_EQ(mutex.acquire_for(1s), LockOutcome::owner_died);
+  mutex.make_consistent();
+  mutex.release();
+}
+
+TEST(RobustMutex, LockedSeesADeadHolderAndLeavesTheReportToTheNextOwner) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  EXPECT_TRUE(mutex.locked());
+  EXPECT_TRUE(mutex.locked());
+  EXPECT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  mutex.make_consistent();
+  mutex.release();
+  EXPECT_FALSE(mutex.locked());
+}
+
+TEST(RobustMutex, AnOwnerWhoDiesBeforeRepairingIsReportedAgain) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  kill_while_holding(cleanup.name);  // got owner_died, died without make_consistent()
+  EXPECT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  mutex.make_consistent();
+  mutex.release();
+}
+
+TEST(RobustMutex, ReleasingWithoutRepairMakesEveryLaterUseNotRecoverable) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  mutex.release();
+  EXPECT_TRUE(mutex.not_recoverable());
+  EXPECT_EQ(errno_of([&] { mutex.acquire(); }), ENOTRECOVERABLE);
+  EXPECT_EQ(errno_of([&] { mutex.try_acquire(); }), ENOTRECOVERABLE);
+  EXPECT_EQ(errno_of([&] { mutex.acquire_for(10ms); }), ENOTRECOVERABLE);
+  EXPECT_EQ(errno_of([&] { mutex.release(); }), ENOTRECOVERABLE);
+  EXPECT_EQ(errno_of([&] { mutex.locked(); }), ENOTRECOVERABLE);
+  EXPECT_EQ(errno_of([&] { mutex.make_consistent(); }), ENOTRECOVERABLE);
+  RobustMutex reopened = RobustMutex::open(cleanup.name);
+  EXPECT_EQ(errno_of([&] { reopened.acquire(); }), ENOTRECOVERABLE);
+}
+
+TEST(RobustMutex, ReleasingADeathThatLockedFoundWithoutRepairIsNotRecoverableToo) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  EXPECT_TRUE(mutex.locked());
+  ASSERT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  mutex.release();
+  EXPECT_EQ(errno_of([&] { mutex.acquire(); }), ENOTRECOVERABLE);
+}
+
+TEST(RobustMutex, AWaiterIsToldWhenTheLockBecomesNotRecoverable) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  Signal started;
+  ChildProcess waiter([&] {
+    RobustMutex mine = RobustMutex::open(cleanup.name);
+    started.notify();
+    return errno_of([&] { mine.acquire(); }) == ENOTRECOVERABLE ? 0 : 1;
+  });
+  ASSERT_TRUE(started.wait());
+  mutex.release();
+  EXPECT_EQ(waiter.wait(), 0);
+}
+
+TEST(RobustMutex, MakeConsistentWithNothingToRepairFailsWithEinval) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  EXPECT_EQ(errno_of([&] { mutex.make_consistent(); }), EPERM);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  EXPECT_EQ(errno_of([&] { mutex.make_consistent(); }), EINVAL);
+  mutex.release();
+}
+
+TEST(RobustMutex, ASegmentOfTheWrongSizeIsNotALock) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 10);
+  EXPECT_THROW(RobustMutex::open(cleanup.name), NotALockError);
+  EXPECT_THROW(RobustMutex(cleanup.name, true), NotALockError);
+}
+
+TEST(RobustMutex, ASegmentWithAForeignHeaderIsNotALock) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, ipcxx::robust_mutex_segment_size());
+  ipcxx::posix::Mapping mapping = memory.map();
+  std::memset(mapping.bytes().data(), 0xff, mapping.size());
+  EXPECT_THROW(RobustMutex::open(cleanup.name), NotALockError);
+}
+
+TEST(RobustMutex, ASegmentNeverInitialisedIsNotALockAfterTheOpenWait) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, ipcxx::robust_mutex_segment_size());
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(RobustMutex(cleanup.name, false, 0600, 50ms), NotALockError);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 50ms);
+}
+
+TEST(RobustMutex, ClosedMutexReportsEbadf) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  mutex.close();
+  EXPECT_FALSE(mutex.is_open());
+  EXPECT_EQ(errno_of([&] { mutex.acquire(); }), EBADF);
+}
+
+TEST(RobustMutex, ProcessesContendingKeepMutualExclusion) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  const std::string counter_name = unique_name();
+  ipcxx::testing::NameGuard<&SharedMemory::unlink> counter_cleanup{counter_name};
+  SharedMemory counter = SharedMemory::create(counter_name, sizeof(long));
+  ipcxx::posix::Mapping counter_view = counter.map();
+  auto* value = static_cast<volatile long*>(static_cast<void*>(counter_view.bytes().data()));
+  constexpr int kChildren = 4;
+  constexpr int kRounds = 2000;
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  for (int i = 0; i < kChildren; ++i)
+    children.push_back(std::make_unique<ChildProcess>([&] {
+      RobustMutex mine = RobustMutex::open(cleanup.name);
+      for (int round = 0; round < kRounds; ++round) {
+        if (mine.acquire() != LockOutcome::acquired) return 1;
+        const long seen = *value;
+        *value = seen + 1;
+        mine.release();
+      }
+      return 0;
+    }));
+  for (auto& child : children) EXPECT_EQ(child->wait(), 0);
+  EXPECT_EQ(*value, kChildren * kRounds);
+}
