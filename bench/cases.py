@@ -461,6 +461,40 @@ def _():
     return step, semaphore.remove
 
 
+@case("sysv_semset_op_2_vs_2_semops")
+def _():
+    """Take and give back two semaphores: one atomic SemaphoreSet.op each way (an ipcxx
+    extension); without it (upstream) acquire() and release() on two separate semaphores."""
+    if not hasattr(sysv_ipc, "SemaphoreSet"):
+        first = own_sysv(sysv_ipc.Semaphore, initial_value=1)
+        second = own_sysv(sysv_ipc.Semaphore, initial_value=1)
+        acquire_1, acquire_2 = first.acquire, second.acquire
+        release_1, release_2 = first.release, second.release
+
+        def separate(n: int) -> None:
+            for _ in range(n):
+                acquire_1()
+                acquire_2()
+                release_1()
+                release_2()
+
+        def cleanup() -> None:
+            first.remove()
+            second.remove()
+
+        return separate, cleanup
+    _SYSV_KINDS.setdefault("SemaphoreSet", "sem")  # recorded (and removed after a crash) as "sem"
+    pair = own_sysv(sysv_ipc.SemaphoreSet, count=2, initial_value=1)
+    op, take, give = pair.op, [(0, -1), (1, -1)], [(0, 1), (1, 1)]
+
+    def atomic(n: int) -> None:
+        for _ in range(n):
+            op(take)
+            op(give)
+
+    return atomic, pair.remove
+
+
 def sysv_queue_case(size: int):
     def factory():
         queue = own_sysv(sysv_ipc.MessageQueue, max_message_size=max(size, 16))

@@ -62,6 +62,7 @@ CASES: list[tuple[str, float | None]] = [
     ("sysv_sem_acquire_release", 0.9),
     ("sysv_sem_acquire_timeout0_busy", 0.02),
     ("sysv_sem_block_false_busy", None),
+    ("sysv_semset_op_2_vs_2_semops", None),
     ("sysv_mq_send_receive_16B", 0.85),
     ("sysv_mq_send_receive_8KiB", None),
     ("sysv_mq_send_receive_into_8KiB", None),

@@ -1,6 +1,7 @@
 // The sysv_ipc extension module: exceptions, constants computed at import, the module
 // functions and the three classes (CPython heap types, as in posix_ipc_module.cpp).
 #include <sys/ipc.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
@@ -124,6 +125,7 @@ bool add_constants(PyObject* module) {
          add_int(module, "KEY_MIN", LONG_MIN) && add_int(module, "KEY_MAX", LONG_MAX) &&
          add_int(module, "PAGE_SIZE", ::sysconf(_SC_PAGESIZE)) &&
          add_int(module, "SEMAPHORE_VALUE_MAX", 32767) &&
+         add_int(module, "IPC_NOWAIT", IPC_NOWAIT) && add_int(module, "SEM_UNDO", SEM_UNDO) &&
          add_bool(module, "SEMAPHORE_TIMEOUT_SUPPORTED", true) &&
          add_int(module, "SHM_RDONLY", SHM_RDONLY) && add_int(module, "SHM_RND", SHM_RND) &&
          add_int(module, "SHM_REMAP", SHM_REMAP) && add_int(module, "SHM_HUGETLB", SHM_HUGETLB) &&
@@ -134,6 +136,9 @@ bool add_types(PyObject* module, sysv_state::State& state) {
   PyObject* semaphore = add_type(module, "Semaphore", sysv_types::semaphore_spec());
   Py_XDECREF(semaphore);
   if (!semaphore) return false;
+  PyObject* semaphore_set = add_type(module, "SemaphoreSet", sysv_types::semaphore_set_spec());
+  Py_XDECREF(semaphore_set);
+  if (!semaphore_set) return false;
   state.shared_memory_type = add_type(module, "SharedMemory", sysv_types::shared_memory_spec());
   if (!state.shared_memory_type) return false;
   PyObject* queue = add_type(module, "MessageQueue", sysv_types::message_queue_spec());

@@ -7,6 +7,7 @@
 namespace ipcxx::python::sysv_types {
 
 PyType_Spec& semaphore_spec();
+PyType_Spec& semaphore_set_spec();
 PyType_Spec& shared_memory_spec();
 PyType_Spec& message_queue_spec();
 
