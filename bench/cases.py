@@ -123,6 +123,31 @@ def _():
     return step, cleanup
 
 
+@case("robust_lock_acquire_release")
+def _():
+    """ipcxx.RobustLock acquire()+release() (an ipcxx extension, crash-robust); without it
+    (upstream) the best it offers for a lock across processes, a POSIX semaphore."""
+    if not hasattr(posix_ipc.MessageQueue, "receive_into"):  # upstream's posix_ipc
+        semaphore, cleanup = posix_semaphore(1)
+        acquire, release = semaphore.acquire, semaphore.release
+    else:
+        import ipcxx
+
+        lock = ipcxx.RobustLock(own_name(), create=True)
+        acquire, release = lock.acquire, lock.release
+
+        def cleanup() -> None:
+            lock.unlink()
+            lock.close()
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            acquire()
+            release()
+
+    return step, cleanup
+
+
 @case("posix_sem_acquire0_release")
 def _():
     semaphore, cleanup = posix_semaphore(1)

@@ -45,6 +45,7 @@ SIDES = ("ipcxx", "upstream")
 # (case, target ratio ipcxx/upstream or None). Order is the order of the table.
 CASES: list[tuple[str, float | None]] = [
     ("posix_sem_acquire_release", 0.6),
+    ("robust_lock_acquire_release", None),
     ("posix_sem_acquire0_release", None),
     ("posix_sem_acquire0_busy", 0.5),
     ("posix_sem_acquire_release_busy_thread", 0.01),
