@@ -441,3 +441,56 @@ def test_killed_holders_are_each_reported_once_and_no_waiter_is_stuck(make_name,
     # Unidentified reports are holders that died before recording themselves (ambiguous).
     assert len(reported) - len(identified) <= ambiguous
     assert certain >= sizes.kills // 4
+
+
+def test_an_object_releases_only_what_it_acquired(make_name):
+    """Two objects on one name in one thread: releasing through the one that did not acquire
+    is refused (it used to unmap a held mutex at the next close: SIGSEGV in the next lock)."""
+    from .child_python import run_python
+
+    done = run_python(
+        """
+import gc, sys
+from ipcxx import RobustLock
+name, other_name = sys.argv[1], sys.argv[2]
+a = RobustLock(name, create=True)
+b = RobustLock(name)
+b.acquire()
+try:
+    a.release()
+    print("released through the other object")
+except RuntimeError:
+    print("refused")
+b.release()
+a.acquire()
+a.release()
+other = RobustLock(other_name, create=True)
+del a
+gc.collect()
+other.acquire()   # glibc walks this thread's robust list: nothing of it may be unmapped
+other.release()
+other.unlink(); other.close()
+b.unlink(); b.close()
+""",
+        make_name(),
+        make_name(),
+    )
+    assert done.stdout.split() == ["refused"]
+
+
+def test_a_lock_whose_holder_thread_died_can_be_closed_after_repair(make_name):
+    lock = RobustLock(make_name(), create=True)
+    try:
+        holder = threading.Thread(target=lock.acquire)
+        holder.start()
+        holder.join()  # the thread ends holding the lock: the kernel reports its death
+        with pytest.raises(OwnerDiedError):
+            lock.acquire()
+        lock.make_consistent()
+        lock.release()
+        assert not lock.locked()
+        lock.close()  # refused forever before: the dead thread's hold kept counting
+        assert lock.closed
+    finally:
+        ipcxx.unlink_robust_lock(lock.name)
+        lock.close()

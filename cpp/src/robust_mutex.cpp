@@ -238,11 +238,16 @@ LockOutcome RobustMutex::finish_lock(int result, const char* call) {
         pthread_mutex_unlock(&shared.mutex);
         fail(ENOTRECOVERABLE, call, name_);
       }
+      if (shared.unreported_death.exchange(0) != 0) {
+        holds_->store(1);  // the dead holder's acquisition (through this object or not) is gone
+        return LockOutcome::owner_died;
+      }
       ++*holds_;
-      if (shared.unreported_death.exchange(0) != 0) return LockOutcome::owner_died;
       return LockOutcome::acquired;
     case EOWNERDEAD:
-      ++*holds_;
+      // This thread is the only live holder now; an acquisition the dead thread made through
+      // this object must not keep counting (close() would never unmap).
+      holds_->store(1);
       shared.unreported_death.store(0);
       shared.state.store(kInconsistent, std::memory_order_release);
       return LockOutcome::owner_died;
@@ -311,6 +316,10 @@ Holder find_holder(RobustMutex::Layout& shared, const std::string& name) {
 void RobustMutex::release() {
   check_usable("pthread_mutex_unlock");
   Layout& shared = layout();
+  // An object releases only what it acquired: releasing through another object of this
+  // process would leave this one counting a hold, and its close() would unmap a mutex this
+  // thread holds (glibc's robust list then points into unmapped memory).
+  if (holds_->load() <= 0) fail(EPERM, "pthread_mutex_unlock", name_);
   if (shared.state.load(std::memory_order_acquire) == kInconsistent) {
     // Only the holder may doom the lock; anybody else gets the EPERM unlock would give.
     if (find_holder(shared, name_) != Holder::this_thread)

@@ -195,8 +195,11 @@ bool parse_lock_timeout(PyObject* object, Timeout& timeout) {
 // The result of a finished acquisition: True, False, or OwnerDiedError while holding.
 PyObject* report(PyObject* self, LockOutcome outcome) {
   if (!holds(outcome)) Py_RETURN_FALSE;
+  if (outcome == LockOutcome::owner_died) {
+    as_lock(self)->holds = 1;  // a dead thread's acquisition through this object is gone
+    return raise_owner_died(self);
+  }
   ++as_lock(self)->holds;
-  if (outcome == LockOutcome::owner_died) return raise_owner_died(self);
   Py_RETURN_TRUE;
 }
 
