@@ -17,7 +17,7 @@ class BasicBorrowedScratch {
   /// Buffers above this capacity are not kept by an idle thread.
   static constexpr std::size_t kKeptCapacity = 1024 * 1024;
 
-  BasicBorrowedScratch() : buffer_(std::move(slot())) {}
+  BasicBorrowedScratch() : buffer_(std::exchange(slot(), Buffer())) {}
   BasicBorrowedScratch(const BasicBorrowedScratch&) = delete;
   BasicBorrowedScratch& operator=(const BasicBorrowedScratch&) = delete;
   ~BasicBorrowedScratch() {

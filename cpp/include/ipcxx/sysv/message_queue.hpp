@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace ipcxx::sysv {
@@ -45,6 +46,17 @@ class ReceiveBuffer {
   /// `first_attempt` (at least 1) is the message room tried first when the buffer is smaller.
   explicit ReceiveBuffer(std::size_t first_attempt = kFirstAttempt) noexcept
       : first_attempt_(first_attempt ? first_attempt : 1) {}
+  /// Moving leaves `other` empty (capacity 0), ready to grow again.
+  ReceiveBuffer(ReceiveBuffer&& other) noexcept
+      : storage_(std::move(other.storage_)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        first_attempt_(other.first_attempt_) {}
+  ReceiveBuffer& operator=(ReceiveBuffer&& other) noexcept {
+    storage_ = std::move(other.storage_);
+    capacity_ = std::exchange(other.capacity_, 0);
+    first_attempt_ = other.first_attempt_;
+    return *this;
+  }
 
   /// The bytes of a message this buffer received last.
   std::span<const std::byte> message(const ReceivedMessage& received) const noexcept;
