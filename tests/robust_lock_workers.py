@@ -44,13 +44,16 @@ def main() -> int:
             lock.make_consistent()
         out.write("holding\n")
         out.flush()
-        for _ in range(random.randrange(200)):
+        # Long enough (up to ~1 ms) that a kill sent on "holding" lands inside it.
+        for _ in range(random.randrange(20000)):
             pass
+        # "releasing" before the slot is cleared: a process killed with "holding" as its last
+        # line still names itself in the slot, so its death is reported with its pid.
+        out.write("releasing\n")
+        out.flush()
         if slot[:8] != me:
             return 3
         slot[:8] = bytes(8)
-        out.write("releasing\n")
-        out.flush()
         lock.release()
         out.write("released\n")
         out.flush()
