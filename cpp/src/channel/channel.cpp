@@ -1,0 +1,675 @@
+// ipcxx::Channel: the ring protocol of docs/channel.md (locks, records, waits, death recovery).
+#include "ipcxx/channel.hpp"
+
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <utility>
+
+#include "channel/futex.hpp"
+#include "channel/layout.hpp"
+#include "channel/participants.hpp"
+#include "channel/segment.hpp"
+#include "detail/unique_name.hpp"
+#include "ipcxx/posix/open_flags.hpp"
+#include "ipcxx/posix/shared_memory.hpp"
+#include "ipcxx/process.hpp"
+
+namespace ipcxx {
+
+using namespace channel;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// How long a lock may stay busy before a non-blocking step gives up (the holder is stopped or
+// preempted; a dead one is taken over long before).
+constexpr std::chrono::milliseconds kLockPatience{2};
+constexpr std::chrono::nanoseconds kMinSpin{1000};
+
+}  // namespace
+
+struct Channel::Local {
+  std::string name;
+  posix::Mapping mapping;
+  Header* header = nullptr;
+  Slot* slots = nullptr;
+  std::byte* ring = nullptr;
+  std::uint64_t capacity = 0;
+  std::uint64_t mask = 0;
+  std::uint64_t max_message = 0;
+
+  // This process's registration: the tag is valid in the fork generation it was made in.
+  std::atomic<std::uint64_t> tag_generation{~std::uint64_t{0}};
+  std::atomic<std::uint32_t> tag{0};
+  // 0 when free, else the holder's fork generation + 1 (a fork child takes over a lock that a
+  // parent's thread held at fork time: that thread does not exist in the child).
+  std::atomic<std::uint64_t> register_lock{0};
+
+  // Hints, refreshed when they say "full" or "empty".
+  std::atomic<std::uint64_t> cached_head{0};
+  std::atomic<std::uint64_t> cached_tail{0};
+
+  std::atomic<std::int64_t> spin_limit_ns{std::chrono::nanoseconds(kDefaultSpin).count()};
+  std::atomic<std::int64_t> spin_now_ns{std::chrono::nanoseconds(kDefaultSpin).count()};
+  std::atomic<bool> spin_adaptive{true};
+
+  Record* at(std::uint64_t position) const {
+    return reinterpret_cast<Record*>(ring + (position & mask));
+  }
+  std::byte* payload(std::uint64_t position) const {
+    return ring + (position & mask) + kRecordHeader;
+  }
+
+  std::uint32_t own_tag();
+  void release_tag() noexcept;
+
+  enum class Locked : std::uint8_t { taken, taken_over, busy };
+  Locked take(std::atomic<std::uint32_t>& lock, std::uint32_t self);
+  void take_consumer_lock_over() noexcept;
+  bool take_consumer_lock(std::uint32_t self);
+  void revert_claims() noexcept;
+
+  std::size_t reserve(const std::size_t* sizes, std::size_t count, ChannelReservation* out);
+  void commit(const ChannelReservation* reservations, std::size_t count) noexcept;
+  ChannelStatus claim(ChannelDelivery* out, std::size_t max_count, std::size_t max_size,
+                      std::size_t& claimed);
+  void advance_head() noexcept;
+
+  bool readable() const;
+  bool writable(std::size_t size) const;
+  template <typename Ready>
+  bool wait(std::atomic<std::uint32_t>& word, Ready&& ready, std::chrono::nanoseconds timeout,
+            bool first_wait);
+  void recover();
+  bool recover_reserved(std::uint64_t position, std::uint32_t self);
+
+  [[noreturn]] void corrupted(std::uint64_t position) const {
+    throw ChannelError(name + ": corrupted record header at position " + std::to_string(position));
+  }
+};
+
+// --- registration -------------------------------------------------------------------------
+
+std::uint32_t Channel::Local::own_tag() {
+  const std::uint64_t generation = fork_generation();
+  if (tag_generation.load(std::memory_order_acquire) == generation)
+    return tag.load(std::memory_order_relaxed);
+  for (;;) {
+    std::uint64_t holder = register_lock.load(std::memory_order_acquire);
+    if (holder == generation + 1) {
+      sched_yield();  // another thread of this process registers
+    } else if (register_lock.compare_exchange_weak(holder, generation + 1,
+                                                   std::memory_order_acquire)) {
+      break;
+    }
+    if (tag_generation.load(std::memory_order_acquire) == generation)
+      return tag.load(std::memory_order_relaxed);
+  }
+  struct Unlock {
+    std::atomic<std::uint64_t>& lock;
+    ~Unlock() { lock.store(0, std::memory_order_release); }
+  } unlock{register_lock};
+  if (tag_generation.load(std::memory_order_acquire) != generation) {
+    tag.store(register_participant(slots, own_identity()), std::memory_order_relaxed);
+    tag_generation.store(generation, std::memory_order_release);
+  }
+  return tag.load(std::memory_order_relaxed);
+}
+
+void Channel::Local::release_tag() noexcept {
+  // Only the process that registered gives the slot back (not a fork child that inherited it).
+  if (tag_generation.load(std::memory_order_acquire) != fork_generation()) return;
+  unregister_participant(slots, tag.load(std::memory_order_relaxed));
+  tag_generation.store(~std::uint64_t{0}, std::memory_order_release);
+}
+
+// --- locks --------------------------------------------------------------------------------
+
+Channel::Local::Locked Channel::Local::take(std::atomic<std::uint32_t>& lock, std::uint32_t self) {
+  Clock::time_point started{};
+  for (unsigned round = 0;; ++round) {
+    std::uint32_t holder = lock.load(std::memory_order_relaxed);
+    if (holder == 0) {
+      if (lock.compare_exchange_weak(holder, self, std::memory_order_acquire,
+                                     std::memory_order_relaxed))
+        return Locked::taken;
+      continue;
+    }
+    if (round < 128) {
+      cpu_relax();
+      continue;
+    }
+    if (round % 32 == 0) {
+      if (!tag_alive(slots, holder, self)) {
+        if (lock.compare_exchange_strong(holder, self, std::memory_order_acquire))
+          return Locked::taken_over;
+        continue;
+      }
+      const auto now = Clock::now();
+      if (started == Clock::time_point{}) started = now;
+      if (now - started > kLockPatience) return Locked::busy;
+    }
+    sched_yield();
+  }
+}
+
+// The dead holder may have marked records CLAIMED without moving rhead: they were never
+// handed out, so they become deliverable again (docs/channel.md, "The locks").
+void Channel::Local::revert_claims() noexcept {
+  std::uint64_t position = header->rhead.load(std::memory_order_relaxed);
+  const std::uint64_t tail = header->tail.load(std::memory_order_acquire);
+  while (position < tail) {
+    Record* record = at(position);
+    const std::uint64_t word0 = record->word0.load(std::memory_order_acquire);
+    if ((word0 & ~kStateMask) != position) return;
+    const std::uint64_t length = length_of(record->word1.load(std::memory_order_relaxed));
+    const std::uint64_t state = word0 & kStateMask;
+    if (state == kClaimed) {
+      record->word0.store(position | kCommitted, std::memory_order_release);
+    } else if (state != kPad && state != kAbandoned) {
+      return;
+    }
+    const std::uint64_t span = state == kPad ? length : record_bytes(length);
+    if (span == 0 || span > capacity) return;
+    position += span;
+  }
+}
+
+bool Channel::Local::take_consumer_lock(std::uint32_t self) {
+  const Locked locked = take(header->consumer_lock, self);
+  if (locked == Locked::busy) return false;
+  if (locked == Locked::taken_over) revert_claims();
+  return true;
+}
+
+// --- producer -----------------------------------------------------------------------------
+
+std::size_t Channel::Local::reserve(const std::size_t* sizes, std::size_t count,
+                                    ChannelReservation* out) {
+  const std::uint32_t self = own_tag();
+  if (take(header->producer_lock, self) == Locked::busy) return 0;
+  // Nothing to repair after a takeover: a dead holder's headers at or beyond tail are
+  // unreachable, and tail moved only over complete RESERVED headers.
+  const std::uint64_t tail = header->tail.load(std::memory_order_relaxed);
+  std::uint64_t head = cached_head.load(std::memory_order_relaxed);
+  std::uint64_t position = tail;
+  std::size_t reserved = 0;
+  for (; reserved < count; ++reserved) {
+    const std::uint64_t bytes = record_bytes(sizes[reserved]);
+    const std::uint64_t offset = position & mask;
+    const std::uint64_t pad = offset + bytes > capacity ? capacity - offset : 0;
+    const std::uint64_t end = position + pad + bytes;
+    if (end - head > capacity) {
+      head = header->head.load(std::memory_order_acquire);
+      cached_head.store(head, std::memory_order_relaxed);
+      if (end - head > capacity) break;
+    }
+    if (pad) {
+      Record* filler = at(position);
+      filler->word1.store(word1(pad, self), std::memory_order_relaxed);
+      filler->word0.store(position | kPad, std::memory_order_relaxed);
+      position += pad;
+    }
+    Record* record = at(position);
+    record->word1.store(word1(sizes[reserved], self), std::memory_order_relaxed);
+    record->word0.store(position | kReserved, std::memory_order_relaxed);
+    out[reserved] = {position, payload(position), sizes[reserved]};
+    position += bytes;
+  }
+  if (reserved) header->tail.store(position, std::memory_order_release);
+  header->producer_lock.store(0, std::memory_order_release);
+  return reserved;
+}
+
+void Channel::Local::commit(const ChannelReservation* reservations, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    at(reservations[i].position)
+        ->word0.store(reservations[i].position | kCommitted, std::memory_order_seq_cst);
+  wake_if_waiting(header->data_word);
+}
+
+// --- consumer -----------------------------------------------------------------------------
+
+ChannelStatus Channel::Local::claim(ChannelDelivery* out, std::size_t max_count,
+                                    std::size_t max_size, std::size_t& claimed) {
+  claimed = 0;
+  const std::uint32_t self = own_tag();
+  if (!take_consumer_lock(self)) return ChannelStatus::would_block;
+  const std::uint64_t start = header->rhead.load(std::memory_order_relaxed);
+  std::uint64_t position = start;
+  std::uint64_t tail = cached_tail.load(std::memory_order_relaxed);
+  ChannelStatus status = ChannelStatus::would_block;
+  bool skipped = false;
+  std::uint64_t bad = UINT64_MAX;
+  while (claimed < max_count) {
+    if (position >= tail) {
+      tail = header->tail.load(std::memory_order_acquire);
+      cached_tail.store(tail, std::memory_order_relaxed);
+      if (position >= tail) break;
+    }
+    Record* record = at(position);
+    const std::uint64_t word0 = record->word0.load(std::memory_order_acquire);
+    const std::uint64_t length = length_of(record->word1.load(std::memory_order_relaxed));
+    const std::uint64_t state = word0 & kStateMask;
+    if ((word0 & ~kStateMask) != position) {
+      bad = position;
+      break;
+    }
+    if (state == kReserved) break;  // FIFO: nothing behind an uncommitted record
+    if (state == kPad) {
+      if (length < kRecordHeader || length > capacity - (position & mask)) {
+        bad = position;
+        break;
+      }
+      position += length;
+      skipped = true;
+      continue;
+    }
+    if (length > max_message || (state != kCommitted && state != kAbandoned)) {
+      bad = position;
+      break;
+    }
+    if (state == kAbandoned) {
+      position += record_bytes(length);
+      skipped = true;
+      continue;
+    }
+    if (length > max_size) {
+      if (claimed == 0) {
+        status = ChannelStatus::too_large;
+        out[0] = {position, nullptr, length};
+      }
+      break;
+    }
+    record->word1.store(word1(length, self), std::memory_order_relaxed);
+    record->word0.store(position | kClaimed, std::memory_order_relaxed);
+    out[claimed++] = {position, payload(position), length};
+    position += record_bytes(length);
+  }
+  if (position != start) header->rhead.store(position, std::memory_order_seq_cst);
+  header->consumer_lock.store(0, std::memory_order_release);
+  if (skipped) advance_head();
+  if (claimed) return ChannelStatus::done;
+  if (bad != UINT64_MAX) corrupted(bad);
+  return status;
+}
+
+// Frees every finished record at head. Consumers finishing out of order cooperate: each marks
+// CONSUMED then tries; seq_cst on both sides means one of two racing consumers sees the other's
+// mark (docs/channel.md, "Consumer").
+void Channel::Local::advance_head() noexcept {
+  std::uint64_t head = header->head.load(std::memory_order_seq_cst);
+  bool moved = false;
+  for (;;) {
+    if (head >= header->rhead.load(std::memory_order_seq_cst)) break;
+    Record* record = at(head);
+    const std::uint64_t word0 = record->word0.load(std::memory_order_seq_cst);
+    if ((word0 & ~kStateMask) != head) break;  // head moved on and the space was reused
+    const std::uint64_t state = word0 & kStateMask;
+    if (state != kConsumed && state != kPad && state != kAbandoned) break;
+    const std::uint64_t length = length_of(record->word1.load(std::memory_order_relaxed));
+    const std::uint64_t span = state == kPad ? length : record_bytes(length);
+    if (span == 0 || span > capacity) break;  // stale read; the CAS below would fail anyway
+    if (header->head.compare_exchange_strong(head, head + span, std::memory_order_seq_cst)) {
+      head += span;
+      moved = true;
+    }
+  }
+  if (moved) wake_if_waiting(header->space_word);
+}
+
+// --- waits --------------------------------------------------------------------------------
+
+bool Channel::Local::readable() const {
+  const std::uint64_t position = header->rhead.load(std::memory_order_acquire);
+  if (position >= header->tail.load(std::memory_order_acquire)) return false;
+  const std::uint64_t word0 = at(position)->word0.load(std::memory_order_acquire);
+  return (word0 & ~kStateMask) != position || (word0 & kStateMask) != kReserved;
+}
+
+bool Channel::Local::writable(std::size_t size) const {
+  const std::uint64_t tail = header->tail.load(std::memory_order_acquire);
+  const std::uint64_t head = header->head.load(std::memory_order_acquire);
+  const std::uint64_t bytes = record_bytes(size);
+  const std::uint64_t offset = tail & mask;
+  const std::uint64_t pad = offset + bytes > capacity ? capacity - offset : 0;
+  return tail + pad + bytes - head <= capacity;
+}
+
+template <typename Ready>
+bool Channel::Local::wait(std::atomic<std::uint32_t>& word, Ready&& ready,
+                          std::chrono::nanoseconds timeout, bool first_wait) {
+  const auto started = Clock::now();
+  if (first_wait) {
+    const std::chrono::nanoseconds spin(spin_now_ns.load(std::memory_order_relaxed));
+    const std::int64_t limit = spin_limit_ns.load(std::memory_order_relaxed);
+    const bool adaptive = spin_adaptive.load(std::memory_order_relaxed);
+    if (spin.count() > 0) {
+      const auto spin_end = started + std::min(spin, timeout);
+      do {
+        if (ready()) {
+          if (adaptive)
+            spin_now_ns.store(std::min(limit, spin.count() * 2), std::memory_order_relaxed);
+          return true;
+        }
+        for (int i = 0; i < 8; ++i) cpu_relax();
+      } while (Clock::now() < spin_end);
+      if (adaptive)
+        spin_now_ns.store(std::max(kMinSpin.count(), spin.count() / 2), std::memory_order_relaxed);
+    }
+  }
+  for (;;) {
+    const std::uint32_t expected = announce_waiting(word);
+    if (ready()) return true;
+    const auto elapsed = Clock::now() - started;
+    if (elapsed >= timeout) return false;
+    const std::chrono::nanoseconds slice =
+        std::min<std::chrono::nanoseconds>(timeout - elapsed, kSlice);
+    const auto slept_from = Clock::now();
+    if (!futex_wait(word, expected, slice)) return false;  // a signal: let handlers run
+    if (ready()) return true;
+    // A whole slice without a wake-up: maybe a participant died holding what we wait for.
+    if (Clock::now() - slept_from >= slice) {
+      recover();
+      if (ready()) return true;
+    }
+  }
+}
+
+// Returns true when the record at `position` was RESERVED by a dead producer and is now
+// ABANDONED.
+bool Channel::Local::recover_reserved(std::uint64_t position, std::uint32_t self) {
+  if (position >= header->tail.load(std::memory_order_acquire)) return false;
+  Record* record = at(position);
+  std::uint64_t word0 = record->word0.load(std::memory_order_acquire);
+  if (word0 != (position | kReserved)) return false;
+  if (tag_alive(slots, owner_of(record->word1.load(std::memory_order_acquire)), self)) return false;
+  if (!record->word0.compare_exchange_strong(word0, position | kAbandoned,
+                                             std::memory_order_seq_cst))
+    return false;
+  header->abandoned.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void Channel::Local::recover() {
+  const std::uint32_t self = own_tag();
+  bool changed = false;
+  // Locks held by the dead: taken over and released, so that waiters not contending for them
+  // (a consumer waiting for data while a dead consumer holds the lock) move on too.
+  std::uint32_t holder = header->producer_lock.load(std::memory_order_acquire);
+  if (holder && !tag_alive(slots, holder, self) &&
+      header->producer_lock.compare_exchange_strong(holder, self, std::memory_order_acquire)) {
+    header->producer_lock.store(0, std::memory_order_release);
+    changed = true;
+  }
+  holder = header->consumer_lock.load(std::memory_order_acquire);
+  if (holder && !tag_alive(slots, holder, self) &&
+      header->consumer_lock.compare_exchange_strong(holder, self, std::memory_order_acquire)) {
+    revert_claims();
+    header->consumer_lock.store(0, std::memory_order_release);
+    changed = true;
+  }
+  // A consumer waits at rhead: its producer may be dead.
+  changed |= recover_reserved(header->rhead.load(std::memory_order_acquire), self);
+  // A producer waits for head: records claimed by dead consumers are lost.
+  advance_head();
+  for (int step = 0; step < 4096; ++step) {
+    const std::uint64_t head = header->head.load(std::memory_order_acquire);
+    if (head >= header->rhead.load(std::memory_order_acquire)) break;
+    Record* record = at(head);
+    std::uint64_t word0 = record->word0.load(std::memory_order_acquire);
+    if (word0 != (head | kClaimed) ||
+        tag_alive(slots, owner_of(record->word1.load(std::memory_order_acquire)), self))
+      break;
+    if (record->word0.compare_exchange_strong(word0, head | kConsumed, std::memory_order_seq_cst))
+      header->lost.fetch_add(1, std::memory_order_relaxed);
+    advance_head();
+    changed = true;
+  }
+  if (changed) {
+    wake_if_waiting(header->data_word);
+    wake_if_waiting(header->space_word);
+  }
+}
+
+// --- Channel ------------------------------------------------------------------------------
+
+namespace {
+
+std::unique_ptr<Channel::Local> make_local(std::string name, posix::Mapping mapping) {
+  auto local = std::make_unique<Channel::Local>();
+  local->name = std::move(name);
+  local->mapping = std::move(mapping);
+  std::byte* base = local->mapping.bytes().data();
+  local->header = reinterpret_cast<Header*>(base);
+  local->slots = reinterpret_cast<Slot*>(base + kHeaderBytes);
+  local->ring = base + kRingOffset;
+  local->capacity = local->header->capacity;
+  local->mask = local->capacity - 1;
+  local->max_message = local->capacity / 2 - kRecordHeader;
+  const std::uint64_t head = local->header->head.load(std::memory_order_acquire);
+  local->cached_head.store(head, std::memory_order_relaxed);
+  local->cached_tail.store(head, std::memory_order_relaxed);
+  return local;
+}
+
+}  // namespace
+
+Channel::Channel(std::unique_ptr<Local> local) : local_(std::move(local)) {}
+
+Channel::Channel(std::string name, bool create, std::size_t capacity, mode_t mode) {
+  posix::validate_name(name);
+  const std::size_t ring = ring_capacity(capacity);
+  posix::Mapping mapping = channel::open_or_create(name, create, ring, mode);
+  local_ = make_local(std::move(name), std::move(mapping));
+}
+
+Channel Channel::create_unique(std::size_t capacity, mode_t mode) {
+  const std::size_t ring = ring_capacity(capacity);
+  return detail::create_with_unique_name([&](std::string name) {
+    posix::Mapping mapping = channel::create(name, ring, mode);
+    return Channel(make_local(std::move(name), std::move(mapping)));
+  });
+}
+
+Channel::Channel(Channel&& other) noexcept = default;
+
+Channel& Channel::operator=(Channel&& other) noexcept {
+  if (this != &other) {
+    if (local_) local_->release_tag();
+    local_ = std::move(other.local_);
+  }
+  return *this;
+}
+
+Channel::~Channel() {
+  if (local_) local_->release_tag();
+}
+
+const std::string& Channel::name() const noexcept { return local_->name; }
+std::size_t Channel::capacity() const noexcept { return local_->capacity; }
+std::size_t Channel::max_message_size() const noexcept { return local_->max_message; }
+std::uint64_t Channel::lost() const noexcept {
+  return local_->header->lost.load(std::memory_order_relaxed);
+}
+std::uint64_t Channel::abandoned() const noexcept {
+  return local_->header->abandoned.load(std::memory_order_relaxed);
+}
+
+void Channel::set_spin(std::chrono::nanoseconds spin, bool adaptive) {
+  if (spin.count() < 0) throw std::invalid_argument("spin must not be negative");
+  local_->spin_limit_ns.store(spin.count(), std::memory_order_relaxed);
+  local_->spin_now_ns.store(spin.count(), std::memory_order_relaxed);
+  local_->spin_adaptive.store(adaptive, std::memory_order_relaxed);
+}
+
+std::chrono::nanoseconds Channel::spin() const noexcept {
+  return std::chrono::nanoseconds(local_->spin_limit_ns.load(std::memory_order_relaxed));
+}
+
+namespace {
+
+void check_size(std::size_t size, std::size_t max_message) {
+  if (size > max_message)
+    throw std::length_error("a message of " + std::to_string(size) +
+                            " bytes can never fit in this channel (at most " +
+                            std::to_string(max_message) + " bytes)");
+}
+
+}  // namespace
+
+ChannelStatus Channel::try_reserve(std::size_t size, ChannelReservation& out) {
+  check_size(size, local_->max_message);
+  return local_->reserve(&size, 1, &out) ? ChannelStatus::done : ChannelStatus::would_block;
+}
+
+ChannelStatus Channel::try_send(std::span<const std::byte> data) {
+  ChannelReservation reservation;
+  const ChannelStatus status = try_reserve(data.size(), reservation);
+  if (status != ChannelStatus::done) return status;
+  if (!data.empty()) std::memcpy(reservation.data, data.data(), data.size());
+  local_->commit(&reservation, 1);
+  return ChannelStatus::done;
+}
+
+std::size_t Channel::try_send_many(std::span<const std::span<const std::byte>> messages) {
+  constexpr std::size_t kBatch = 64;
+  std::size_t sizes[kBatch];
+  ChannelReservation reservations[kBatch];
+  std::size_t sent = 0;
+  while (sent < messages.size()) {
+    const std::size_t batch = std::min(kBatch, messages.size() - sent);
+    for (std::size_t i = 0; i < batch; ++i) {
+      sizes[i] = messages[sent + i].size();
+      check_size(sizes[i], local_->max_message);
+    }
+    const std::size_t reserved = local_->reserve(sizes, batch, reservations);
+    for (std::size_t i = 0; i < reserved; ++i)
+      if (sizes[i]) std::memcpy(reservations[i].data, messages[sent + i].data(), sizes[i]);
+    local_->commit(reservations, reserved);
+    sent += reserved;
+    if (reserved < batch) break;
+  }
+  return sent;
+}
+
+void Channel::commit(const ChannelReservation& reservation) noexcept {
+  local_->commit(&reservation, 1);
+}
+
+void Channel::discard(const ChannelReservation& reservation) noexcept {
+  Record* record = local_->at(reservation.position);
+  std::uint64_t expected = reservation.position | kReserved;
+  if (record->word0.compare_exchange_strong(expected, reservation.position | kAbandoned,
+                                            std::memory_order_seq_cst))
+    local_->header->abandoned.fetch_add(1, std::memory_order_relaxed);
+  wake_if_waiting(local_->header->data_word);
+}
+
+ChannelStatus Channel::try_claim(ChannelDelivery& out, std::size_t max_size) {
+  std::size_t claimed = 0;
+  return local_->claim(&out, 1, max_size, claimed);
+}
+
+std::size_t Channel::try_claim_many(std::span<ChannelDelivery> out) {
+  std::size_t claimed = 0;
+  if (out.empty()) return 0;
+  local_->claim(out.data(), out.size(), SIZE_MAX, claimed);
+  return claimed;
+}
+
+void Channel::consume(std::span<const ChannelDelivery> deliveries) noexcept {
+  for (const ChannelDelivery& delivery : deliveries)
+    local_->at(delivery.position)
+        ->word0.store(delivery.position | kConsumed, std::memory_order_seq_cst);
+  local_->advance_head();
+}
+
+void Channel::consume_lost(const ChannelDelivery& delivery) noexcept {
+  local_->header->lost.fetch_add(1, std::memory_order_relaxed);
+  consume(delivery);
+}
+
+bool Channel::wait_readable(std::chrono::nanoseconds timeout, bool first_wait) {
+  Local& local = *local_;
+  return local.wait(
+      local.header->data_word, [&] { return local.readable(); }, timeout, first_wait);
+}
+
+bool Channel::wait_writable(std::size_t size, std::chrono::nanoseconds timeout, bool first_wait) {
+  check_size(size, local_->max_message);
+  Local& local = *local_;
+  return local.wait(
+      local.header->space_word, [&] { return local.writable(size); }, timeout, first_wait);
+}
+
+namespace {
+
+// Deadline bookkeeping of the blocking conveniences.
+struct Budget {
+  std::optional<Clock::time_point> deadline;
+  explicit Budget(std::optional<std::chrono::nanoseconds> timeout) {
+    if (timeout) deadline = Clock::now() + *timeout;
+  }
+  // nullopt once expired.
+  std::optional<std::chrono::nanoseconds> left() const {
+    if (!deadline) return std::chrono::hours(24);
+    const auto now = Clock::now();
+    if (now >= *deadline) return std::nullopt;
+    return *deadline - now;
+  }
+};
+
+}  // namespace
+
+bool Channel::send(std::span<const std::byte> data,
+                   std::optional<std::chrono::nanoseconds> timeout) {
+  const Budget budget(timeout);
+  for (bool first = true;; first = false) {
+    if (try_send(data) == ChannelStatus::done) return true;
+    const auto left = budget.left();
+    if (!left) return false;
+    wait_writable(data.size(), *left, first);
+  }
+}
+
+std::optional<std::vector<std::byte>> Channel::receive(
+    std::optional<std::chrono::nanoseconds> timeout) {
+  const Budget budget(timeout);
+  for (bool first = true;; first = false) {
+    ChannelDelivery delivery;
+    if (try_claim(delivery) == ChannelStatus::done) {
+      try {
+        std::vector<std::byte> message(delivery.data, delivery.data + delivery.size);
+        consume(delivery);
+        return message;
+      } catch (...) {
+        consume_lost(delivery);  // claimed but not handed out: never left blocking head
+        throw;
+      }
+    }
+    const auto left = budget.left();
+    if (!left) return std::nullopt;
+    wait_readable(*left, first);
+  }
+}
+
+void Channel::unlink() const { posix::SharedMemory::unlink(local_->name); }
+
+void Channel::unlink(std::string_view name) { posix::SharedMemory::unlink(name); }
+
+std::size_t Channel::segment_size(std::size_t capacity) noexcept { return kRingOffset + capacity; }
+
+}  // namespace ipcxx

@@ -1,0 +1,311 @@
+// ipcxx::Channel: delivery order and packing, limits, timeouts, bad segments, threads, and
+// participants killed in the middle of a send or a receive.
+#include "ipcxx/channel.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "channel/layout.hpp"
+#include "child_process.hpp"
+#include "ipcxx/posix/shared_memory.hpp"
+
+using ipcxx::Channel;
+using ipcxx::ChannelDelivery;
+using ipcxx::ChannelError;
+using ipcxx::ChannelReservation;
+using ipcxx::ChannelStatus;
+using ipcxx::posix::SharedMemory;
+using ipcxx::testing::ChildProcess;
+using ipcxx::testing::Signal;
+using ipcxx::testing::unique_name;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Unlinker = ipcxx::testing::NameGuard<&Channel::unlink>;
+
+std::vector<std::byte> message(std::uint32_t id, std::size_t size) {
+  std::vector<std::byte> bytes(std::max<std::size_t>(size, sizeof id));
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = std::byte(id * 31 + i);
+  std::memcpy(bytes.data(), &id, sizeof id);
+  return bytes;
+}
+
+std::uint32_t id_of(const std::vector<std::byte>& bytes) {
+  std::uint32_t id;
+  std::memcpy(&id, bytes.data(), sizeof id);
+  return id;
+}
+
+bool intact(const std::vector<std::byte>& bytes) {
+  const std::uint32_t id = id_of(bytes);
+  for (std::size_t i = sizeof id; i < bytes.size(); ++i)
+    if (bytes[i] != std::byte(id * 31 + i)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST(Channel, DeliversInOrderThroughManyLapsOfASmallRing) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  EXPECT_EQ(channel.capacity(), 4096u);
+  EXPECT_EQ(channel.max_message_size(), 2048u - 16u);
+  // Odd sizes force PAD records at the end of the ring on most laps.
+  std::uint32_t sent = 0, received = 0;
+  for (int round = 0; round < 2000; ++round) {
+    while (channel.try_send(message(sent, 1 + (sent * 37) % 700)) == ChannelStatus::done) ++sent;
+    auto got = channel.receive(0ns);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(id_of(*got), received);
+    EXPECT_EQ(got->size(), std::max<std::size_t>(4, 1 + (received * 37) % 700));
+    EXPECT_TRUE(intact(*got));
+    ++received;
+  }
+  while (auto got = channel.receive(0ns)) EXPECT_EQ(id_of(*got), received++);
+  EXPECT_EQ(sent, received);
+  EXPECT_EQ(channel.lost(), 0u);
+  EXPECT_EQ(channel.abandoned(), 0u);
+}
+
+TEST(Channel, CapacityIsRoundedUpAndLimitsAreEnforced) {
+  Channel channel = Channel::create_unique(5000);
+  Unlinker unlink{channel.name()};
+  EXPECT_EQ(channel.capacity(), 8192u);
+  std::vector<std::byte> largest(channel.max_message_size());
+  EXPECT_TRUE(channel.send(largest, 0ns));
+  std::vector<std::byte> too_large(channel.max_message_size() + 1);
+  EXPECT_THROW(channel.try_send(too_large), std::length_error);
+  EXPECT_THROW(channel.wait_writable(too_large.size(), 0ns), std::length_error);
+  auto got = channel.receive(0ns);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->size(), largest.size());
+  EXPECT_THROW(Channel(unique_name(), true, Channel::kMaxCapacity + 1), std::invalid_argument);
+}
+
+TEST(Channel, EmptyMessagesAndTooLargeForTheCallersBuffer) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  ASSERT_EQ(channel.try_send({}), ChannelStatus::done);
+  ASSERT_EQ(channel.try_send(message(7, 100)), ChannelStatus::done);
+  ChannelDelivery delivery;
+  ASSERT_EQ(channel.try_claim(delivery), ChannelStatus::done);
+  EXPECT_EQ(delivery.size, 0u);
+  channel.consume(delivery);
+  EXPECT_EQ(channel.try_claim(delivery, 99), ChannelStatus::too_large);
+  EXPECT_EQ(delivery.size, 100u);
+  ASSERT_EQ(channel.try_claim(delivery, 100), ChannelStatus::done);
+  channel.consume(delivery);
+  EXPECT_EQ(channel.try_claim(delivery), ChannelStatus::would_block);
+}
+
+TEST(Channel, TimeoutsExpireOnEmptyAndFullRings) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(channel.receive(30ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 30ms);
+  while (channel.try_send(message(0, 1000)) == ChannelStatus::done) {
+  }
+  EXPECT_FALSE(channel.send(message(0, 1000), 30ms));
+}
+
+TEST(Channel, DiscardedReservationsAreSkipped) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  ChannelReservation reservation;
+  ASSERT_EQ(channel.try_reserve(10, reservation), ChannelStatus::done);
+  ASSERT_EQ(channel.try_send(message(1, 10)), ChannelStatus::done);
+  ChannelDelivery delivery;
+  EXPECT_EQ(channel.try_claim(delivery), ChannelStatus::would_block);  // FIFO: waits for it
+  channel.discard(reservation);
+  auto got = channel.receive(0ns);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 1u);
+  EXPECT_EQ(channel.abandoned(), 1u);
+}
+
+TEST(Channel, SendManyAndClaimManyBatch) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  std::vector<std::vector<std::byte>> owned;
+  for (std::uint32_t i = 0; i < 200; ++i) owned.push_back(message(i, 8));
+  std::vector<std::span<const std::byte>> spans(owned.begin(), owned.end());
+  const std::size_t sent = channel.try_send_many(spans);
+  EXPECT_EQ(sent, 4096u / 32u);  // 32-byte records fill the ring exactly
+  std::vector<ChannelDelivery> deliveries(500);
+  const std::size_t claimed = channel.try_claim_many(deliveries);
+  ASSERT_EQ(claimed, sent);
+  for (std::size_t i = 0; i < claimed; ++i) {
+    std::uint32_t id;
+    std::memcpy(&id, deliveries[i].data, sizeof id);
+    EXPECT_EQ(id, i);
+  }
+  channel.consume({deliveries.data(), claimed});
+  EXPECT_EQ(channel.try_send_many(std::span(spans).subspan(sent)), 200u - sent);
+}
+
+TEST(Channel, BadSegmentsAreRejectedWithAClearError) {
+  const std::string name = unique_name();
+  Unlinker unlink{name};
+  {
+    SharedMemory memory(name, O_CREAT | O_EXCL, 0600, 100);
+    EXPECT_THROW(Channel{name}, ChannelError);
+  }
+  const std::size_t size = Channel::segment_size(4096);
+  auto corrupt = [&](auto&& edit) {
+    try {
+      SharedMemory::unlink(name);
+    } catch (const ipcxx::Error&) {
+    }
+    Channel created(name, true, 4096);
+    SharedMemory memory(name, 0);
+    auto mapping = memory.map();
+    edit(*reinterpret_cast<ipcxx::channel::Header*>(mapping.bytes().data()), memory);
+  };
+  corrupt([](auto& header, auto&) { header.magic[0] = 'X'; });
+  EXPECT_THROW(Channel{name}, ChannelError);
+  corrupt([](auto& header, auto&) { header.version = 2; });
+  try {
+    Channel opened{name};
+    ADD_FAILURE() << "opened a channel of another version";
+  } catch (const ChannelError& error) {
+    EXPECT_NE(std::string(error.what()).find("version 2"), std::string::npos) << error.what();
+  }
+  corrupt([](auto& header, auto&) { header.capacity = 12345; });
+  EXPECT_THROW(Channel{name}, ChannelError);
+  corrupt([&](auto&, auto& memory) { memory.resize(size + 4096); });
+  EXPECT_THROW(Channel{name}, ChannelError);
+  corrupt([](auto& header, auto&) { header.ready.store(0); });
+  EXPECT_THROW(Channel{name}, ChannelError);  // never initialised within the open wait
+}
+
+TEST(Channel, CorruptedRecordHeadersRaiseInsteadOfBeingFollowed) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  ASSERT_EQ(channel.try_send(message(1, 40)), ChannelStatus::done);
+  SharedMemory memory(channel.name(), 0);
+  auto mapping = memory.map();
+  auto* record = reinterpret_cast<ipcxx::channel::Record*>(mapping.bytes().data() +
+                                                           ipcxx::channel::kRingOffset);
+  const auto good = record->word1.load();
+  record->word1.store(ipcxx::channel::word1(1u << 30, 0));  // length beyond the ring
+  ChannelDelivery delivery;
+  EXPECT_THROW(channel.try_claim(delivery), ChannelError);
+  record->word1.store(good);
+  record->word0.store(999 * 16 | ipcxx::channel::kCommitted);  // position of another lap
+  EXPECT_THROW(channel.try_claim(delivery), ChannelError);
+}
+
+TEST(Channel, FourProducersFourConsumersDeliverEachMessageExactlyOnce) {
+  Channel channel = Channel::create_unique(1 << 14);
+  Unlinker unlink{channel.name()};
+  constexpr std::uint32_t kPerProducer = 20000;
+  std::vector<std::atomic<int>> seen(4 * kPerProducer);
+  std::atomic<std::uint32_t> received{0};
+  std::atomic<bool> order_ok{true};
+  std::vector<std::thread> threads;
+  for (std::uint32_t p = 0; p < 4; ++p)
+    threads.emplace_back([&, p] {
+      for (std::uint32_t i = 0; i < kPerProducer; ++i)
+        ASSERT_TRUE(channel.send(message(p * kPerProducer + i, 4 + i % 90)));
+    });
+  for (int c = 0; c < 4; ++c)
+    threads.emplace_back([&] {
+      std::vector<std::uint32_t> last(4, 0);
+      while (received.load() < 4 * kPerProducer) {
+        auto got = channel.receive(20ms);
+        if (!got) continue;
+        const std::uint32_t id = id_of(*got);
+        if (!intact(*got) || id >= 4 * kPerProducer) order_ok = false;
+        seen[id].fetch_add(1);
+        const std::uint32_t producer = id / kPerProducer, index = id % kPerProducer + 1;
+        if (index <= last[producer]) order_ok = false;  // FIFO per producer, per consumer
+        last[producer] = index;
+        received.fetch_add(1);
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  EXPECT_TRUE(order_ok);
+  for (std::size_t id = 0; id < seen.size(); ++id) ASSERT_EQ(seen[id].load(), 1) << id;
+}
+
+TEST(Channel, CrossProcessStreamAndForkedChildRegistersItself) {
+  Channel channel = Channel::create_unique(1 << 12);
+  Unlinker unlink{channel.name()};
+  constexpr std::uint32_t kCount = 50000;
+  ChildProcess producer([&] {
+    // The inherited object: the child takes its own participant slot on first use.
+    for (std::uint32_t i = 0; i < kCount; ++i)
+      if (!channel.send(message(i, 4 + i % 200), 10s)) return 1;
+    return 0;
+  });
+  for (std::uint32_t i = 0; i < kCount; ++i) {
+    auto got = channel.receive(10s);
+    ASSERT_TRUE(got);
+    ASSERT_EQ(id_of(*got), i);
+    ASSERT_TRUE(intact(*got));
+  }
+  EXPECT_EQ(producer.wait(), 0);
+}
+
+TEST(Channel, AProducerKilledMidMessageIsSkippedWithinMilliseconds) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  Signal reserved;
+  ChildProcess producer([&] {
+    Channel own(channel.name());
+    ChannelReservation reservation;
+    if (own.try_reserve(100, reservation) != ChannelStatus::done) return 1;
+    std::memset(reservation.data, 0xAB, 50);  // half-written, never committed
+    reserved.notify();
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(reserved.wait());
+  ASSERT_EQ(channel.try_send(message(5, 10)), ChannelStatus::done);  // queued behind it
+  producer.kill();
+  producer.wait();
+  const auto started = std::chrono::steady_clock::now();
+  auto got = channel.receive(5s);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 5u);
+  EXPECT_LT(waited, 100ms);
+  EXPECT_EQ(channel.abandoned(), 1u);
+}
+
+TEST(Channel, AConsumerKilledHoldingAMessageIsCountedLostAndFreesTheRing) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  ASSERT_EQ(channel.try_send(message(1, 1500)), ChannelStatus::done);
+  Signal claimed;
+  ChildProcess consumer([&] {
+    Channel own(channel.name());
+    ChannelDelivery delivery;
+    if (own.try_claim(delivery) != ChannelStatus::done) return 1;
+    claimed.notify();
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(claimed.wait());
+  consumer.kill();
+  consumer.wait();
+  // The ring holds the claimed record: with the next one, a third fits only once it is freed.
+  ASSERT_EQ(channel.try_send(message(2, 1500)), ChannelStatus::done);
+  ASSERT_EQ(channel.try_send(message(3, 1500)), ChannelStatus::would_block);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(channel.send(message(3, 1500), 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 100ms);
+  EXPECT_EQ(channel.lost(), 1u);
+  EXPECT_EQ(id_of(*channel.receive(0ns)), 2u);
+  EXPECT_EQ(id_of(*channel.receive(0ns)), 3u);
+}
