@@ -11,7 +11,7 @@ namespace {
 using enum Syscall;
 
 // Indexed by the enumerator's value; the static_assert below keeps it complete.
-constexpr std::array<std::pair<Syscall, std::string_view>, 53> kNames{{
+constexpr std::array<std::pair<Syscall, std::string_view>, 63> kNames{{
     {unknown, ""},
     {close, "close"},
     {fstat, "fstat"},
@@ -65,12 +65,22 @@ constexpr std::array<std::pair<Syscall, std::string_view>, 53> kNames{{
     {msgctl_ipc_stat, "msgctl(IPC_STAT)"},
     {msgctl_ipc_set, "msgctl(IPC_SET)"},
     {msgctl_ipc_rmid, "msgctl(IPC_RMID)"},
+    {pthread_mutexattr_init, "pthread_mutexattr_init"},
+    {pthread_mutexattr_setpshared, "pthread_mutexattr_setpshared"},
+    {pthread_mutexattr_setrobust, "pthread_mutexattr_setrobust"},
+    {pthread_mutexattr_settype, "pthread_mutexattr_settype"},
+    {pthread_mutex_init, "pthread_mutex_init"},
+    {pthread_mutex_lock, "pthread_mutex_lock"},
+    {pthread_mutex_trylock, "pthread_mutex_trylock"},
+    {pthread_mutex_clocklock, "pthread_mutex_clocklock"},
+    {pthread_mutex_unlock, "pthread_mutex_unlock"},
+    {pthread_mutex_consistent, "pthread_mutex_consistent"},
 }};
 
 constexpr bool table_is_in_order() {
   for (std::size_t i = 0; i < kNames.size(); ++i)
     if (static_cast<std::size_t>(kNames[i].first) != i) return false;
-  return kNames.back().first == msgctl_ipc_rmid;
+  return kNames.back().first == pthread_mutex_consistent;
 }
 static_assert(table_is_in_order(), "kNames must list every Syscall in declaration order");
 

@@ -50,7 +50,8 @@ std::size_t robust_mutex_segment_size() noexcept { return sizeof(RobustMutex::La
 
 namespace {
 
-[[noreturn]] void fail(int error, const char* call, const std::string& name) {
+// pthread calls return the error number rather than setting errno.
+[[noreturn]] void fail(int error, Syscall call, const std::string& name) {
   throw Error(error, call, name);
 }
 
@@ -73,13 +74,25 @@ void keep_mapped(posix::Mapping mapping) noexcept {
 
 void initialise(RobustMutex::Layout& layout, const std::string& name) {
   pthread_mutexattr_t attributes;
-  if (int error = pthread_mutexattr_init(&attributes)) fail(error, "pthread_mutexattr_init", name);
+  if (int error = pthread_mutexattr_init(&attributes))
+    fail(error, Syscall::pthread_mutexattr_init, name);
+  // Each step names its own call; the attributes are destroyed whichever one fails.
+  Syscall failed = Syscall::pthread_mutexattr_setpshared;
   int error = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
-  if (!error) error = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
-  if (!error) error = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK);
-  if (!error) error = pthread_mutex_init(&layout.mutex, &attributes);
+  if (!error) {
+    failed = Syscall::pthread_mutexattr_setrobust;
+    error = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+  }
+  if (!error) {
+    failed = Syscall::pthread_mutexattr_settype;
+    error = pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK);
+  }
+  if (!error) {
+    failed = Syscall::pthread_mutex_init;
+    error = pthread_mutex_init(&layout.mutex, &attributes);
+  }
   pthread_mutexattr_destroy(&attributes);
-  if (error) fail(error, "pthread_mutex_init", name);
+  if (error) fail(error, failed, name);
   layout.version = kVersion;
   layout.magic = kMagic;
   layout.state.store(kConsistent, std::memory_order_relaxed);
@@ -216,11 +229,11 @@ void RobustMutex::close() noexcept {
 }
 
 RobustMutex::Layout& RobustMutex::layout() const {
-  if (!shared_) throw Error(EBADF, "pthread_mutex_lock", name_);
+  if (!shared_) throw Error(EBADF, Syscall::pthread_mutex_lock, name_);
   return *shared_;
 }
 
-void RobustMutex::check_usable(const char* call) const {
+void RobustMutex::check_usable(Syscall call) const {
   if (layout().state.load(std::memory_order_acquire) == kNotRecoverable)
     fail(ENOTRECOVERABLE, call, name_);
 }
@@ -229,7 +242,7 @@ bool RobustMutex::not_recoverable() const {
   return shared_ && shared_->state.load(std::memory_order_acquire) == kNotRecoverable;
 }
 
-LockOutcome RobustMutex::finish_lock(int result, const char* call) {
+LockOutcome RobustMutex::finish_lock(int result, Syscall call) {
   Layout& shared = layout();
   switch (result) {
     case 0:
@@ -260,21 +273,21 @@ LockOutcome RobustMutex::finish_lock(int result, const char* call) {
 }
 
 LockOutcome RobustMutex::acquire() {
-  check_usable("pthread_mutex_lock");
-  return finish_lock(pthread_mutex_lock(&layout().mutex), "pthread_mutex_lock");
+  check_usable(Syscall::pthread_mutex_lock);
+  return finish_lock(pthread_mutex_lock(&layout().mutex), Syscall::pthread_mutex_lock);
 }
 
 LockOutcome RobustMutex::try_acquire() {
-  check_usable("pthread_mutex_trylock");
-  return finish_lock(pthread_mutex_trylock(&layout().mutex), "pthread_mutex_trylock");
+  check_usable(Syscall::pthread_mutex_trylock);
+  return finish_lock(pthread_mutex_trylock(&layout().mutex), Syscall::pthread_mutex_trylock);
 }
 
 LockOutcome RobustMutex::acquire_for(std::chrono::nanoseconds timeout) {
-  check_usable("pthread_mutex_clocklock");
+  check_usable(Syscall::pthread_mutex_clocklock);
   const detail::Deadline deadline(timeout);
   const timespec at = deadline.monotonic();
   return finish_lock(pthread_mutex_clocklock(&layout().mutex, CLOCK_MONOTONIC, &at),
-                     "pthread_mutex_clocklock");
+                     Syscall::pthread_mutex_clocklock);
 }
 
 namespace {
@@ -307,47 +320,48 @@ Holder find_holder(RobustMutex::Layout& shared, const std::string& name) {
       pthread_mutex_unlock(&shared.mutex);
       return Holder::dead;
     default:
-      fail(result, "pthread_mutex_clocklock", name);
+      fail(result, Syscall::pthread_mutex_clocklock, name);
   }
 }
 
 }  // namespace
 
 void RobustMutex::release() {
-  check_usable("pthread_mutex_unlock");
+  check_usable(Syscall::pthread_mutex_unlock);
   Layout& shared = layout();
   // An object releases only what it acquired: releasing through another object of this
   // process would leave this one counting a hold, and its close() would unmap a mutex this
   // thread holds (glibc's robust list then points into unmapped memory).
-  if (holds_->load() <= 0) fail(EPERM, "pthread_mutex_unlock", name_);
+  if (holds_->load() <= 0) fail(EPERM, Syscall::pthread_mutex_unlock, name_);
   if (shared.state.load(std::memory_order_acquire) == kInconsistent) {
     // Only the holder may doom the lock; anybody else gets the EPERM unlock would give.
     if (find_holder(shared, name_) != Holder::this_thread)
-      fail(EPERM, "pthread_mutex_unlock", name_);
+      fail(EPERM, Syscall::pthread_mutex_unlock, name_);
     shared.state.store(kNotRecoverable, std::memory_order_release);
   }
-  if (int error = pthread_mutex_unlock(&shared.mutex)) fail(error, "pthread_mutex_unlock", name_);
+  if (int error = pthread_mutex_unlock(&shared.mutex))
+    fail(error, Syscall::pthread_mutex_unlock, name_);
   --*holds_;
 }
 
 void RobustMutex::make_consistent() {
-  check_usable("pthread_mutex_consistent");
+  check_usable(Syscall::pthread_mutex_consistent);
   Layout& shared = layout();
   if (find_holder(shared, name_) != Holder::this_thread)
-    fail(EPERM, "pthread_mutex_consistent", name_);
+    fail(EPERM, Syscall::pthread_mutex_consistent, name_);
   if (shared.state.load(std::memory_order_acquire) != kInconsistent)
-    fail(EINVAL, "pthread_mutex_consistent", name_);
+    fail(EINVAL, Syscall::pthread_mutex_consistent, name_);
   // EINVAL here means glibc already considers it consistent: a death locked() recorded.
   const int error = pthread_mutex_consistent(&shared.mutex);
-  if (error && error != EINVAL) fail(error, "pthread_mutex_consistent", name_);
+  if (error && error != EINVAL) fail(error, Syscall::pthread_mutex_consistent, name_);
   shared.state.store(kConsistent, std::memory_order_release);
 }
 
 bool RobustMutex::locked() {
-  check_usable("pthread_mutex_clocklock");
+  check_usable(Syscall::pthread_mutex_clocklock);
   Layout& shared = layout();
   const bool held = find_holder(shared, name_) != Holder::none;
-  check_usable("pthread_mutex_clocklock");
+  check_usable(Syscall::pthread_mutex_clocklock);
   return held;
 }
 

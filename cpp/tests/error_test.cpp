@@ -35,13 +35,31 @@ TEST(Error, BuiltFromTextFindsTheTypedSyscall) {
 }
 
 TEST(Error, EverySyscallNameRoundTrips) {
-  for (int value = 1; value <= static_cast<int>(ipcxx::Syscall::msgctl_ipc_rmid); ++value) {
+  // The last enumerator: the check after the loop fails when one is added after it, so that
+  // this loop keeps covering every value.
+  constexpr auto last = static_cast<int>(ipcxx::Syscall::pthread_mutex_consistent);
+  for (int value = 1; value <= last; ++value) {
     const auto call = static_cast<ipcxx::Syscall>(value);
     const std::string_view name = ipcxx::syscall_name(call);
     EXPECT_FALSE(name.empty()) << value;
     EXPECT_EQ(ipcxx::syscall_from_name(name), call) << name;
   }
+  EXPECT_EQ(ipcxx::syscall_name(static_cast<ipcxx::Syscall>(last + 1)), "");
   EXPECT_EQ(ipcxx::syscall_name(ipcxx::Syscall::unknown), "");
+}
+
+TEST(Error, RobustMutexPthreadCallsHaveTheirOwnNames) {
+  using ipcxx::Syscall;
+  EXPECT_EQ(ipcxx::syscall_name(Syscall::pthread_mutex_lock), "pthread_mutex_lock");
+  EXPECT_EQ(ipcxx::syscall_name(Syscall::pthread_mutex_clocklock), "pthread_mutex_clocklock");
+  EXPECT_EQ(ipcxx::syscall_name(Syscall::pthread_mutexattr_setrobust),
+            "pthread_mutexattr_setrobust");
+  // Python's RobustLock tells "nothing to repair" by this name (python/src/robust_lock.cpp).
+  const ipcxx::Error error(EINVAL, Syscall::pthread_mutex_consistent, "/lock");
+  EXPECT_EQ(error.call(), "pthread_mutex_consistent");
+  EXPECT_STREQ(error.what(), "pthread_mutex_consistent(/lock): Invalid argument");
+  EXPECT_EQ(ipcxx::Error(EPERM, "pthread_mutex_unlock", "/lock").syscall(),
+            Syscall::pthread_mutex_unlock);
 }
 
 TEST(Error, CoreCallsReportTheirTypedSyscall) {

@@ -38,6 +38,17 @@ int errno_of(Body&& body) {
   return 0;
 }
 
+// The typed call of the Error that `body` throws (Syscall::unknown when it throws none).
+template <typename Body>
+ipcxx::Syscall syscall_of(Body&& body) {
+  try {
+    body();
+  } catch (const ipcxx::Error& error) {
+    return error.syscall();
+  }
+  return ipcxx::Syscall::unknown;
+}
+
 // A child that takes the lock, says so, and waits to be killed while holding it.
 ChildProcess holder_until_killed(const std::string& name, Signal& holding) {
   return ChildProcess([&] {
@@ -239,6 +250,45 @@ TEST(RobustMutex, MakeConsistentWithNothingToRepairFailsWithEinval) {
   ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
   EXPECT_EQ(errno_of([&] { mutex.make_consistent(); }), EINVAL);
   mutex.release();
+}
+
+TEST(RobustMutex, EachFailureNamesItsTypedPthreadCall) {
+  using ipcxx::Syscall;
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  EXPECT_EQ(syscall_of([&] { mutex.release(); }), Syscall::pthread_mutex_unlock);
+  EXPECT_EQ(syscall_of([&] { mutex.make_consistent(); }), Syscall::pthread_mutex_consistent);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  EXPECT_EQ(syscall_of([&] { mutex.acquire(); }), Syscall::pthread_mutex_lock);
+  EXPECT_EQ(syscall_of([&] { mutex.try_acquire(); }), Syscall::pthread_mutex_trylock);
+  EXPECT_EQ(syscall_of([&] { mutex.acquire_for(10ms); }), Syscall::pthread_mutex_clocklock);
+  try {
+    mutex.make_consistent();
+    FAIL() << "no exception";
+  } catch (const ipcxx::Error& error) {
+    EXPECT_EQ(error.syscall(), Syscall::pthread_mutex_consistent);
+    EXPECT_EQ(error.errno_value(), EINVAL);
+    EXPECT_EQ(std::string(error.what()),
+              "pthread_mutex_consistent(" + cleanup.name + "): Invalid argument");
+  }
+  mutex.release();
+  mutex.close();
+  EXPECT_EQ(syscall_of([&] { mutex.acquire(); }), Syscall::pthread_mutex_lock);
+}
+
+TEST(RobustMutex, NotRecoverableErrorsNameTheCallThatFoundIt) {
+  using ipcxx::Syscall;
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::owner_died);
+  mutex.release();
+  EXPECT_EQ(syscall_of([&] { mutex.acquire(); }), Syscall::pthread_mutex_lock);
+  EXPECT_EQ(syscall_of([&] { mutex.try_acquire(); }), Syscall::pthread_mutex_trylock);
+  EXPECT_EQ(syscall_of([&] { mutex.acquire_for(10ms); }), Syscall::pthread_mutex_clocklock);
+  EXPECT_EQ(syscall_of([&] { mutex.release(); }), Syscall::pthread_mutex_unlock);
+  EXPECT_EQ(syscall_of([&] { mutex.locked(); }), Syscall::pthread_mutex_clocklock);
+  EXPECT_EQ(syscall_of([&] { mutex.make_consistent(); }), Syscall::pthread_mutex_consistent);
 }
 
 TEST(RobustMutex, ASegmentOfTheWrongSizeIsNotALock) {

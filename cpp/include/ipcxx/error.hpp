@@ -71,6 +71,18 @@ enum class Syscall : std::uint8_t {
   msgctl_ipc_stat,
   msgctl_ipc_set,
   msgctl_ipc_rmid,
+  // Robust process-shared pthread mutexes (RobustMutex). These return the error number
+  // instead of setting errno; the Error carries it all the same.
+  pthread_mutexattr_init,
+  pthread_mutexattr_setpshared,
+  pthread_mutexattr_setrobust,
+  pthread_mutexattr_settype,
+  pthread_mutex_init,
+  pthread_mutex_lock,
+  pthread_mutex_trylock,
+  pthread_mutex_clocklock,
+  pthread_mutex_unlock,
+  pthread_mutex_consistent,
 };
 
 /// The name used in what(), e.g. "sem_open" or "shmctl(IPC_STAT)"; "" for Syscall::unknown.

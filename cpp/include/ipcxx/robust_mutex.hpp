@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "ipcxx/error.hpp"
 #include "ipcxx/posix/mapping.hpp"
 
 namespace ipcxx {
@@ -95,8 +96,8 @@ class RobustMutex {
  private:
   RobustMutex(std::string name, posix::Mapping mapping);
   Layout& layout() const;
-  LockOutcome finish_lock(int result, const char* call);
-  void check_usable(const char* call) const;
+  LockOutcome finish_lock(int result, Syscall call);
+  void check_usable(Syscall call) const;
 
   std::string name_;
   posix::Mapping mapping_;
