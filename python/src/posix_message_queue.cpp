@@ -16,6 +16,7 @@
 #include "ipcxx/posix/message_queue.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "posix_state.hpp"
 #include "posix_types.hpp"
 #include "python_compat.hpp"
@@ -34,19 +35,36 @@ constexpr const char* kBadNotification =
 
 struct MessageQueueObject {
   PyObject_HEAD
-  // Shared so a waiter that released the GIL pins the descriptor (DC-14); GIL-protected.
+  // Shared so a waiter that released the GIL pins the descriptor (DC-14). `handle`,
+  // `waiters` and `name` are read and replaced under `lock` (docs/free-threading.md); the
+  // scalars are Fields, each valid on its own (the core re-checks sizes against the handle).
   std::shared_ptr<posix::MessageQueue> handle;
   WaiterCount waiters;  // threads of this process pinning `handle` for a wait
   PyObject* name;
-  long mode;
-  long max_messages;
-  long max_message_size;
-  long last_received_size;  // steers receive(): see ReceiveBuffer
-  bool read;
-  bool write;
+  Field<long> mode;
+  Field<long> max_messages;
+  Field<long> max_message_size;
+  Field<long> last_received_size;  // steers receive(): see ReceiveBuffer; a hint only
+  Field<bool> read;
+  Field<bool> write;
+  ObjectLock lock;
 };
 
 MessageQueueObject* as_queue(PyObject* self) { return reinterpret_cast<MessageQueueObject*>(self); }
+
+// The handle for one non-blocking call (see UsedHandle).
+UsedHandle<posix::MessageQueue> used(MessageQueueObject* queue) {
+  return UsedHandle(queue->handle, queue->waiters, queue->lock);
+}
+
+bool is_closed(MessageQueueObject* queue) {
+  ObjectLockGuard guard(queue->lock);
+  return !queue->handle;
+}
+
+PyObject* name_of(MessageQueueObject* queue) {
+  return new_reference_under(queue->lock, queue->name);
+}
 
 // A Python (callable, parameter) pair run by a notification thread (of the main interpreter:
 // PyGILState_Ensure knows no other). Its references are released with the GIL held,
@@ -88,6 +106,7 @@ PyObject* queue_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (!self) return nullptr;
   new (&as_queue(self)->handle) std::shared_ptr<posix::MessageQueue>();
   new (&as_queue(self)->waiters) WaiterCount();
+  new (&as_queue(self)->lock) ObjectLock();
   return self;
 }
 
@@ -98,6 +117,7 @@ void queue_dealloc(PyObject* self) {
   if (queue->handle && queue->handle.use_count() == 1) queue->handle->release_descriptor();
   queue->handle.~shared_ptr();
   queue->waiters.~WaiterCount();
+  queue->lock.~ObjectLock();
   Py_CLEAR(queue->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -153,8 +173,9 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   queue->max_message_size = opened->max_message_size();
   queue->read = read != 0;
   queue->write = write != 0;
-  Py_XSETREF(queue->name, name_object);
-  std::shared_ptr<posix::MessageQueue> replaced = std::exchange(queue->handle, std::move(opened));
+  replace_under(queue->lock, queue->name, name_object);
+  std::shared_ptr<posix::MessageQueue> replaced =
+      replace_handle(queue->handle, std::move(opened), queue->lock);
   // Re-running __init__ keeps the old descriptor open like upstream's. Dropping the old
   // handle last: its notification's __del__ may run Python code that uses this object.
   if (replaced && replaced.use_count() == 1) replaced->release_descriptor();
@@ -167,9 +188,9 @@ PyObject* raise_full(PyObject* self) { return posix_errors::classes(self).queue_
 // The handle for a wait, re-read after pending signal handlers ran (they may have closed it).
 std::optional<PinnedHandle<posix::MessageQueue>> pin_handle(PyObject* self, Operation operation) {
   MessageQueueObject* queue = as_queue(self);
-  if (queue->handle) return PinnedHandle(queue->handle, queue->waiters);
-  posix_errors::raise_errno(self, operation, EBADF);
-  return std::nullopt;
+  auto pinned = ipcxx::python::pin_handle(queue->handle, queue->waiters, queue->lock);
+  if (!pinned) posix_errors::raise_errno(self, operation, EBADF);
+  return pinned;
 }
 
 // ---- send ---------------------------------------------------------------------------------
@@ -203,14 +224,17 @@ PyObject* send_with(PyObject* self, std::span<const std::byte> message, PyObject
                     "The queue is not open for writing");
     return nullptr;
   }
-  if (!queue->handle) return posix_errors::raise_errno(self, Operation::queue_send, EBADF);
   bool sent = false;
-  // The attempt that cannot wait keeps the GIL (DC-13); it also validates the message (DC-6).
-  if (!guarded(self, Operation::queue_send, [&] {
-        queue->handle->validate_send(message.size(), priority);
-        sent = queue->handle->try_send(message, static_cast<unsigned>(priority));
-      }))
-    return nullptr;
+  {
+    const UsedHandle handle = used(queue);
+    if (!handle) return posix_errors::raise_errno(self, Operation::queue_send, EBADF);
+    // The attempt that cannot wait keeps the GIL (DC-13); it also validates the message (DC-6).
+    if (!guarded(self, Operation::queue_send, [&] {
+          handle->validate_send(message.size(), priority);
+          sent = handle->try_send(message, static_cast<unsigned>(priority));
+        }))
+      return nullptr;
+  }
   if (sent) Py_RETURN_NONE;
   if (timeout.is_zero()) return raise_full(self);
   auto waited = blocking_call([&] { return pin_handle(self, Operation::queue_send); },
@@ -317,9 +341,15 @@ class ReceiveBuffer {
 std::optional<posix::Received> receive_message(PyObject* self, const Timeout& timeout,
                                                std::span<std::byte> target) {
   std::optional<posix::Received> received;
-  if (!guarded(self, Operation::queue_receive,
-               [&] { received = as_queue(self)->handle->try_receive(target); }))
-    return std::nullopt;
+  {
+    const UsedHandle handle = used(as_queue(self));
+    if (!handle) {
+      posix_errors::raise_errno(self, Operation::queue_receive, EBADF);
+      return std::nullopt;
+    }
+    if (!guarded(self, Operation::queue_receive, [&] { received = handle->try_receive(target); }))
+      return std::nullopt;
+  }
   if (received) return received;
   if (timeout.is_zero()) {
     raise_empty(self);
@@ -349,7 +379,7 @@ bool may_receive(PyObject* self) {
                     "The queue is not open for reading");
     return false;
   }
-  if (!queue->handle) {
+  if (is_closed(queue)) {
     posix_errors::raise_errno(self, Operation::queue_receive, EBADF);
     return false;
   }
@@ -433,7 +463,11 @@ PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* k
     return nullptr;
   // Dropping the earlier request releases its (callable, parameter): their __del__ may close
   // this object, so every core call below runs on a pinned handle.
-  std::shared_ptr<posix::MessageQueue> pinned = as_queue(self)->handle;
+  std::shared_ptr<posix::MessageQueue> pinned;
+  {
+    ObjectLockGuard guard(as_queue(self)->lock);
+    pinned = as_queue(self)->handle;
+  }
   if (notification == Py_None) {
     if (pinned) pinned->cancel_notification();
     Py_RETURN_NONE;
@@ -479,22 +513,25 @@ PyObject* raise_no_queue(PyObject* self) {
 
 PyObject* queue_close(PyObject* self, PyObject*) {
   MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) return raise_no_queue(self);
-  // Closing drops a notification, whose parameter's __del__ may close this object again or
-  // re-run __init__: the core object must outlive the call.
-  const std::shared_ptr<posix::MessageQueue> pinned = queue->handle;
+  // Taken out first, so that no other thread pins it any more. Closing drops a notification,
+  // whose parameter's __del__ may close this object again (it finds it closed) or re-run
+  // __init__ (its new handle stays): `taken` keeps the core object alive for the call.
+  const auto [taken, pinned] = take_handle(queue->handle, queue->waiters, queue->lock);
+  if (!taken) return raise_no_queue(self);
   // With a waiter pinning the descriptor, mq_close runs when that waiter lets go (a fork child
   // counts only its own waiters).
-  if (!queue->waiters.any() && !guarded(self, Operation::queue_close, [&] { pinned->close(); }))
-    return nullptr;
-  if (queue->handle == pinned) queue->handle.reset();
+  if (!pinned && !guarded(self, Operation::queue_close, [&] { taken->close(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* queue_unlink(PyObject* self, PyObject*) {
-  PyObject* name = as_queue(self)->name;
-  if (!name) return posix_errors::raise_errno(self, Operation::queue_unlink, ENOENT);
+  PyObject* name = name_of(as_queue(self));
+  if (name == Py_None) {
+    Py_DECREF(name);
+    return posix_errors::raise_errno(self, Operation::queue_unlink, ENOENT);
+  }
   PyObject* encoded = PyUnicode_EncodeFSDefault(name);
+  Py_DECREF(name);
   if (!encoded) return nullptr;
   const std::string text(PyBytes_AS_STRING(encoded),
                          static_cast<size_t>(PyBytes_GET_SIZE(encoded)));
@@ -505,17 +542,17 @@ PyObject* queue_unlink(PyObject* self, PyObject*) {
 }
 
 PyObject* queue_fileno(PyObject* self, PyObject*) {
-  MessageQueueObject* queue = as_queue(self);
-  return PyLong_FromLong(queue->handle ? static_cast<long>(queue->handle->descriptor()) : -1L);
+  const UsedHandle handle = used(as_queue(self));
+  return PyLong_FromLong(handle ? static_cast<long>(handle->descriptor()) : -1L);
 }
 
 PyObject* queue_get_mqd(PyObject* self, void*) { return queue_fileno(self, nullptr); }
 
 PyObject* queue_get_block(PyObject* self, void*) {
-  MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) return raise_no_queue(self);
+  const UsedHandle handle = used(as_queue(self));
+  if (!handle) return raise_no_queue(self);
   bool blocking = true;
-  if (!guarded(self, Operation::queue_attributes, [&] { blocking = queue->handle->blocking(); }))
+  if (!guarded(self, Operation::queue_attributes, [&] { blocking = handle->blocking(); }))
     return nullptr;
   return PyBool_FromLong(blocking);
 }
@@ -528,31 +565,26 @@ int queue_set_block(PyObject* self, PyObject* value, void*) {
   }
   const int blocking = PyObject_IsTrue(value);
   if (blocking < 0) return -1;
-  MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) {
+  const UsedHandle handle = used(as_queue(self));
+  if (!handle) {
     raise_no_queue(self);
     return -1;
   }
-  return guarded(self, Operation::queue_set_blocking,
-                 [&] { queue->handle->set_blocking(blocking != 0); })
+  return guarded(self, Operation::queue_set_blocking, [&] { handle->set_blocking(blocking != 0); })
              ? 0
              : -1;
 }
 
 PyObject* queue_get_current_messages(PyObject* self, void*) {
-  MessageQueueObject* queue = as_queue(self);
-  if (!queue->handle) return raise_no_queue(self);
+  const UsedHandle handle = used(as_queue(self));
+  if (!handle) return raise_no_queue(self);
   long count = 0;
-  if (!guarded(self, Operation::queue_attributes,
-               [&] { count = queue->handle->current_messages(); }))
+  if (!guarded(self, Operation::queue_attributes, [&] { count = handle->current_messages(); }))
     return nullptr;
   return PyLong_FromLong(count);
 }
 
-PyObject* queue_get_name(PyObject* self, void*) {
-  PyObject* name = as_queue(self)->name;
-  return Py_NewRef(name ? name : Py_None);
-}
+PyObject* queue_get_name(PyObject* self, void*) { return name_of(as_queue(self)); }
 
 PyObject* queue_get_mode(PyObject* self, void*) { return PyLong_FromLong(as_queue(self)->mode); }
 
@@ -565,19 +597,22 @@ PyObject* queue_get_max_message_size(PyObject* self, void*) {
 }
 
 PyObject* queue_str(PyObject* self) {
-  PyObject* name = as_queue(self)->name;
-  return name ? Py_NewRef(name) : PyUnicode_FromString("(no name)");
+  PyObject* name = name_of(as_queue(self));
+  if (name != Py_None) return name;
+  Py_DECREF(name);
+  return PyUnicode_FromString("(no name)");
 }
 
 PyObject* queue_repr(PyObject* self) {
   MessageQueueObject* queue = as_queue(self);
   PyObject* mode = octal_mode(queue->mode);
   if (!mode) return nullptr;
-  PyObject* name = queue->name ? Py_NewRef(queue->name) : PyUnicode_FromString("(no name)");
+  PyObject* name = queue_str(self);
   PyObject* result = name ? PyUnicode_FromFormat(
                                 "posix_ipc.MessageQueue(\"%U\", mode=%U, max_message_size=%ld, "
                                 "max_messages=%ld, read=%s, write=%s)",
-                                name, mode, queue->max_message_size, queue->max_messages,
+                                name, mode, static_cast<long>(queue->max_message_size),
+                                static_cast<long>(queue->max_messages),
                                 queue->read ? "True" : "False", queue->write ? "True" : "False")
                           : nullptr;
   Py_XDECREF(name);

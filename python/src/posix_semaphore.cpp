@@ -11,6 +11,7 @@
 #include "ipcxx/posix/open_flags.hpp"
 #include "ipcxx/posix/semaphore.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "posix_types.hpp"
 #include "waiter_count.hpp"
 
@@ -27,14 +28,26 @@ constexpr const char* kBadTimeout = "The timeout must be None or a non-negative 
 struct SemaphoreObject {
   PyObject_HEAD
   // Shared so that a waiter that released the GIL pins the handle while another thread
-  // closes the object (compatibility.md DC-14); only touched with the GIL held.
+  // closes the object (compatibility.md DC-14). `handle`, `waiters` and `name` are read and
+  // replaced under `lock` (docs/free-threading.md).
   std::shared_ptr<posix::Semaphore> handle;
   WaiterCount waiters;  // threads of this process pinning `handle` for a wait
   PyObject* name;       // str; null until __init__ succeeds
-  long mode;
+  Field<long> mode;
+  ObjectLock lock;
 };
 
 SemaphoreObject* as_semaphore(PyObject* self) { return reinterpret_cast<SemaphoreObject*>(self); }
+
+// The handle for one non-blocking call (see UsedHandle).
+UsedHandle<posix::Semaphore> used(SemaphoreObject* semaphore) {
+  return UsedHandle(semaphore->handle, semaphore->waiters, semaphore->lock);
+}
+
+bool is_closed(SemaphoreObject* semaphore) {
+  ObjectLockGuard guard(semaphore->lock);
+  return !semaphore->handle;
+}
 
 PyObject* raise_closed(PyObject* self) {
   PyErr_SetString(posix_errors::classes(self).existential_error, kClosed);
@@ -46,6 +59,8 @@ PyObject* semaphore_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (!self) return nullptr;
   new (&as_semaphore(self)->handle) std::shared_ptr<posix::Semaphore>();
   new (&as_semaphore(self)->waiters) WaiterCount();
+  new (&as_semaphore(self)->mode) Field<long>();
+  new (&as_semaphore(self)->lock) ObjectLock();
   return self;
 }
 
@@ -63,6 +78,7 @@ void semaphore_dealloc(PyObject* self) {
   }
   semaphore->handle.~shared_ptr();
   semaphore->waiters.~WaiterCount();
+  semaphore->lock.~ObjectLock();
   Py_CLEAR(semaphore->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -94,9 +110,11 @@ int semaphore_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   PyObject* name_object = name_to_python(opened->name());
   if (!name_object) return -1;
   SemaphoreObject* semaphore = as_semaphore(self);
-  Py_XSETREF(semaphore->name, name_object);
-  semaphore->handle = std::move(opened);
+  replace_under(semaphore->lock, semaphore->name, name_object);
   semaphore->mode = stored_mode(mode);
+  // Released after the lock: the last reference to the old handle closes it.
+  const std::shared_ptr<posix::Semaphore> replaced =
+      replace_handle(semaphore->handle, std::move(opened), semaphore->lock);
   return 0;
 }
 
@@ -108,22 +126,22 @@ PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
   // Read the handle only now: converting the arguments may have run Python code (a GC
   // callback, a __del__) that closed the object.
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed(self);
   bool acquired = false;
-  // The non-blocking attempt keeps the GIL: most acquisitions never wait (DC-13).
-  if (!guarded(self, Operation::semaphore_acquire,
-               [&] { acquired = semaphore->handle->try_acquire(); }))
-    return nullptr;
+  {
+    const UsedHandle handle = used(semaphore);
+    if (!handle) return raise_closed(self);
+    // The non-blocking attempt keeps the GIL: most acquisitions never wait (DC-13).
+    if (!guarded(self, Operation::semaphore_acquire, [&] { acquired = handle->try_acquire(); }))
+      return nullptr;
+  }
   if (acquired) Py_RETURN_NONE;
   if (timeout.is_zero()) return raise_busy(self);
   auto waited = blocking_call(
       [&]() -> std::optional<PinnedHandle<posix::Semaphore>> {
         // A signal handler may have closed the object; the pin outlives a close (DC-14).
-        if (!semaphore->handle) {
-          raise_closed(self);
-          return std::nullopt;
-        }
-        return PinnedHandle(semaphore->handle, semaphore->waiters);
+        auto pinned = pin_handle(semaphore->handle, semaphore->waiters, semaphore->lock);
+        if (!pinned) raise_closed(self);
+        return pinned;
       },
       [&](PinnedHandle<posix::Semaphore>& pinned) {
         if (!timeout.forever) return pinned->acquire_for(timeout.duration);
@@ -139,7 +157,7 @@ PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
 
 PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                             PyObject* kwnames) {
-  if (!as_semaphore(self)->handle) return raise_closed(self);
+  if (is_closed(as_semaphore(self))) return raise_closed(self);
   if (!kwnames && nargs <= 1) return acquire_with(self, nargs ? args[0] : Py_None);
   static const char* keywords[] = {"timeout", nullptr};
   PackedArguments packed(args, nargs, kwnames);
@@ -152,37 +170,33 @@ PyObject* semaphore_acquire(PyObject* self, PyObject* const* args, Py_ssize_t na
 }
 
 PyObject* semaphore_release(PyObject* self, PyObject*) {
-  SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed(self);
-  if (!guarded(self, Operation::semaphore_release, [&] { semaphore->handle->release(); }))
-    return nullptr;
+  const UsedHandle handle = used(as_semaphore(self));
+  if (!handle) return raise_closed(self);
+  if (!guarded(self, Operation::semaphore_release, [&] { handle->release(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* semaphore_close(PyObject* self, PyObject*) {
   SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed(self);
+  // Taken out first, so that no other thread can pin it any more.
+  const auto [taken, pinned] = take_handle(semaphore->handle, semaphore->waiters, semaphore->lock);
+  if (!taken) return raise_closed(self);
   // With a waiter still pinning the handle, sem_close runs when that waiter lets go (a fork
   // child counts only its own waiters).
-  if (!semaphore->waiters.any() &&
-      !guarded(self, Operation::semaphore_close, [&] { semaphore->handle->close(); }))
+  if (!pinned && !guarded(self, Operation::semaphore_close, [&] { taken->close(); }))
     return nullptr;
-  semaphore->handle.reset();
   Py_RETURN_NONE;
 }
 
 PyObject* semaphore_unlink(PyObject* self, PyObject*) {
-  SemaphoreObject* semaphore = as_semaphore(self);
+  const UsedHandle handle = used(as_semaphore(self));
   // Linux upstream refuses unlink() after close() (compatibility.md DC-15: kept).
-  if (!semaphore->handle) return raise_closed(self);
-  if (!guarded(self, Operation::semaphore_unlink, [&] { semaphore->handle->unlink(); }))
-    return nullptr;
+  if (!handle) return raise_closed(self);
+  if (!guarded(self, Operation::semaphore_unlink, [&] { handle->unlink(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* semaphore_enter(PyObject* self, PyObject*) {
-  SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed(self);
   PyObject* result = acquire_with(self, Py_None);
   if (!result) return nullptr;
   Py_DECREF(result);
@@ -193,17 +207,15 @@ PyObject* semaphore_enter(PyObject* self, PyObject*) {
 PyObject* semaphore_exit(PyObject* self, PyObject*) { return semaphore_release(self, nullptr); }
 
 PyObject* semaphore_get_value(PyObject* self, void*) {
-  SemaphoreObject* semaphore = as_semaphore(self);
-  if (!semaphore->handle) return raise_closed(self);
+  const UsedHandle handle = used(as_semaphore(self));
+  if (!handle) return raise_closed(self);
   int value = 0;
-  if (!guarded(self, Operation::semaphore_value, [&] { value = semaphore->handle->value(); }))
-    return nullptr;
+  if (!guarded(self, Operation::semaphore_value, [&] { value = handle->value(); })) return nullptr;
   return PyLong_FromLong(value);
 }
 
 PyObject* semaphore_get_name(PyObject* self, void*) {
-  PyObject* name = as_semaphore(self)->name;
-  return Py_NewRef(name ? name : Py_None);
+  return new_reference_under(as_semaphore(self)->lock, as_semaphore(self)->name);
 }
 
 PyObject* semaphore_get_mode(PyObject* self, void*) {
@@ -211,18 +223,20 @@ PyObject* semaphore_get_mode(PyObject* self, void*) {
 }
 
 PyObject* semaphore_str(PyObject* self) {
-  PyObject* name = as_semaphore(self)->name;
-  return name ? Py_NewRef(name) : PyUnicode_FromString("(no name)");
+  PyObject* name = semaphore_get_name(self, nullptr);
+  if (name != Py_None) return name;
+  Py_DECREF(name);
+  return PyUnicode_FromString("(no name)");
 }
 
 PyObject* semaphore_repr(PyObject* self) {
-  SemaphoreObject* semaphore = as_semaphore(self);
-  PyObject* mode = octal_mode(semaphore->mode);
+  PyObject* mode = octal_mode(as_semaphore(self)->mode);
   if (!mode) return nullptr;
+  PyObject* name = semaphore_get_name(self, nullptr);
   PyObject* result =
-      semaphore->name
-          ? PyUnicode_FromFormat("posix_ipc.Semaphore(\"%U\", mode=%U)", semaphore->name, mode)
-          : PyUnicode_FromFormat("posix_ipc.Semaphore(\"(no name)\", mode=%U)", mode);
+      name != Py_None ? PyUnicode_FromFormat("posix_ipc.Semaphore(\"%U\", mode=%U)", name, mode)
+                      : PyUnicode_FromFormat("posix_ipc.Semaphore(\"(no name)\", mode=%U)", mode);
+  Py_DECREF(name);
   Py_DECREF(mode);
   return result;
 }

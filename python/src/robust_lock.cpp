@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <utility>
 
 #include "blocking_call.hpp"
 #include "conversions.hpp"
@@ -14,6 +15,7 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/robust_mutex.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "waiter_count.hpp"
 
 namespace ipcxx::python::ipcxx_state {
@@ -30,14 +32,27 @@ constexpr std::chrono::milliseconds kSlice{20};
 struct RobustLockObject {
   PyObject_HEAD
   // Shared so that a waiter that released the GIL pins the mapping while another thread
-  // closes the object; only touched with the GIL held.
+  // closes the object. Every field is read and replaced under `lock` (docs/free-threading.md).
   std::shared_ptr<RobustMutex> handle;
   WaiterCount waiters;
   long holds;      // acquisitions through this object not yet released
   PyObject* name;  // str; null until __init__ succeeds
+  ObjectLock lock;
 };
 
 RobustLockObject* as_lock(PyObject* self) { return reinterpret_cast<RobustLockObject*>(self); }
+
+// The handle for one call (see UsedHandle).
+UsedHandle<RobustMutex> used(RobustLockObject* lock) {
+  return UsedHandle(lock->handle, lock->waiters, lock->lock);
+}
+
+bool is_closed(RobustLockObject* lock) {
+  ObjectLockGuard guard(lock->lock);
+  return !lock->handle;
+}
+
+PyObject* name_of(RobustLockObject* lock) { return new_reference_under(lock->lock, lock->name); }
 
 PyObject* raise_closed() {
   PyErr_SetString(PyExc_ValueError, "the RobustLock is closed");
@@ -93,7 +108,10 @@ PyObject* raise_current(PyObject* self) {
   try {
     throw;
   } catch (const Error& error) {
-    return raise_error(self, as_lock(self)->name, error);
+    PyObject* name = name_of(as_lock(self));
+    raise_error(self, name, error);
+    Py_DECREF(name);
+    return nullptr;
   } catch (const NotALockError& error) {
     PyErr_SetString(PyExc_ValueError, error.what());
     return nullptr;
@@ -126,6 +144,7 @@ PyObject* lock_new(PyTypeObject* type, PyObject*, PyObject*) {
   if (!self) return nullptr;
   new (&as_lock(self)->handle) std::shared_ptr<RobustMutex>();
   new (&as_lock(self)->waiters) WaiterCount();
+  new (&as_lock(self)->lock) ObjectLock();
   return self;
 }
 
@@ -135,6 +154,7 @@ void lock_dealloc(PyObject* self) {
   // A lock still held keeps its mapping (RobustMutex's destructor), so a death is reported.
   lock->handle.~shared_ptr();
   lock->waiters.~WaiterCount();
+  lock->lock.~ObjectLock();
   Py_CLEAR(lock->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -152,7 +172,7 @@ int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_ValueError, "name can only be None with create=True");
     return -1;
   }
-  if (as_lock(self)->handle) {
+  if (!is_closed(as_lock(self))) {
     PyErr_SetString(PyExc_RuntimeError, "RobustLock.__init__ called twice");
     return -1;
   }
@@ -166,8 +186,22 @@ int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   PyObject* name_object = name_to_python(opened->name());
   if (!name_object) return -1;
   RobustLockObject* lock = as_lock(self);
-  Py_XSETREF(lock->name, name_object);
-  lock->handle = std::move(opened);
+  PyObject* replaced_name = nullptr;
+  {
+    ObjectLockGuard guard(lock->lock);
+    // Checked again here: another thread may have run __init__ since the check above.
+    if (!lock->handle) {
+      replaced_name = std::exchange(lock->name, name_object);
+      lock->handle = std::move(opened);
+      name_object = nullptr;
+    }
+  }
+  Py_XDECREF(replaced_name);
+  if (name_object) {
+    Py_DECREF(name_object);
+    PyErr_SetString(PyExc_RuntimeError, "RobustLock.__init__ called twice");
+    return -1;
+  }
   return 0;
 }
 
@@ -193,13 +227,21 @@ bool parse_lock_timeout(PyObject* object, Timeout& timeout) {
 }
 
 // The result of a finished acquisition: True, False, or OwnerDiedError while holding.
+// The caller still pins the handle, so a close() on another thread sees the pin or the hold.
 PyObject* report(PyObject* self, LockOutcome outcome) {
   if (!holds(outcome)) Py_RETURN_FALSE;
+  RobustLockObject* lock = as_lock(self);
   if (outcome == LockOutcome::owner_died) {
-    as_lock(self)->holds = 1;  // a dead thread's acquisition through this object is gone
+    {
+      ObjectLockGuard guard(lock->lock);
+      lock->holds = 1;  // a dead thread's acquisition through this object is gone
+    }
     return raise_owner_died(self);
   }
-  ++as_lock(self)->holds;
+  {
+    ObjectLockGuard guard(lock->lock);
+    ++lock->holds;
+  }
   Py_RETURN_TRUE;
 }
 
@@ -208,10 +250,14 @@ PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
   if (!parse_lock_timeout(timeout_object, timeout)) return nullptr;
   // Read the handle only now: converting the argument may have run Python code.
   RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) return raise_closed();
+  // Held until report(): with object locks on, close() on another thread sees this call
+  // (as a pin, then as a hold) and refuses. On a regular build it is a raw pointer, used
+  // only before the first wait (a signal handler may close the object during one).
+  const UsedHandle handle = used(lock);
+  if (!handle) return raise_closed();
   LockOutcome outcome = LockOutcome::timed_out;
   // The non-blocking attempt keeps the GIL: an uncontended lock never releases it.
-  if (!guarded(self, [&] { outcome = lock->handle->try_acquire(); })) return nullptr;
+  if (!guarded(self, [&] { outcome = handle->try_acquire(); })) return nullptr;
   if (holds(outcome) || timeout.is_zero()) return report(self, outcome);
   const Clock::time_point deadline =
       timeout.forever
@@ -228,11 +274,9 @@ PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
     auto waited = blocking_call(
         [&]() -> std::optional<PinnedHandle<RobustMutex>> {
           // A signal handler may have closed the object; the pin outlives a close.
-          if (!lock->handle) {
-            raise_closed();
-            return std::nullopt;
-          }
-          return PinnedHandle(lock->handle, lock->waiters);
+          auto pinned = pin_handle(lock->handle, lock->waiters, lock->lock);
+          if (!pinned) raise_closed();
+          return pinned;
         },
         [&](PinnedHandle<RobustMutex>& pinned) { return pinned->acquire_for(slice); });
     if (!waited) return nullptr;  // KeyboardInterrupt (or another handler's error), or closed
@@ -257,47 +301,58 @@ PyObject* lock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 
 PyObject* lock_release(PyObject* self, PyObject*) {
   RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) return raise_closed();
-  if (!guarded(self, [&] { lock->handle->release(); })) return nullptr;
+  const UsedHandle handle = used(lock);
+  if (!handle) return raise_closed();
+  if (!guarded(self, [&] { handle->release(); })) return nullptr;
+  ObjectLockGuard guard(lock->lock);
   if (lock->holds > 0) --lock->holds;
   Py_RETURN_NONE;
 }
 
 PyObject* lock_make_consistent(PyObject* self, PyObject*) {
-  RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) return raise_closed();
-  if (!guarded(self, [&] { lock->handle->make_consistent(); })) return nullptr;
+  const UsedHandle handle = used(as_lock(self));
+  if (!handle) return raise_closed();
+  if (!guarded(self, [&] { handle->make_consistent(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* lock_locked(PyObject* self, PyObject*) {
-  RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) return raise_closed();
+  const UsedHandle handle = used(as_lock(self));
+  if (!handle) return raise_closed();
   bool locked = false;
-  if (!guarded(self, [&] { locked = lock->handle->locked(); })) return nullptr;
+  if (!guarded(self, [&] { locked = handle->locked(); })) return nullptr;
   return PyBool_FromLong(locked);
 }
 
 PyObject* lock_close(PyObject* self, PyObject*) {
   RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) Py_RETURN_NONE;  // idempotent, like a file's close()
-  if (lock->holds > 0) {
-    PyErr_SetString(PyExc_RuntimeError, "release the lock before closing it");
+  const char* refusal = nullptr;
+  std::shared_ptr<RobustMutex> taken;  // unmapped after the lock is let go
+  {
+    ObjectLockGuard guard(lock->lock);
+    if (!lock->handle) Py_RETURN_NONE;  // idempotent, like a file's close()
+    if (lock->holds > 0) {
+      refusal = "release the lock before closing it";
+    } else if (lock->waiters.any()) {
+      // A wait that took the lock after a close could never give it back: refuse instead.
+      // With object locks on, a call in progress on another thread counts too.
+      refusal = "another thread is waiting for the lock";
+    } else {
+      taken = std::move(lock->handle);
+      lock->handle.reset();
+    }
+  }
+  if (refusal) {
+    PyErr_SetString(PyExc_RuntimeError, refusal);
     return nullptr;
   }
-  // A wait that took the lock after a close could never give it back: refuse instead.
-  if (lock->waiters.any()) {
-    PyErr_SetString(PyExc_RuntimeError, "another thread is waiting for the lock");
-    return nullptr;
-  }
-  lock->handle.reset();
   Py_RETURN_NONE;
 }
 
 PyObject* lock_unlink(PyObject* self, PyObject*) {
-  RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) return raise_closed();
-  if (!guarded(self, [&] { lock->handle->unlink(); })) return nullptr;
+  const UsedHandle handle = used(as_lock(self));
+  if (!handle) return raise_closed();
+  if (!guarded(self, [&] { handle->unlink(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -310,23 +365,25 @@ PyObject* lock_enter(PyObject* self, PyObject*) {
 
 PyObject* lock_exit(PyObject* self, PyObject*) { return lock_release(self, nullptr); }
 
-PyObject* lock_get_name(PyObject* self, void*) {
-  PyObject* name = as_lock(self)->name;
-  return Py_NewRef(name ? name : Py_None);
+PyObject* lock_get_name(PyObject* self, void*) { return name_of(as_lock(self)); }
+
+PyObject* lock_get_closed(PyObject* self, void*) {
+  return PyBool_FromLong(is_closed(as_lock(self)));
 }
 
-PyObject* lock_get_closed(PyObject* self, void*) { return PyBool_FromLong(!as_lock(self)->handle); }
-
 PyObject* lock_get_not_recoverable(PyObject* self, void*) {
-  RobustLockObject* lock = as_lock(self);
-  if (!lock->handle) return raise_closed();
-  return PyBool_FromLong(lock->handle->not_recoverable());
+  const UsedHandle handle = used(as_lock(self));
+  if (!handle) return raise_closed();
+  return PyBool_FromLong(handle->not_recoverable());
 }
 
 PyObject* lock_repr(PyObject* self) {
   RobustLockObject* lock = as_lock(self);
-  return PyUnicode_FromFormat("<ipcxx.RobustLock %R%s>", lock->name ? lock->name : Py_None,
-                              lock->handle ? "" : " (closed)");
+  PyObject* name = name_of(lock);
+  PyObject* result =
+      PyUnicode_FromFormat("<ipcxx.RobustLock %R%s>", name, is_closed(lock) ? " (closed)" : "");
+  Py_DECREF(name);
+  return result;
 }
 
 PyMethodDef lock_methods[] = {

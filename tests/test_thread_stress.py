@@ -1,0 +1,579 @@
+"""16 threads hammer one object of each kind while another thread closes or removes it (and
+re-inits it where the API allows): every thread ends with success or the documented exception,
+never a crash, a hang or a wrong result (docs/free-threading.md).
+
+Each kind runs in a child interpreter (this file run as a script), so a crash fails one test
+instead of the session, and a hang is bounded by the child's deadline and the parent's timeout.
+Threads start together on a threading.Barrier; the closer acts after every worker has done
+some operations (an event count, not a sleep). The switch interval is lowered so that the GIL
+changes hands often on this (GIL) build."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+THREADS = 16
+KINDS = [
+    "posix_semaphore",
+    "posix_message_queue",
+    "posix_shared_memory",
+    "sysv_semaphore",
+    "sysv_semaphore_set",
+    "sysv_shared_memory",
+    "sysv_message_queue",
+    "robust_lock",
+]
+
+
+# ---- the child: one kind, `rounds` rounds of THREADS workers against one closer --------------
+
+
+class Round:
+    """The shared bookkeeping of one round: workers count their operations and the
+    exceptions they met; anything not in `allowed` is a failure."""
+
+    def __init__(self, allowed: tuple[type[BaseException], ...]) -> None:
+        self.allowed = allowed
+        self.barrier = threading.Barrier(THREADS + 1)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.operations = 0
+        self.expected = 0
+        self.failures: list[str] = []
+        self.started = threading.Semaphore(0)
+
+    def run(self, worker, closer, deadline: float) -> None:
+        threads = [threading.Thread(target=self._work, args=(worker, i)) for i in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        try:
+            self.barrier.wait(timeout=30)
+            for _ in range(THREADS):  # every worker did some operations before the close
+                if not self.started.acquire(timeout=max(0.1, deadline - time.monotonic())):
+                    self.failures.append("a worker never completed its first operations")
+                    break
+            closer()
+        except Exception as error:  # noqa: BLE001 - reported, not swallowed
+            self.failures.append(f"closer: {type(error).__name__}: {error}")
+        finally:
+            self.stop.set()
+        for thread in threads:
+            thread.join(max(1.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                self.failures.append("a worker hung")
+
+    def _work(self, worker, index: int) -> None:
+        try:
+            self.barrier.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            self.failures.append("barrier broken")
+            return
+        done = 0
+        signalled = False
+        while not self.stop.is_set():
+            try:
+                worker(index)
+            except self.allowed:
+                with self.lock:
+                    self.expected += 1
+            except Exception as error:  # noqa: BLE001 - anything else is the failure we seek
+                self.failures.append(f"worker: {type(error).__name__}: {error}")
+                break
+            done += 1
+            if done == 20 and not signalled:
+                self.started.release()
+                signalled = True
+        if not signalled:
+            self.started.release()
+        with self.lock:
+            self.operations += done
+
+
+def _posix_name() -> str:
+    # The parent removes whatever carries its prefix if this child dies (a crash is the
+    # failure the test looks for, and must not leave objects behind).
+    return f"/{os.environ['IPCXX_STRESS_PREFIX']}{os.urandom(4).hex()}"
+
+
+def _note(made: list[int], ident: int) -> None:
+    """Records a System V id for this child's cleanup and for the parent's (stdout)."""
+    made.append(ident)
+    print(f"made {ident}", flush=True)
+
+
+def posix_semaphore(rounds: int, deadline: float, report: dict) -> None:
+    import posix_ipc
+
+    allowed = (posix_ipc.ExistentialError, posix_ipc.BusyError)
+    name = _posix_name()
+    probe = posix_ipc.Semaphore(name, posix_ipc.O_CREX, initial_value=4)
+    try:
+
+        def one_round() -> None:
+            sem = posix_ipc.Semaphore(name)
+            held = [0] * THREADS
+            state = Round(allowed)
+
+            def worker(i: int) -> None:
+                sem.acquire(0.01)
+                held[i] += 1
+                sem.release()
+                held[i] -= 1
+
+            def closer() -> None:
+                for _ in range(3):
+                    sem.close()
+                    sem.__init__(name)  # re-init: the same semaphore through a new handle
+                sem.close()
+
+            state.run(worker, closer, deadline)
+            report["failures"] += state.failures
+            report["operations"] += state.operations
+            report["expected_exceptions"] += state.expected
+            # Conservation: what a worker acquired and could not release (closed between the
+            # two) is missing from the value; nothing else may be.
+            lost = sum(held)
+            if probe.value != 4 - lost:
+                report["failures"].append(f"value {probe.value}, expected {4 - lost}")
+            for _ in range(lost):
+                probe.release()
+
+        for _ in range(rounds):
+            one_round()
+    finally:
+        probe.unlink()
+        probe.close()
+
+
+def posix_message_queue(rounds: int, deadline: float, report: dict) -> None:
+    import posix_ipc
+
+    allowed = (posix_ipc.ExistentialError, posix_ipc.BusyError)
+    name = _posix_name()
+    probe = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, max_messages=8, max_message_size=64)
+    try:
+
+        def one_round() -> None:
+            queue = posix_ipc.MessageQueue(name)
+            sent = [0] * THREADS
+            received = [0] * THREADS
+            into = [bytearray(64) for _ in range(THREADS)]
+            state = Round(allowed)
+
+            def worker(i: int) -> None:
+                queue.send(b"m%02d" % i, 0)
+                sent[i] += 1
+                if i % 2:
+                    message, _ = queue.receive(0)
+                else:
+                    size, _ = queue.receive_into(into[i], 0)
+                    message = bytes(into[i][:size])
+                received[i] += 1
+                if len(message) != 3 or message[:1] != b"m" or int(message[1:]) >= THREADS:
+                    state.failures.append(f"corrupt message {message!r}")
+
+            def closer() -> None:
+                for _ in range(3):
+                    queue.close()
+                    queue.__init__(name)
+                queue.close()
+
+            state.run(worker, closer, deadline)
+            report["failures"] += state.failures
+            report["operations"] += state.operations
+            report["expected_exceptions"] += state.expected
+            left = sum(sent) - sum(received)
+            if probe.current_messages != left:
+                report["failures"].append(f"{probe.current_messages} queued, expected {left}")
+            while probe.current_messages:
+                probe.receive(0)
+
+        for _ in range(rounds):
+            one_round()
+    finally:
+        probe.unlink()
+        probe.close()
+
+
+def posix_shared_memory(rounds: int, deadline: float, report: dict) -> None:
+    import mmap
+
+    import posix_ipc
+
+    allowed = (posix_ipc.ExistentialError, BufferError, ValueError, OSError)
+    name = _posix_name()
+    size = THREADS * 64
+    probe = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, size=size)
+    try:
+
+        def one_round() -> None:
+            memory = posix_ipc.SharedMemory(name)
+            state = Round(allowed)
+
+            def worker(i: int) -> None:
+                pattern = bytes([i + 1]) * 64
+                with memoryview(memory) as view:
+                    view[i * 64 : (i + 1) * 64] = pattern
+                    if view[i * 64 : (i + 1) * 64] != pattern:
+                        state.failures.append("view read back another thread's bytes")
+                fd = memory.fd
+                if fd < 0:
+                    raise ValueError("closed")  # mmap(-1) would map anonymous memory
+                with mmap.mmap(fd, size) as mapped:
+                    if mapped[i * 64 : (i + 1) * 64] != pattern:
+                        state.failures.append("mmap read back another thread's bytes")
+
+            def closer() -> None:
+                for _ in range(3):
+                    memory.close_fd()
+                    memory.__init__(name)
+                memory.close_fd()
+
+            state.run(worker, closer, deadline)
+            report["failures"] += state.failures
+            report["operations"] += state.operations
+            report["expected_exceptions"] += state.expected
+
+        for _ in range(rounds):
+            one_round()
+    finally:
+        probe.unlink()
+        probe.close_fd()
+
+
+def _sysv_key() -> int:
+    return int.from_bytes(os.urandom(3), "big") + 0x49500000
+
+
+def sysv_semaphore(rounds: int, deadline: float, report: dict) -> None:
+    import sysv_ipc
+
+    allowed = (sysv_ipc.ExistentialError, sysv_ipc.BusyError)
+
+    def one_round() -> None:
+        sem = sysv_ipc.Semaphore(None, sysv_ipc.IPC_CREX, initial_value=4)
+        made: list[int] = []
+        _note(made, sem.id)
+        state = Round(allowed)
+
+        def worker(_: int) -> None:
+            sem.acquire(0.01)
+            sem.release()
+
+        def closer() -> None:
+            for _ in range(3):
+                sem.remove()
+                key = _sysv_key()
+                sem.__init__(key, sysv_ipc.IPC_CREX, initial_value=4)  # re-init: a new one
+                _note(made, sem.id)
+            sem.remove()
+
+        try:
+            state.run(worker, closer, deadline)
+        finally:
+            _remove_ids(sysv_ipc.Semaphore, made)
+        report["failures"] += state.failures
+        report["operations"] += state.operations
+        report["expected_exceptions"] += state.expected
+
+    for _ in range(rounds):
+        one_round()
+
+
+def sysv_semaphore_set(rounds: int, deadline: float, report: dict) -> None:
+    import sysv_ipc
+
+    allowed = (sysv_ipc.ExistentialError, sysv_ipc.BusyError)
+
+    def one_round() -> None:
+        members = sysv_ipc.SemaphoreSet(None, sysv_ipc.IPC_CREX, count=2, initial_value=4)
+        made: list[int] = []
+        _note(made, members.id)
+        state = Round(allowed)
+
+        def worker(i: int) -> None:
+            members.op([(0, -1), (1, -1)], timeout=0.01, undo=bool(i % 2))
+            members.op([(0, 1), (1, 1)], undo=bool(i % 2))
+            values = members.values
+            if values[0] != values[1]:  # both members always move together (atomic op)
+                state.failures.append(f"values diverged: {values}")
+
+        def closer() -> None:
+            for _ in range(3):
+                members.remove()
+                members.__init__(_sysv_key(), sysv_ipc.IPC_CREX, count=2, initial_value=4)
+                _note(made, members.id)
+            members.remove()
+
+        try:
+            state.run(worker, closer, deadline)
+        finally:
+            _remove_ids(sysv_ipc.SemaphoreSet, made)
+        report["failures"] += state.failures
+        report["operations"] += state.operations
+        report["expected_exceptions"] += state.expected
+
+    for _ in range(rounds):
+        one_round()
+
+
+def sysv_shared_memory(rounds: int, deadline: float, report: dict) -> None:
+    import sysv_ipc
+
+    # ValueError: attach() to a segment the closer removed and the kernel destroyed (EINVAL,
+    # upstream's mapping).
+    allowed = (sysv_ipc.ExistentialError, sysv_ipc.NotAttachedError, ValueError)
+    size = THREADS * 64
+
+    def one_round() -> None:
+        memory = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=size)
+        made: list[int] = []
+        _note(made, memory.id)
+        state = Round(allowed)
+
+        def worker(i: int) -> None:
+            pattern = bytes([i + 1]) * 64
+            step = i % 4
+            if step == 0:
+                segment = memory.id
+                memory.write(pattern, i * 64)
+                # The closer may have re-initialised the object onto a new segment in between.
+                if memory.read(64, i * 64) != pattern and memory.id == segment:
+                    state.failures.append("read back another thread's bytes")
+            elif step == 1:
+                with memoryview(memory) as view:
+                    view[i * 64 : (i + 1) * 64] = pattern
+                    if view[i * 64 : (i + 1) * 64] != pattern:
+                        state.failures.append("view read back another thread's bytes")
+            elif step == 2:
+                memory.detach()
+                memory.attach()
+            else:
+                # Not a second attach: each would stay mapped (DC-21) and run into the
+                # process's map count.
+                if memory.attached and not memory.address:
+                    state.failures.append("attached at address 0")
+
+        def closer() -> None:
+            for _ in range(3):
+                memory.remove()
+                try:
+                    memory.detach()
+                except sysv_ipc.NotAttachedError:
+                    pass  # a worker detached it first
+                memory.__init__(None, sysv_ipc.IPC_CREX, size=size)
+                _note(made, memory.id)
+            memory.remove()
+
+        try:
+            state.run(worker, closer, deadline)
+        finally:
+            _remove_ids(sysv_ipc.SharedMemory, made)
+        report["failures"] += state.failures
+        report["operations"] += state.operations
+        report["expected_exceptions"] += state.expected
+
+    for _ in range(rounds):
+        one_round()
+
+
+def sysv_message_queue(rounds: int, deadline: float, report: dict) -> None:
+    import sysv_ipc
+
+    allowed = (sysv_ipc.ExistentialError, sysv_ipc.BusyError)
+
+    def one_round() -> None:
+        queue = sysv_ipc.MessageQueue(None, sysv_ipc.IPC_CREX, max_message_size=64)
+        made: list[int] = []
+        _note(made, queue.id)
+        into = [bytearray(64) for _ in range(THREADS)]
+        state = Round(allowed)
+
+        def worker(i: int) -> None:
+            try:
+                queue.send(b"m%02d" % i, block=False, type=i + 1)
+            except OSError as error:
+                # send() to a removed queue is OSError(EINVAL), as upstream (sysv DC-24).
+                if type(error) is not OSError or error.errno != errno.EINVAL:
+                    raise
+                raise sysv_ipc.ExistentialError("removed") from error
+            if i % 2:
+                message, kind = queue.receive(block=False)
+            else:
+                size, kind = queue.receive_into(into[i], block=False)
+                message = bytes(into[i][:size])
+            if message != b"m%02d" % (kind - 1):
+                state.failures.append(f"message {message!r} of type {kind}")
+
+        def closer() -> None:
+            for _ in range(3):
+                queue.remove()
+                queue.__init__(None, sysv_ipc.IPC_CREX, max_message_size=64)
+                _note(made, queue.id)
+            queue.remove()
+
+        try:
+            state.run(worker, closer, deadline)
+        finally:
+            _remove_ids(sysv_ipc.MessageQueue, made)
+        report["failures"] += state.failures
+        report["operations"] += state.operations
+        report["expected_exceptions"] += state.expected
+
+    for _ in range(rounds):
+        one_round()
+
+
+def robust_lock(rounds: int, deadline: float, report: dict) -> None:
+    import ipcxx
+
+    # ValueError: closed; RuntimeError: close() refused while a thread holds or waits.
+    allowed = (ValueError, RuntimeError)
+
+    def one_round() -> None:
+        name = _posix_name()
+        lock = ipcxx.RobustLock(name, create=True)
+        inside = [0]
+        entered = [0] * THREADS
+
+        state = Round((ValueError,))
+
+        def worker(i: int) -> None:
+            if not lock.acquire(timeout=0.01):
+                return
+            try:
+                seen = inside[0]
+                inside[0] = seen + 1  # a lost update here would mean two holders at once
+                entered[i] += 1
+            finally:
+                lock.release()
+
+        def closer() -> None:
+            # close() refuses while any thread holds or waits (RuntimeError, documented):
+            # under 16 hammering threads it may never get its moment, so it tries a bounded
+            # number of times; the round then closes it once the workers stopped.
+            for _ in range(2000):
+                try:
+                    lock.close()
+                    return
+                except allowed:
+                    continue
+
+        try:
+            state.run(worker, closer, deadline)
+            lock.close()  # idempotent; must succeed with no thread holding or waiting
+            if not lock.closed:
+                state.failures.append("close() did not close an idle lock")
+        finally:
+            ipcxx.unlink_robust_lock(name)
+        if inside[0] != sum(entered):
+            state.failures.append(f"mutual exclusion: {inside[0]} != {sum(entered)}")
+        report["failures"] += state.failures
+        report["operations"] += state.operations
+        report["expected_exceptions"] += state.expected
+
+    for _ in range(rounds):
+        one_round()
+
+
+def _remove_ids(cls, ids: list[int]) -> None:
+    """Removes every object a round made, by id (the leak guard checks)."""
+    import sysv_ipc
+
+    for ident in ids:
+        try:
+            if cls is sysv_ipc.Semaphore:
+                sysv_ipc.remove_semaphore(ident)
+            elif cls is sysv_ipc.SharedMemory:
+                sysv_ipc.remove_shared_memory(ident)
+            elif cls is sysv_ipc.MessageQueue:
+                sysv_ipc.remove_message_queue(ident)
+            else:
+                sysv_ipc.remove_semaphore(ident)  # a set is a semaphore id too
+        except sysv_ipc.ExistentialError:
+            pass
+
+
+def child_main(kind: str, rounds: int, seconds: float) -> None:
+    import faulthandler
+
+    faulthandler.enable()
+    # A hang dumps every thread's stack before the parent's timeout kills the child.
+    faulthandler.dump_traceback_later(seconds + 60, exit=True)
+    sys.setswitchinterval(1e-5)
+    report = {"kind": kind, "failures": [], "operations": 0, "expected_exceptions": 0}
+    started = time.monotonic()
+    globals()[kind](rounds, started + seconds, report)
+    report["seconds"] = round(time.monotonic() - started, 3)
+    print(json.dumps(report), flush=True)
+
+
+# ---- the tests ---------------------------------------------------------------------------------
+
+
+def _remove_leftovers(prefix: str, output: str, kind: str) -> None:
+    """After the child: removes the objects a dead child could not (its prefix, its ids)."""
+    import posix_ipc
+    import sysv_ipc
+
+    for folder in ("/dev/shm", "/dev/mqueue"):
+        for entry in os.listdir(folder) if os.path.isdir(folder) else ():
+            if prefix not in entry:
+                continue
+            name = "/" + entry.removeprefix("sem.")
+            for unlink in (
+                posix_ipc.unlink_semaphore,
+                posix_ipc.unlink_shared_memory,
+                posix_ipc.unlink_message_queue,
+            ):
+                try:
+                    unlink(name)
+                except posix_ipc.ExistentialError:
+                    pass
+    remove = {
+        "sysv_semaphore": sysv_ipc.remove_semaphore,
+        "sysv_semaphore_set": sysv_ipc.remove_semaphore,
+        "sysv_shared_memory": sysv_ipc.remove_shared_memory,
+        "sysv_message_queue": sysv_ipc.remove_message_queue,
+    }.get(kind)
+    for line in output.splitlines():
+        if remove and line.startswith("made "):
+            try:
+                remove(int(line.split()[1]))
+            except sysv_ipc.ExistentialError:
+                pass
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sixteen_threads_and_a_closer_end_in_success_or_documented_errors(kind, sizes):
+    rounds = 40 if sizes.full else 2
+    seconds = 120 if sizes.full else 20
+    prefix = f"ipcxx_t{os.getpid()}_stress_{os.urandom(3).hex()}_"
+    output = ""
+    try:
+        child = subprocess.run(
+            [sys.executable, __file__, kind, str(rounds), str(seconds)],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 90,
+            env={**os.environ, "IPCXX_STRESS_PREFIX": prefix},
+        )
+        output = child.stdout
+    finally:
+        _remove_leftovers(prefix, output, kind)
+    assert child.returncode == 0, f"child died ({child.returncode}):\n{child.stderr[-4000:]}"
+    report = json.loads(output.strip().splitlines()[-1])
+    assert report["failures"] == [], report["failures"][:10]
+    assert report["operations"] > rounds * THREADS, report
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
