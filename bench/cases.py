@@ -148,6 +148,33 @@ def _():
     return step, cleanup
 
 
+@case("robust_lock_vs_sysv_undo_acquire_release")
+def _():
+    """ipcxx.RobustLock acquire()+release() against upstream's other lock that survives its
+    holder's death: a System V semaphore with undo=True (SEM_UNDO: the kernel gives the value
+    back when the holder exits). Same ipcxx side as robust_lock_acquire_release."""
+    if not hasattr(posix_ipc.MessageQueue, "receive_into"):  # upstream's posix_ipc
+        semaphore = own_sysv(sysv_ipc.Semaphore, initial_value=1)
+        semaphore.undo = True
+        acquire, release, cleanup = semaphore.acquire, semaphore.release, semaphore.remove
+    else:
+        import ipcxx
+
+        lock = ipcxx.RobustLock(own_name(), create=True)
+        acquire, release = lock.acquire, lock.release
+
+        def cleanup() -> None:
+            lock.unlink()
+            lock.close()
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            acquire()
+            release()
+
+    return step, cleanup
+
+
 @case("posix_sem_acquire0_release")
 def _():
     semaphore, cleanup = posix_semaphore(1)

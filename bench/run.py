@@ -46,6 +46,7 @@ SIDES = ("ipcxx", "upstream")
 CASES: list[tuple[str, float | None]] = [
     ("posix_sem_acquire_release", 0.6),
     ("robust_lock_acquire_release", None),
+    ("robust_lock_vs_sysv_undo_acquire_release", None),
     ("posix_sem_acquire0_release", None),
     ("posix_sem_acquire0_busy", 0.5),
     ("posix_sem_acquire_release_busy_thread", 0.01),
@@ -286,7 +287,10 @@ def measure(command: list[str], env: dict[str, str], owned: OwnedObjects) -> flo
 
 
 def side_environment(side: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    """The ipcxx side keeps the caller's PYTHONPATH (an ipcxx installed with --target is
+    measured, not whatever the interpreter's site-packages holds); the upstream side sees only
+    bench/.upstream, whose module names would otherwise clash with ours."""
+    env = dict(os.environ)
     if side == "upstream":
         env["PYTHONPATH"] = str(UPSTREAM)
     return env
