@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
+#include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -32,6 +33,7 @@ static mqd_t mq_a, mq_b;
 static size_t message_size;
 static char *buffer_in, *buffer_out, *mapped;
 static int sysv_sem, sysv_queue;
+static pthread_mutex_t *robust_mutex;
 static pid_t child;
 static int contenders;
 
@@ -127,6 +129,36 @@ static void sem_contend(long n) {
   for (int c = 0; c < contenders - 1; ++c) waitpid(children[c], NULL, 0);
 }
 
+/* ---- robust mutex: what ipcxx.RobustLock is made of ---- */
+/* The attributes RobustMutex uses; in a MAP_SHARED mapping like its segment (anonymous: the
+ * floor has no name to clean up, and a named segment's page is the same kind of memory). */
+static void open_robust_mutex(void) {
+  robust_mutex = mmap(NULL, sizeof *robust_mutex, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (robust_mutex == MAP_FAILED) die("mmap");
+  pthread_mutexattr_t attributes;
+  pthread_mutexattr_init(&attributes);
+  pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+  pthread_mutexattr_settype(&attributes, PTHREAD_MUTEX_ERRORCHECK);
+  int error = pthread_mutex_init(robust_mutex, &attributes);
+  pthread_mutexattr_destroy(&attributes);
+  if (error) {
+    errno = error;
+    die("pthread_mutex_init");
+  }
+}
+static void close_robust_mutex(void) {
+  pthread_mutex_destroy(robust_mutex);
+  munmap(robust_mutex, sizeof *robust_mutex);
+}
+static void robust_lock_unlock(long n) {
+  for (long i = 0; i < n; ++i) {
+    pthread_mutex_lock(robust_mutex);
+    pthread_mutex_unlock(robust_mutex);
+  }
+}
+
 /* ---- posix queues ---- */
 static void open_queues(long max_messages, size_t size) {
   struct mq_attr attr = {0};
@@ -191,6 +223,21 @@ static void sysv_take_give(long n) {
   for (long i = 0; i < n; ++i) {
     semop(sysv_sem, &take, 1);
     semop(sysv_sem, &give, 1);
+  }
+}
+static void sysv_take_give_undo(long n) {
+  struct sembuf take = {0, -1, SEM_UNDO}, give = {0, 1, SEM_UNDO};
+  for (long i = 0; i < n; ++i) {
+    semop(sysv_sem, &take, 1);
+    semop(sysv_sem, &give, 1);
+  }
+}
+/* Both members of a set of two in one semop each way, as SemaphoreSet.op. */
+static void sysv_take_give_pair(long n) {
+  struct sembuf take[2] = {{0, -1, 0}, {1, -1, 0}}, give[2] = {{0, 1, 0}, {1, 1, 0}};
+  for (long i = 0; i < n; ++i) {
+    semop(sysv_sem, take, 2);
+    semop(sysv_sem, give, 2);
   }
 }
 static void sysv_nowait_busy(long n) {
@@ -328,6 +375,26 @@ int main(int argc, char **argv) {
     mapped = mmap(NULL, MIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ns = measure(copy_in_out, seconds);
     munmap(mapped, MIB);
+  } else if (!strcmp(name, "robust_lock_acquire_release")) {
+    open_robust_mutex();
+    ns = measure(robust_lock_unlock, seconds);
+    close_robust_mutex();
+  } else if (!strcmp(name, "robust_lock_vs_sysv_undo_acquire_release")) {
+    /* The upstream side's syscalls (robust_lock_acquire_release has the RobustLock floor). */
+    sysv_sem = semget(IPC_PRIVATE, 1, 0600);
+    if (sysv_sem < 0) die("semget");
+    record_sysv("sem", sysv_sem);
+    semctl(sysv_sem, 0, SETVAL, 1);
+    ns = measure(sysv_take_give_undo, seconds);
+    semctl(sysv_sem, 0, IPC_RMID);
+  } else if (!strcmp(name, "sysv_semset_op_2_vs_2_semops")) {
+    sysv_sem = semget(IPC_PRIVATE, 2, 0600);
+    if (sysv_sem < 0) die("semget");
+    record_sysv("sem", sysv_sem);
+    semctl(sysv_sem, 0, SETVAL, 1);
+    semctl(sysv_sem, 1, SETVAL, 1);
+    ns = measure(sysv_take_give_pair, seconds);
+    semctl(sysv_sem, 0, IPC_RMID);
   } else if (!strncmp(name, "sysv_sem_", 9)) {
     sysv_sem = semget(IPC_PRIVATE, 1, 0600);
     if (sysv_sem < 0) die("semget");

@@ -170,6 +170,14 @@ def write_docs(report: dict, result_file: Path, docs: Path) -> None:
         "Ping-pong cases report one direction of a round trip between two processes; the "
         "contention cases report wall time per operation with N processes working at once.",
         "",
+        "The robust_lock rows time `ipcxx.RobustLock` acquire + release against what upstream "
+        "offers for a lock across processes: a POSIX semaphore (`robust_lock_acquire_release`; "
+        "a holder's death leaves it taken) and a System V semaphore with `undo=True` "
+        "(`robust_lock_vs_sysv_undo_acquire_release`; the kernel gives the value back, but the "
+        "next holder is not told). Their C floors are a robust process-shared pthread mutex "
+        "lock + unlock and `semop` with `SEM_UNDO` (-1, then +1). The SemaphoreSet row's floor "
+        "is one `semop` of two operations each way.",
+        "",
     ]
     lines += [f"![{name}](images/{name})" for name in images]
     lines.append("")

@@ -262,7 +262,11 @@ def ensure_upstream() -> None:
 def build_floor() -> Path:
     BUILD.mkdir(exist_ok=True)
     binary = BUILD / "floor"
-    subprocess.run(["cc", "-O2", "-o", str(binary), str(HERE / "floor.c"), "-lrt"], check=True)
+    subprocess.run(
+        ["cc", "-O2", "-Wall", "-Wextra", "-pthread", "-o", str(binary),
+         str(HERE / "floor.c"), "-lrt"],
+        check=True,
+    )  # fmt: skip
     return binary
 
 

@@ -1,7 +1,9 @@
-"""Every benchmark case still runs against ipcxx and cleans up after itself. (A smoke test of
-the harness: it checks that a number comes out, never how large it is.)"""
+"""Every benchmark case still runs against ipcxx and cleans up after itself, and has its C
+floor. (A smoke test of the harness: it checks that a number comes out, never how large it
+is.)"""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +34,33 @@ def test_benchmark_case_runs_and_reports_a_time(case):
         text=True,
         timeout=300,
         cwd=BENCH,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ns"] > 0
+
+
+@pytest.fixture(scope="module")
+def floor(tmp_path_factory) -> Path:
+    """bench/floor.c built as bench/run.py builds it, warnings as errors."""
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler (cc) to build bench/floor.c")
+    binary = tmp_path_factory.mktemp("floor") / "floor"
+    subprocess.run(
+        ["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-pthread", "-o", str(binary),
+         str(BENCH / "floor.c"), "-lrt"],
+        check=True,
+    )  # fmt: skip
+    return binary
+
+
+@pytest.mark.parametrize("case", [name for name, _ in CASES])
+def test_every_benchmark_case_has_a_c_floor(case, floor):
+    # Skipped where run.py skips the case (the 64 KiB queue needs a larger msgsize_max).
+    reason = skipped_cases(_msgsize_max()).get(case)
+    if reason:
+        pytest.skip(reason)
+    result = subprocess.run(
+        [str(floor), case, "0.01"], capture_output=True, text=True, timeout=300, cwd=BENCH
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ns"] > 0
