@@ -1,9 +1,17 @@
-"""ipcxx: POSIX and System V IPC on a C++20 core; see `python -m ipcxx demo`."""
+"""ipcxx: POSIX and System V IPC on a C++20 core; see `python -m ipcxx demo`.
 
-# A crash-robust lock shared by processes by name (docs/guide.md, "A crash-robust lock").
+Beyond upstream: RobustLock, a crash-robust lock shared by processes by name (docs/guide.md,
+"A crash-robust lock"), and Channel, shared-memory messaging between processes
+(docs/channel.md, docs/guide.md "Channel").
+"""
+
+from ._ipcxx import Channel as Channel
+from ._ipcxx import ChannelError as ChannelError
+from ._ipcxx import ChannelView as ChannelView
 from ._ipcxx import NotRecoverableError as NotRecoverableError
 from ._ipcxx import OwnerDiedError as OwnerDiedError
 from ._ipcxx import RobustLock as RobustLock
+from ._ipcxx import unlink_channel as unlink_channel
 from ._ipcxx import unlink_robust_lock as unlink_robust_lock
 
 __version__ = "0.1.0"

@@ -17,6 +17,19 @@ PyObject* raise_os_error(int errno_value) {
   return nullptr;
 }
 
+PyObject* raise_os_error(int errno_value, const char* filename) {
+  PyObject* name = PyUnicode_DecodeFSDefault(filename);
+  if (!name) return nullptr;
+  PyObject* error =
+      PyObject_CallFunction(PyExc_OSError, "isO", errno_value, std::strerror(errno_value), name);
+  Py_DECREF(name);
+  if (error) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
+    Py_DECREF(error);
+  }
+  return nullptr;
+}
+
 PyObject* raise_standard_exception() {
   try {
     throw;

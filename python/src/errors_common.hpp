@@ -10,6 +10,8 @@ namespace ipcxx::python {
 /// OSError(errno, strerror(errno)); CPython picks the subclass (EPERM -> PermissionError).
 /// Returns null.
 PyObject* raise_os_error(int errno_value);
+/// OSError(errno, strerror(errno), filename): e.g. FileNotFoundError naming the object.
+PyObject* raise_os_error(int errno_value, const char* filename);
 
 /// Translates the C++ exception being handled, other than ipcxx::Error: invalid_argument,
 /// out_of_range and length_error become ValueError(what()), bad_alloc MemoryError("Out of

@@ -1,5 +1,6 @@
 // The ipcxx._ipcxx extension module: ipcxx's own native classes (RobustLock) and exceptions,
 // with per-module state like posix_ipc and sysv_ipc (multi-phase init, sub-interpreters).
+#include "channel.hpp"
 #include "module_setup.hpp"
 #include "module_state.hpp"
 #include "robust_lock.hpp"
@@ -12,6 +13,9 @@ PyMethodDef module_functions[] = {
     {"unlink_robust_lock", ipcxx_state::unlink_robust_lock, METH_O,
      "unlink_robust_lock(name, /)\n--\n\nRemove the robust lock `name` from the system "
      "(FileNotFoundError when there is none). Processes that have it open keep using it."},
+    {"unlink_channel", ipcxx_state::unlink_channel, METH_O,
+     "unlink_channel(name, /)\n--\n\nRemove the channel `name` from the system "
+     "(FileNotFoundError when there is none). Processes that have it open keep using it."},
     {nullptr, nullptr, 0, nullptr}};
 
 int exec_module(PyObject* module) {
@@ -23,8 +27,15 @@ int exec_module(PyObject* module) {
   if (!state.not_recoverable_error) return -1;
   if (!add_functions(module, "ipcxx", module_functions)) return -1;
   PyObject* type = add_type(module, "RobustLock", ipcxx_state::robust_lock_spec());
-  Py_XDECREF(type);  // the module keeps it
-  return type ? 0 : -1;
+  if (!type) return -1;
+  Py_DECREF(type);  // the module keeps it
+  state.channel_error = add_exception(module, "ipcxx", "ChannelError", PyExc_ValueError);
+  if (!state.channel_error) return -1;
+  type = add_type(module, "Channel", ipcxx_state::channel_spec());
+  if (!type) return -1;
+  Py_DECREF(type);
+  state.channel_view_type = add_type(module, "ChannelView", ipcxx_state::channel_view_spec());
+  return state.channel_view_type ? 0 : -1;
 }
 
 int traverse_module(PyObject* module, visitproc visit, void* arg) {
@@ -32,6 +43,8 @@ int traverse_module(PyObject* module, visitproc visit, void* arg) {
   if (!state) return 0;
   Py_VISIT(state->owner_died_error);
   Py_VISIT(state->not_recoverable_error);
+  Py_VISIT(state->channel_error);
+  Py_VISIT(state->channel_view_type);
   return 0;
 }
 
@@ -39,6 +52,8 @@ int traverse_module(PyObject* module, visitproc visit, void* arg) {
 void free_module(void* module) {
   auto* state = static_cast<ipcxx_state::State*>(PyModule_GetState(static_cast<PyObject*>(module)));
   if (!state) return;
+  Py_CLEAR(state->channel_view_type);
+  Py_CLEAR(state->channel_error);
   Py_CLEAR(state->not_recoverable_error);
   Py_CLEAR(state->owner_died_error);
 }

@@ -16,6 +16,7 @@
 #include "ipcxx/robust_mutex.hpp"
 #include "method_cast.hpp"
 #include "object_lock.hpp"
+#include "wait_timeout.hpp"
 #include "waiter_count.hpp"
 
 namespace ipcxx::python::ipcxx_state {
@@ -91,16 +92,7 @@ PyObject* raise_error(PyObject* owner, PyObject* name, const Error& error) {
     default:
       break;
   }
-  PyObject* object = PyUnicode_DecodeFSDefault(error.object().c_str());
-  if (!object) return nullptr;
-  PyObject* exception = PyObject_CallFunction(PyExc_OSError, "isO", error.errno_value(),
-                                              std::strerror(error.errno_value()), object);
-  Py_DECREF(object);
-  if (exception) {
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exception)), exception);
-    Py_DECREF(exception);
-  }
-  return nullptr;
+  return raise_os_error(error.errno_value(), error.object().c_str());
 }
 
 // Translates the C++ exception being handled. Returns null.
@@ -205,27 +197,6 @@ int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   return 0;
 }
 
-// None: forever; a non-negative number of seconds otherwise.
-bool parse_lock_timeout(PyObject* object, Timeout& timeout) {
-  timeout = Timeout{};
-  if (object == Py_None) return true;
-  if (!PyNumber_Check(object) || PyBool_Check(object)) {
-    PyErr_Format(PyExc_TypeError, "timeout must be None or a number, not %.50s",
-                 Py_TYPE(object)->tp_name);
-    return false;
-  }
-  const double seconds = PyFloat_AsDouble(object);
-  if (seconds == -1.0 && PyErr_Occurred()) return false;
-  if (std::isnan(seconds) || seconds < 0) {
-    PyErr_SetString(PyExc_ValueError, "timeout must be None or a non-negative number");
-    return false;
-  }
-  if (seconds >= 9.0e9) return true;  // beyond any deadline: forever
-  timeout.forever = false;
-  timeout.duration = std::chrono::nanoseconds(static_cast<long long>(seconds * 1e9));
-  return true;
-}
-
 // The result of a finished acquisition: True, False, or OwnerDiedError while holding.
 // The caller still pins the handle, so a close() on another thread sees the pin or the hold.
 PyObject* report(PyObject* self, LockOutcome outcome) {
@@ -247,7 +218,7 @@ PyObject* report(PyObject* self, LockOutcome outcome) {
 
 PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
   Timeout timeout;
-  if (!parse_lock_timeout(timeout_object, timeout)) return nullptr;
+  if (!parse_wait_timeout(timeout_object, timeout)) return nullptr;
   // Read the handle only now: converting the argument may have run Python code.
   RobustLockObject* lock = as_lock(self);
   // Held until report(): with object locks on, close() on another thread sees this call

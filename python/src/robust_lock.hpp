@@ -9,6 +9,8 @@ namespace ipcxx::python::ipcxx_state {
 struct State {
   PyObject* owner_died_error = nullptr;
   PyObject* not_recoverable_error = nullptr;
+  PyObject* channel_error = nullptr;      // ipcxx.ChannelError (a ValueError)
+  PyObject* channel_view_type = nullptr;  // what Channel.reserve() and peek() return
 };
 
 /// The definition of the _ipcxx module (ipcxx_module.cpp).

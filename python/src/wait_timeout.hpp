@@ -1,0 +1,36 @@
+// The timeout argument of ipcxx's own classes (RobustLock, Channel): None or seconds >= 0.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "conversions.hpp"
+
+namespace ipcxx::python {
+
+/// None: forever; a non-negative int or float: that many seconds (values beyond any deadline
+/// mean forever). A bool or a non-number raises TypeError; NaN or a negative ValueError.
+inline bool parse_wait_timeout(PyObject* object, Timeout& timeout) {
+  timeout = Timeout{};
+  if (object == Py_None) return true;
+  if (!PyNumber_Check(object) || PyBool_Check(object)) {
+    PyErr_Format(PyExc_TypeError, "timeout must be None or a number, not %.50s",
+                 Py_TYPE(object)->tp_name);
+    return false;
+  }
+  const double seconds = PyFloat_AsDouble(object);
+  if (seconds == -1.0 && PyErr_Occurred()) return false;
+  if (std::isnan(seconds) || seconds < 0) {
+    PyErr_SetString(PyExc_ValueError, "timeout must be None or a non-negative number");
+    return false;
+  }
+  if (seconds >= 9.0e9) return true;  // beyond any deadline: forever
+  timeout.forever = false;
+  timeout.duration = std::chrono::nanoseconds(static_cast<long long>(seconds * 1e9));
+  return true;
+}
+
+}  // namespace ipcxx::python
