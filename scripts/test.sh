@@ -83,7 +83,7 @@ make_venv() {
 
 step "Debian packages"
 missing=()
-for package in libgtest-dev cmake ninja-build g++ clang-format util-linux mount; do
+for package in libgtest-dev cmake ninja-build g++ clang-format util-linux mount spin; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if ((${#missing[@]})); then
@@ -150,6 +150,9 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DIPCXX_BUILD_TESTS=ON -DIPCXX_WERROR=ON >/dev/null
 cmake --build "$build"
 ctest --test-dir "$build" --output-on-failure --no-tests=error
+
+step "Channel protocol: spin model check (model/channel.pml)"
+bash scripts/check_model.sh
 
 step "C++ core: GoogleTest under AddressSanitizer and UndefinedBehaviorSanitizer"
 cmake -S . -B build/ci-sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug \
