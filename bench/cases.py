@@ -13,12 +13,17 @@ exactly these after a crash. Run by hand, the worker makes up a prefix and keys 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import itertools
 import json
 import mmap
 import os
 import secrets
+import shutil
+import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +43,10 @@ KEY_FIRST, KEY_COUNT = (
     else (0x10000000 + (secrets.randbelow(0x6FFF) << 16), 1 << 16)
 )
 RECORD = os.environ.get("IPCXX_BENCH_RECORD")
+# Which side of a row this worker measures (run.py sets it). The rows of ipcxx.Channel against an
+# alternative (a POSIX queue, faster-fifo, iceoryx2, a pipe, a memcpy) run the alternative when it
+# is "alternative"; every other case tells the sides apart by the module it imports.
+SIDE = os.environ.get("IPCXX_BENCH_SIDE", "ipcxx")
 _serial = itertools.count()
 
 
@@ -620,6 +629,607 @@ def _():
             view.release()
 
     return step, cleanup
+
+
+# ---- ipcxx.Channel against alternatives ---------------------------------------------------
+#
+# Both sides of these rows run against ipcxx (and bench/.alternatives for faster-fifo and
+# iceoryx2); SIDE says which one this worker measures. Two-process rows fork a child pinned to
+# the second core (the parent, timed, takes the first) and talk to it over a pipe of commands.
+
+MESSAGE_16 = b"m" * 16
+BATCH = 64
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _expect(fd: int, what: bytes) -> None:
+    got = _read_exact(fd, len(what))
+    if got != what:
+        raise RuntimeError(f"the child process failed (sent {got!r}, expected {what!r})")
+
+
+def forked(child_main: Callable[[int, int], None]):
+    """Forks a child pinned to the second core that runs child_main(commands, replies) (two
+    pipe ends) and exits on SIGTERM or when child_main returns; pins this process to the first.
+    Returns (pid, commands, replies, stop); stop() ends the child (SIGKILL only if it does not
+    exit within 5 s) and restores this process's affinity."""
+    commands_read, commands = os.pipe()
+    replies, replies_write = os.pipe()
+    allowed = os.sched_getaffinity(0)
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            os.close(commands)
+            os.close(replies)
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            pin_to(1)
+            child_main(commands_read, replies_write)
+            status = 0
+        except SystemExit:
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(commands_read)
+    os.close(replies_write)
+    pin_to(0)
+
+    def stop() -> None:
+        os.close(commands)  # a child reading commands sees the end of them
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGTERM)  # a serving child leaves its loop
+        deadline = time.monotonic() + 5
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                break
+            time.sleep(0.001)
+        os.close(replies)
+        os.sched_setaffinity(0, allowed)
+
+    return child, commands, replies, stop
+
+
+def stream(transport):
+    """Messages per second between 2 processes: the parent (timed) sends n messages, the child
+    receives them, and a step ends when the child says it has all n. transport() (in the parent,
+    before the fork) returns (producer, consumer, cleanup); consumer() runs in the child, after
+    the fork, producer() in the parent once the child is ready; each returns (step, close)."""
+    producer, consumer, cleanup = transport()
+
+    def child_main(commands: int, replies: int) -> None:
+        consume, close = consumer()
+        try:
+            os.write(replies, b"r")
+            while len(count := _read_exact(commands, 8)) == 8:
+                consume(int.from_bytes(count, "little"))
+                os.write(replies, b"k")
+        finally:
+            close()
+
+    _, commands, replies, stop = forked(child_main)
+    try:
+        _expect(replies, b"r")
+        produce, close = producer()
+    except BaseException:
+        stop()
+        cleanup()
+        raise
+
+    def step(n: int) -> None:
+        os.write(commands, n.to_bytes(8, "little"))
+        produce(n)
+        _expect(replies, b"k")
+
+    def finish() -> None:
+        stop()
+        close()
+        cleanup()
+
+    return step, finish
+
+
+def round_trips(transport):
+    """One-way latency between 2 processes: half of a round trip to a child that answers each
+    message. transport() (before the fork) returns (requester, server, cleanup); server() runs
+    in the child and returns (serve_forever, close), requester() in the parent once the child is
+    ready and returns (request, close); then the child is told to start (for iceoryx2: after
+    the parent's subscriber exists)."""
+    requester, server, cleanup = transport()
+
+    def child_main(commands: int, replies: int) -> None:
+        serve, close = server()
+        try:
+            os.write(replies, b"r")
+            _expect(commands, b"g")
+            serve()
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            close()
+
+    _, commands, replies, stop = forked(child_main)
+    try:
+        _expect(replies, b"r")
+        request, close = requester()
+        os.write(commands, b"g")
+    except BaseException:
+        stop()
+        cleanup()
+        raise
+
+    def step(n: int) -> None:
+        for _ in range(n // 2 + 1):
+            request()
+
+    def finish() -> None:
+        stop()
+        close()
+        cleanup()
+
+    return step, finish
+
+
+def _send_each(send, message: bytes = MESSAGE_16) -> Callable[[int], None]:
+    def produce(n: int) -> None:
+        for _ in range(n):
+            send(message)
+
+    return produce
+
+
+def _receive_each(receive) -> Callable[[int], None]:
+    def consume(n: int) -> None:
+        for _ in range(n):
+            receive()
+
+    return consume
+
+
+def _nothing() -> None:
+    pass
+
+
+def channel_stream(*, batches: bool = False):
+    """ipcxx.Channel (default capacity and spin); the child opens it by name. With batches:
+    send_many of BATCH messages, receive_many(BATCH)."""
+
+    def transport():
+        import ipcxx
+
+        name = own_name()
+        created = ipcxx.Channel(name, create=True)
+
+        def producer():
+            if not batches:
+                return _send_each(created.send), _nothing
+            send_many, batch = created.send_many, [MESSAGE_16] * BATCH
+
+            def produce(n: int) -> None:
+                full, rest = divmod(n, BATCH)
+                for _ in range(full):
+                    send_many(batch)
+                if rest:
+                    send_many(batch[:rest])
+
+            return produce, _nothing
+
+        def consumer():
+            channel = ipcxx.Channel(name)
+            if not batches:
+                return _receive_each(channel.receive), channel.close
+            receive_many = channel.receive_many
+
+            def consume(n: int) -> None:
+                while n > 0:
+                    n -= len(receive_many(min(n, BATCH)))
+
+            return consume, channel.close
+
+        def cleanup() -> None:
+            created.unlink()
+            created.close()
+
+        return producer, consumer, cleanup
+
+    return stream(transport)
+
+
+def posix_queue_stream():
+    """ipcxx's posix_ipc.MessageQueue of 16-byte messages, 10 deep (the default msg_max, what
+    an unprivileged user gets), inherited by the child."""
+
+    def transport():
+        queue = posix_ipc.MessageQueue(
+            own_name(), posix_ipc.O_CREX, max_messages=10, max_message_size=16
+        )
+
+        def cleanup() -> None:
+            queue.unlink()
+            queue.close()
+
+        return (
+            lambda: (_send_each(queue.send), _nothing),
+            lambda: (_receive_each(queue.receive), _nothing),
+            cleanup,
+        )
+
+    return stream(transport)
+
+
+def pipe_stream():
+    """os.pipe(): os.write of 16 bytes, os.read(16) (whole messages: each write is atomic)."""
+
+    def transport():
+        read_end, write_end = os.pipe()
+
+        def produce(n: int) -> None:
+            for _ in range(n):
+                os.write(write_end, MESSAGE_16)
+
+        def consume(n: int) -> None:
+            for _ in range(n):
+                os.read(read_end, 16)
+
+        def cleanup() -> None:
+            os.close(read_end)
+            os.close(write_end)
+
+        return lambda: (produce, _nothing), lambda: (consume, _nothing), cleanup
+
+    return stream(transport)
+
+
+def faster_fifo_stream():
+    """faster_fifo.Queue (1 MiB, as the channel's default capacity): put() and get() of a 16-byte
+    bytes object (pickled, as faster-fifo does)."""
+
+    def transport():
+        import faster_fifo
+
+        queue = faster_fifo.Queue(max_size_bytes=1 << 20)
+        return (
+            lambda: (_send_each(queue.put), _nothing),
+            lambda: (_receive_each(queue.get), _nothing),
+            _nothing,
+        )
+
+    return stream(transport)
+
+
+class _Iceoryx2:
+    """iceoryx2 publish-subscribe of a 16-byte ctypes payload, every file named with the run's
+    prefix in a private root folder (so a crashed worker's /dev/shm segments are found and
+    removed by run.py), no signal handling of its own, no overflow (the publisher retries until
+    delivered: nothing is lost, like every other transport here)."""
+
+    def __init__(self) -> None:
+        import iceoryx2
+
+        self.iox2 = iceoryx2
+        # This worker's own prefix (inside the run's): its files, and nobody else's, are removed.
+        self.prefix = f"{PREFIX}{os.getpid()}_{next(_serial)}_"
+        self.root = tempfile.mkdtemp(prefix=self.prefix)
+
+        class Message(ctypes.Structure):
+            _fields_ = [("data", ctypes.c_uint8 * 16)]
+
+        self.message_type = Message
+
+    def node(self):
+        iox2 = self.iox2
+        config = iox2.config.default()
+        config.global_cfg.prefix = iox2.FileName.new(self.prefix)
+        config.global_cfg.root_path = iox2.Path.new(self.root + "/")
+        return (
+            iox2.NodeBuilder.new()
+            .config(config)
+            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
+            .create(iox2.ServiceType.Ipc)
+        )
+
+    def service(self, node, which: str):
+        return (
+            node.service_builder(self.iox2.ServiceName.new(f"{self.prefix}/{which}"))
+            .publish_subscribe(self.message_type)
+            .enable_safe_overflow(False)
+            .subscriber_max_buffer_size(256)
+            .history_size(0)
+            .max_publishers(1)
+            .max_subscribers(1)
+            .open_or_create()
+        )
+
+    def publisher(self, service):
+        strategy = self.iox2.BackpressureStrategy.RetryUntilDelivered
+        publisher = service.publisher_builder().backpressure_strategy(strategy).create()
+        send_copy, message = publisher.send_copy, self.message_type()
+        return publisher, lambda: send_copy(message)
+
+    @staticmethod
+    def subscriber(service):
+        """(subscriber, poll): poll() busy-polls until a sample comes, copies its 16 bytes out
+        (as the other transports' receive does) and gives the sample back."""
+        subscriber = service.subscriber_builder().buffer_size(256).create()
+        receive, string_at = subscriber.receive, ctypes.string_at
+
+        def poll() -> bytes:
+            while (sample := receive()) is None:
+                pass
+            data = string_at(sample.payload_ptr, 16)
+            sample.delete()
+            return data
+
+        return subscriber, poll
+
+    def cleanup(self) -> None:
+        """Removes the root folder and what iceoryx2 keeps in /dev/shm under this prefix (a
+        global management segment outlives the nodes)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for entry in os.listdir("/dev/shm"):
+                if entry.startswith(self.prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join("/dev/shm", entry))
+
+
+def iceoryx2_stream():
+    def transport():
+        ice = _Iceoryx2()
+        # The parent's node and ports are created after the fork (a Rust node is not carried
+        # over a fork) and after the child's, so the publisher connects to the subscriber.
+        kept: list = []
+
+        def consumer():
+            node = ice.node()
+            service = ice.service(node, "stream")
+            subscriber, poll = ice.subscriber(service)
+            own = [node, service, subscriber]
+
+            def close() -> None:
+                subscriber.delete()
+                own.clear()  # drops the node: its files go
+
+            return _receive_each(poll), close
+
+        def producer():
+            node = ice.node()
+            service = ice.service(node, "stream")
+            publisher, send = ice.publisher(service)
+            kept[:] = [node, service, publisher]
+
+            def produce(n: int) -> None:
+                for _ in range(n):
+                    send()
+
+            return produce, publisher.delete
+
+        def cleanup() -> None:
+            kept.clear()
+            ice.cleanup()
+
+        return producer, consumer, cleanup
+
+    return stream(transport)
+
+
+def channel_round_trips(spin: float | None):
+    def transport():
+        import ipcxx
+
+        names = own_name(), own_name()
+        created = [ipcxx.Channel(name, create=True) for name in names]
+
+        def server():
+            a, b = (ipcxx.Channel(name) for name in names)
+            if spin is not None:
+                a.spin = b.spin = spin
+            receive, send = a.receive, b.send
+
+            def serve() -> None:
+                while True:
+                    send(receive())
+
+            return serve, lambda: (a.close(), b.close())
+
+        def requester():
+            a, b = created
+            if spin is not None:
+                a.spin = b.spin = spin
+            send, receive = a.send, b.receive
+
+            def request() -> None:
+                send(MESSAGE_16)
+                receive()
+
+            return request, _nothing
+
+        def cleanup() -> None:
+            for channel in created:
+                channel.unlink()
+                channel.close()
+
+        return requester, server, cleanup
+
+    return round_trips(transport)
+
+
+def posix_queue_round_trips():
+    """As posix_pingpong_queues_one_way: two ipcxx POSIX queues, 2 deep."""
+
+    def transport():
+        a, b = (
+            posix_ipc.MessageQueue(
+                own_name(), posix_ipc.O_CREX, max_messages=2, max_message_size=16
+            )
+            for _ in range(2)
+        )
+
+        def server():
+            def serve() -> None:
+                while True:
+                    b.send(a.receive()[0])
+
+            return serve, _nothing
+
+        def requester():
+            def request() -> None:
+                a.send(MESSAGE_16)
+                b.receive()
+
+            return request, _nothing
+
+        def cleanup() -> None:
+            for queue in (a, b):
+                queue.unlink()
+                queue.close()
+
+        return requester, server, cleanup
+
+    return round_trips(transport)
+
+
+def iceoryx2_round_trips():
+    """iceoryx2 publish-subscribe both ways, both ends busy-polling their subscriber (its lowest
+    latency; it has no blocking receive on a publish-subscribe port)."""
+
+    def transport():
+        ice = _Iceoryx2()
+        kept: list = []
+
+        def server():
+            node = ice.node()
+            requests, answers = ice.service(node, "a"), ice.service(node, "b")
+            subscriber, poll = ice.subscriber(requests)
+            publisher, send = ice.publisher(answers)
+            own = [node, requests, answers, publisher, subscriber]
+
+            def serve() -> None:
+                publisher.update_connections()  # the parent's subscriber exists now
+                while True:
+                    poll()
+                    send()
+
+            def close() -> None:
+                publisher.delete()
+                subscriber.delete()
+                own.clear()
+
+            return serve, close
+
+        def requester():
+            node = ice.node()
+            requests, answers = ice.service(node, "a"), ice.service(node, "b")
+            publisher, send = ice.publisher(requests)
+            subscriber, poll = ice.subscriber(answers)
+            kept[:] = [node, requests, answers, publisher, subscriber]
+
+            def request() -> None:
+                send()
+                poll()
+
+            def close() -> None:
+                publisher.delete()
+                subscriber.delete()
+
+            return request, close
+
+        def cleanup() -> None:
+            kept.clear()
+            ice.cleanup()
+
+        return requester, server, cleanup
+
+    return round_trips(transport)
+
+
+def channel_send_receive():
+    import ipcxx
+
+    channel = ipcxx.Channel(own_name(), create=True)
+    send, receive = channel.send, channel.receive
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            send(MESSAGE_16)
+            receive()
+
+    def cleanup() -> None:
+        channel.unlink()
+        channel.close()
+
+    return step, cleanup
+
+
+CHANNEL_1MIB_CAPACITY = 8 * MIB  # the largest message is capacity / 2 - 16
+
+
+def channel_reserve_peek():
+    """One process: copy 1 MiB from a bytes object into reserve()'s view (committed on exit),
+    then peek() at it (a read-only view of the ring, consumed on exit: no copy out)."""
+    import ipcxx
+
+    channel = ipcxx.Channel(own_name(), create=True, capacity=CHANNEL_1MIB_CAPACITY)
+    reserve, peek, data = channel.reserve, channel.peek, b"c" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            with reserve(MIB) as view:
+                view[:] = data
+            with peek():
+                pass
+
+    def cleanup() -> None:
+        channel.unlink()
+        channel.close()
+
+    return step, cleanup
+
+
+def memcpy_1mib():
+    """One 1 MiB copy, the same way (a memoryview slice assignment from a bytes object)."""
+    target, data = memoryview(bytearray(MIB)), b"c" * MIB
+
+    def step(n: int) -> None:
+        for _ in range(n):
+            target[:] = data
+
+    return step, target.release
+
+
+def against(ipcxx_side: Case, alternative: Case) -> Case:
+    """A case whose other side is an alternative, not upstream (see SIDE)."""
+    return lambda: (alternative if SIDE == "alternative" else ipcxx_side)()
+
+
+case("channel_send_receive_16B_vs_posix_mq")(against(channel_send_receive, posix_queue_case(16)))
+case("channel_2proc_16B_vs_posix_mq")(against(channel_stream, posix_queue_stream))
+case("channel_2proc_16B_vs_faster_fifo")(against(channel_stream, faster_fifo_stream))
+case("channel_2proc_16B_vs_iceoryx2")(against(channel_stream, iceoryx2_stream))
+case("channel_2proc_16B_vs_pipe")(against(channel_stream, pipe_stream))
+case("channel_2proc_batch64_vs_posix_mq")(
+    against(lambda: channel_stream(batches=True), posix_queue_stream)
+)
+case("channel_pingpong_one_way_vs_iceoryx2_busy")(
+    against(lambda: channel_round_trips(None), iceoryx2_round_trips)
+)
+case("channel_pingpong_spin0_one_way_vs_posix_mq")(
+    against(lambda: channel_round_trips(0.0), posix_queue_round_trips)
+)
+case("channel_reserve_peek_1MiB_vs_memcpy")(against(channel_reserve_peek, memcpy_1mib))
 
 
 def main() -> None:

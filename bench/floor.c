@@ -19,6 +19,10 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -252,6 +256,146 @@ static void sysv_msg_send_receive(long n) {
   }
 }
 
+/* ---- the Channel's floor: a single-producer single-consumer ring in shared memory ----
+ * Records as the Channel's: a 16-byte header (here only the length) and the payload padded to
+ * 16, in a 1 MiB ring of a MAP_SHARED mapping, head and tail on their own cache lines; a full or
+ * empty ring is busy-polled. Fixed 32-byte records (16 B messages), so none straddles the end. */
+static void pin_to(int index);
+#define RING_BYTES MIB
+#define RECORD_BYTES 32
+#define RING_BATCH 64
+struct ring {
+  _Alignas(64) _Atomic uint64_t tail;
+  _Alignas(64) _Atomic uint64_t head;
+  _Alignas(64) _Atomic uint32_t futex_word; /* for the futex ping-pong */
+  _Alignas(64) unsigned char data[RING_BYTES];
+};
+static struct ring *ring_a, *ring_b;
+static int commands[2], replies[2]; /* pipes parent -> child, child -> parent */
+static const char message16[16] = "mmmmmmmmmmmmmmmm";
+
+static struct ring *open_ring(void) {
+  struct ring *r =
+      mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) die("mmap");
+  return r;
+}
+/* Writes up to count records (waiting for space), publishing tail once for all of them. */
+static void ring_push(struct ring *r, long count) {
+  uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  while (tail + (uint64_t)count * RECORD_BYTES -
+             atomic_load_explicit(&r->head, memory_order_acquire) >
+         RING_BYTES) {
+  }
+  for (long i = 0; i < count; ++i, tail += RECORD_BYTES) {
+    unsigned char *record = r->data + tail % RING_BYTES;
+    *(uint64_t *)record = 16;
+    memcpy(record + 16, message16, 16);
+  }
+  atomic_store_explicit(&r->tail, tail, memory_order_release);
+}
+/* Reads at most count records (waiting for the first); returns how many. */
+static long ring_pop(struct ring *r, long count, char *out) {
+  uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed), tail;
+  while ((tail = atomic_load_explicit(&r->tail, memory_order_acquire)) == head) {
+  }
+  long got = 0;
+  for (; got < count && head < tail; ++got, head += RECORD_BYTES) {
+    unsigned char *record = r->data + head % RING_BYTES;
+    memcpy(out, record + 16, *(uint64_t *)record);
+  }
+  atomic_store_explicit(&r->head, head, memory_order_release);
+  return got;
+}
+static void ring_send_receive(long n) {
+  for (long i = 0; i < n; ++i) {
+    ring_push(ring_a, 1);
+    ring_pop(ring_a, 1, buffer_out);
+  }
+}
+/* Two processes, as cases.py's stream(): the parent writes n to the child, sends n messages,
+ * and waits until the child says it has received them all. */
+static long stream_batch = 1;
+static void ring_stream(long n) {
+  if (write(commands[1], &n, sizeof n) != sizeof n) die("write");
+  for (long sent = 0; sent < n; sent += stream_batch)
+    ring_push(ring_a, n - sent < stream_batch ? n - sent : stream_batch);
+  char ack;
+  if (read(replies[0], &ack, 1) != 1) die("read");
+}
+static void serve_ring_stream(void) {
+  long n;
+  while (read(commands[0], &n, sizeof n) == sizeof n) {
+    for (long got = 0; got < n;) got += ring_pop(ring_a, stream_batch, buffer_out);
+    if (write(replies[1], "k", 1) != 1) die("write");
+  }
+  _exit(0);
+}
+static void start_stream(long batch) {
+  stream_batch = batch;
+  ring_a = open_ring();
+  if (pipe(commands) != 0 || pipe(replies) != 0) die("pipe");
+  child = fork();
+  if (child == 0) {
+    close(commands[1]);
+    pin_to(1);
+    serve_ring_stream();
+  }
+  close(commands[0]);
+  pin_to(0);
+}
+static void stop_stream(void) {
+  close(commands[1]); /* the child sees the end of the commands and exits */
+  waitpid(child, NULL, 0);
+  child = 0;
+}
+static void ring_ping(long n) {
+  for (long i = 0; i < n / 2 + 1; ++i) {
+    ring_push(ring_a, 1);
+    ring_pop(ring_b, 1, buffer_out);
+  }
+}
+static void serve_ring_ping(void) {
+  for (;;) {
+    ring_pop(ring_a, 1, buffer_out);
+    ring_push(ring_b, 1);
+  }
+}
+/* Ping-pong through futex words and nothing else: each side bumps the other's word and wakes
+ * it, then sleeps until its own word changes (what a Channel with spin=0 does when it waits). */
+static long futex_call(_Atomic uint32_t *word, int operation, uint32_t value) {
+  return syscall(SYS_futex, word, operation, value, NULL, NULL, 0);
+}
+static void futex_signal(_Atomic uint32_t *word) {
+  atomic_fetch_add(word, 1);
+  futex_call(word, FUTEX_WAKE, 1);
+}
+static void futex_await(_Atomic uint32_t *word, uint32_t *seen) {
+  uint32_t now;
+  while ((now = atomic_load(word)) == *seen) futex_call(word, FUTEX_WAIT, *seen);
+  *seen = now;
+}
+static void futex_ping(long n) {
+  static uint32_t seen;
+  for (long i = 0; i < n / 2 + 1; ++i) {
+    futex_signal(&ring_a->futex_word);
+    futex_await(&ring_b->futex_word, &seen);
+  }
+}
+static void serve_futex_ping(void) {
+  uint32_t seen = 0;
+  for (;;) {
+    futex_await(&ring_a->futex_word, &seen);
+    futex_signal(&ring_b->futex_word);
+  }
+}
+static void copy_1mib(long n) {
+  for (long i = 0; i < n; ++i) {
+    memcpy(buffer_out, buffer_in, MIB);
+    __asm__ volatile("" ::: "memory"); /* every copy is done */
+  }
+}
+
 static void serve_semaphores(void) {
   for (;;) {
     sem_wait(sem_a);
@@ -414,6 +558,27 @@ int main(int argc, char **argv) {
     *(long *)buffer_in = 1;
     ns = measure(sysv_msg_send_receive, seconds);
     msgctl(sysv_queue, IPC_RMID, NULL);
+  } else if (!strcmp(name, "channel_send_receive_16B_vs_posix_mq")) {
+    ring_a = open_ring();
+    ns = measure(ring_send_receive, seconds);
+  } else if (!strncmp(name, "channel_2proc_", 14)) {
+    start_stream(strstr(name, "batch64") ? RING_BATCH : 1);
+    ns = measure(ring_stream, seconds);
+    stop_stream();
+  } else if (!strcmp(name, "channel_pingpong_one_way_vs_iceoryx2_busy")) {
+    ring_a = open_ring();
+    ring_b = open_ring();
+    start_child(serve_ring_ping);
+    ns = measure(ring_ping, seconds);
+    stop_child();
+  } else if (!strcmp(name, "channel_pingpong_spin0_one_way_vs_posix_mq")) {
+    ring_a = open_ring();
+    ring_b = open_ring();
+    start_child(serve_futex_ping);
+    ns = measure(futex_ping, seconds);
+    stop_child();
+  } else if (!strcmp(name, "channel_reserve_peek_1MiB_vs_memcpy")) {
+    ns = measure(copy_1mib, seconds);
   } else {
     fprintf(stderr, "unknown case %s\n", name);
     return 2;

@@ -9,6 +9,12 @@ core is compared with the raw calls it wraps through Google Benchmark. Results g
 bench/results/<date>.json and, unless --no-docs, to docs/performance.md with PNG charts.
 A benchmark reports; it never asserts.
 
+Some rows compare an ipcxx feature with an alternative instead of upstream (COMPARED_WITH:
+ipcxx.Channel against ipcxx's POSIX queue, faster-fifo, iceoryx2, a pipe, a memcpy): their
+other side runs against ipcxx too, plus the alternative packages, installed from PyPI wheels
+at pinned versions into bench/.alternatives (a row whose package has no wheel for this Python
+says so and keeps its ipcxx side).
+
 The run touches only what it created: workers name every POSIX object with the run's own
 prefix (pid + random token) and record every System V object they create (kind, key, id), and
 cleanup after a crashed worker removes exactly those. System settings are changed only on
@@ -41,6 +47,13 @@ UPSTREAM = HERE / ".upstream"
 BUILD = HERE / ".build"
 UPSTREAM_PINS = ("posix_ipc==1.3.2", "sysv_ipc==1.2.0")
 SIDES = ("ipcxx", "upstream")
+SIDE_ORDER = ("ipcxx", "upstream", "alternative")  # every side a report can hold
+ALTERNATIVES = HERE / ".alternatives"
+# Each alternative package with its pinned requirements, installed into its own folder.
+ALTERNATIVE_PINS: dict[str, tuple[str, ...]] = {
+    "faster_fifo": ("faster-fifo==1.5.2",),
+    "iceoryx2": ("iceoryx2==0.10.0", "flatbuffers==25.12.19"),
+}
 
 # (case, target ratio ipcxx/upstream or None). Order is the order of the table.
 CASES: list[tuple[str, float | None]] = [
@@ -74,7 +87,47 @@ CASES: list[tuple[str, float | None]] = [
     ("posix_sem_contention_2_processes", None),
     ("posix_sem_contention_4_processes", None),
     ("posix_sem_contention_8_processes", None),
+    # ipcxx.Channel against alternatives (issue 12's table; COMPARED_WITH says what). Targets are
+    # time ratios: "≥ 4× faster" is ≤ 0.25, "≥ 0.8× memcpy bandwidth" is ≤ 1.25.
+    ("channel_send_receive_16B_vs_posix_mq", 0.15),
+    ("channel_2proc_16B_vs_posix_mq", 0.25),
+    ("channel_2proc_16B_vs_faster_fifo", 0.2),
+    ("channel_2proc_16B_vs_iceoryx2", 0.2),
+    ("channel_2proc_16B_vs_pipe", None),
+    ("channel_2proc_batch64_vs_posix_mq", 0.05),
+    ("channel_pingpong_one_way_vs_iceoryx2_busy", 1.0),
+    ("channel_pingpong_spin0_one_way_vs_posix_mq", 1.0),
+    ("channel_reserve_peek_1MiB_vs_memcpy", 1.25),
 ]
+
+# Rows whose other side is an alternative, not upstream: (what it is, the ALTERNATIVE_PINS
+# package it needs or None). Their ratio is ipcxx / alternative.
+COMPARED_WITH: dict[str, tuple[str, str | None]] = {
+    "channel_send_receive_16B_vs_posix_mq": (
+        "ipcxx posix_ipc.MessageQueue send + receive, one process",
+        None,
+    ),
+    "channel_2proc_16B_vs_posix_mq": ("ipcxx posix_ipc.MessageQueue (10 deep)", None),
+    "channel_2proc_16B_vs_faster_fifo": ("faster_fifo.Queue put/get (1 MiB)", "faster_fifo"),
+    "channel_2proc_16B_vs_iceoryx2": (
+        "iceoryx2 publish-subscribe, send_copy / busy-polled receive",
+        "iceoryx2",
+    ),
+    "channel_2proc_16B_vs_pipe": ("os.pipe() os.write / os.read", None),
+    "channel_2proc_batch64_vs_posix_mq": (
+        "ipcxx posix_ipc.MessageQueue (10 deep; no batch call)",
+        None,
+    ),
+    "channel_pingpong_one_way_vs_iceoryx2_busy": (
+        "iceoryx2 publish-subscribe both ways, busy-polling",
+        "iceoryx2",
+    ),
+    "channel_pingpong_spin0_one_way_vs_posix_mq": (
+        "ipcxx posix_ipc.MessageQueue ping-pong (2 queues)",
+        None,
+    ),
+    "channel_reserve_peek_1MiB_vs_memcpy": ("one 1 MiB copy (memoryview slice assignment)", None),
+}
 
 
 MSGSIZE_MAX = Path("/proc/sys/fs/mqueue/msgsize_max")
@@ -259,6 +312,40 @@ def ensure_upstream() -> None:
     marker.write_text(" ".join(UPSTREAM_PINS))
 
 
+def alternative_paths() -> list[Path]:
+    return [ALTERNATIVES / package for package in ALTERNATIVE_PINS]
+
+
+def ensure_alternatives(
+    packages: set[str], folder: Path = ALTERNATIVES, pins: dict | None = None
+) -> dict[str, str]:
+    """Installs each needed alternative package from PyPI wheels (--only-binary: never a local
+    build of a Rust or C extension) at its pinned versions into folder/<package>; returns
+    {package: why it is unavailable} for those that could not be installed."""
+    pins = ALTERNATIVE_PINS if pins is None else pins
+    unavailable = {}
+    for package in sorted(packages):
+        target = folder / package
+        marker = target / ".pins"
+        wanted = " ".join(pins[package])
+        if marker.exists() and marker.read_text() == wanted:
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             "--no-deps", "--only-binary", ":all:", "--target", str(target), *pins[package]],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            tag = f"CPython {platform.python_version()} on {platform.machine()}"
+            unavailable[package] = f"{wanted}: no installable wheel for {tag}"
+            print(f"alternative unavailable: {unavailable[package]}\n{result.stderr[-800:]}")
+            continue
+        marker.write_text(wanted)
+    return unavailable
+
+
 def build_floor() -> Path:
     BUILD.mkdir(exist_ok=True)
     binary = BUILD / "floor"
@@ -293,14 +380,28 @@ def measure(command: list[str], env: dict[str, str], owned: OwnedObjects) -> flo
 def side_environment(side: str) -> dict[str, str]:
     """The ipcxx side keeps the caller's PYTHONPATH (an ipcxx installed with --target is
     measured, not whatever the interpreter's site-packages holds); the upstream side sees only
-    bench/.upstream, whose module names would otherwise clash with ours."""
-    env = dict(os.environ)
+    bench/.upstream, whose module names would otherwise clash with ours; the alternative side
+    keeps the caller's PYTHONPATH (ipcxx) and adds bench/.alternatives. IPCXX_BENCH_SIDE tells
+    the worker which side it is (cases.py)."""
+    env = dict(os.environ, IPCXX_BENCH_SIDE=side)
     if side == "upstream":
         env["PYTHONPATH"] = str(UPSTREAM)
+    elif side == "alternative":
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(path) for path in alternative_paths()]
+            + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        )
     return env
 
 
-def versions(sides: tuple[str, ...] = SIDES) -> dict[str, str]:
+def case_sides(name: str, sides: tuple[str, ...]) -> tuple[str, ...]:
+    """The sides a case runs: a COMPARED_WITH row's "upstream" is its alternative."""
+    if name not in COMPARED_WITH:
+        return sides
+    return tuple("alternative" if side == "upstream" else side for side in sides)
+
+
+def versions(sides: tuple[str, ...] = SIDES, alternatives: tuple[str, ...] = ()) -> dict[str, str]:
     out = {}
     for side in sides:
         code = "import posix_ipc, sysv_ipc; print(posix_ipc.__file__, sysv_ipc.__file__)"
@@ -309,6 +410,16 @@ def versions(sides: tuple[str, ...] = SIDES) -> dict[str, str]:
             text=True, cwd=HERE, check=True,
         )  # fmt: skip
         out[side] = result.stdout.strip()
+    for package in alternatives:
+        code = (
+            "import importlib.metadata as m, sys; d = m.distribution(sys.argv[1]); "
+            "print(d.metadata['Name'], d.version, d.locate_file(''))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, package], env=side_environment("alternative"),
+            capture_output=True, text=True, cwd=HERE,
+        )  # fmt: skip
+        out[package] = result.stdout.strip() if result.returncode == 0 else "not installed"
     return out
 
 
@@ -348,20 +459,29 @@ def run_python_cases(
     msgsize: int | None,
     cases: list[tuple[str, float | None]] = CASES,
     sides: tuple[str, ...] = SIDES,
+    unavailable: dict[str, str] | None = None,
 ) -> dict[str, dict]:
+    """unavailable: {alternative package: why}; a row that needs one runs its ipcxx side only."""
+    unavailable = unavailable or {}
     skipped = skipped_cases(msgsize)
     for name in skipped:
         if name in dict(cases):
             print(f"{name} {skipped[name]}")
+    missing = {
+        name: unavailable[COMPARED_WITH[name][1]]
+        for name, _ in cases
+        if name in COMPARED_WITH and COMPARED_WITH[name][1] in unavailable
+    }
     raw: dict[str, dict[str, list[float]]] = {
-        name: {side: [] for side in (*sides, "floor")} for name, _ in cases
+        name: {side: [] for side in (*case_sides(name, sides), "floor")} for name, _ in cases
     }
     for repetition in range(repetitions):
         print(f"repetition {repetition + 1}/{repetitions}", flush=True)
         for name, _ in cases:
             if name in skipped:
                 continue
-            order = list(sides) if repetition % 2 == 0 else list(reversed(sides))
+            here = [s for s in case_sides(name, sides) if s != "alternative" or name not in missing]
+            order = here if repetition % 2 == 0 else list(reversed(here))
             for side in order:
                 value = measure(
                     [sys.executable, str(HERE / "cases.py"), name, str(seconds)],
@@ -376,13 +496,18 @@ def run_python_cases(
     results = {}
     for name, target in cases:
         entry: dict = {"target": target}
+        if name in COMPARED_WITH:
+            entry["compared_with"] = COMPARED_WITH[name][0]
         if name in skipped:
             entry["skipped"] = skipped[name]
+        if name in missing:
+            entry["unavailable"] = missing[name]
         for side, samples in raw[name].items():
             if samples:
                 entry[side] = summarize(samples)
-        if "ipcxx" in entry and "upstream" in entry:
-            entry["ratio"] = entry["ipcxx"]["median"] / entry["upstream"]["median"]
+        other = "alternative" if name in COMPARED_WITH else "upstream"
+        if "ipcxx" in entry and other in entry:
+            entry["ratio"] = entry["ipcxx"]["median"] / entry[other]["median"]
         results[name] = entry
     return results
 
@@ -496,7 +621,9 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this case (repeatable)",
     )
     parser.add_argument(
-        "--ipcxx-only", action="store_true", help="skip upstream (no PyPI build needed)"
+        "--ipcxx-only",
+        action="store_true",
+        help="skip upstream and the alternatives (nothing fetched from PyPI)",
     )
     parser.add_argument("--no-core", action="store_true", help="skip the C++ core benchmark")
     parser.add_argument(
@@ -508,15 +635,24 @@ def main(argv: list[str] | None = None) -> int:
     sides = ("ipcxx",) if arguments.ipcxx_only else SIDES
     signal.signal(signal.SIGTERM, _terminate)
 
+    needed = {COMPARED_WITH[n][1] for n, _ in cases if n in COMPARED_WITH} - {None}
+    unavailable: dict[str, str] = {}
     if "upstream" in sides:
-        ensure_upstream()
+        if any(n not in COMPARED_WITH for n, _ in cases):
+            ensure_upstream()
+        unavailable = ensure_alternatives(needed)  # type: ignore[arg-type]
     floor = build_floor()
     started = datetime.datetime.now(datetime.timezone.utc)
     limit = message_size_limit(65536, may_raise=arguments.raise_msgsize_max)
     with OwnedObjects() as owned, limit as msgsize:
         results = run_python_cases(
-            repetitions, seconds, floor, owned, msgsize=msgsize, cases=cases, sides=sides
-        )
+            repetitions, seconds, floor, owned, msgsize=msgsize, cases=cases, sides=sides,
+            unavailable=unavailable,
+        )  # fmt: skip
+    run_sides = tuple(
+        sorted({s for n, _ in cases for s in case_sides(n, sides)}, key=SIDE_ORDER.index)
+    )
+    installed = tuple(sorted(needed - set(unavailable))) if "upstream" in sides else ()
     core = None if arguments.no_core else run_core_benchmark(arguments.quick)
     report = {
         "date": started.isoformat(timespec="seconds"),
@@ -524,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         "repetitions": repetitions,
         "seconds_per_sample": seconds,
         "machine": machine(),
-        "modules": versions(sides),
+        "modules": versions(run_sides, installed),
         "cases": results,
         "core": core,
     }

@@ -1,7 +1,8 @@
 """Every benchmark case still runs against ipcxx and cleans up after itself, and has its C
-floor. (A smoke test of the harness: it checks that a number comes out, never how large it
-is.)"""
+floor; every row against an alternative runs its other side too. (A smoke test of the harness:
+it checks that a number comes out, never how large it is.)"""
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -12,7 +13,14 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
-from run import CASES, MSGSIZE_MAX, skipped_cases  # noqa: E402
+from run import (  # noqa: E402
+    CASES,
+    COMPARED_WITH,
+    MSGSIZE_MAX,
+    alternative_paths,
+    side_environment,
+    skipped_cases,
+)
 
 
 def _msgsize_max():
@@ -64,3 +72,30 @@ def test_every_benchmark_case_has_a_c_floor(case, floor):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["ns"] > 0
+
+
+@pytest.mark.parametrize("case", sorted(COMPARED_WITH))
+def test_benchmark_alternative_side_runs_and_reports_a_time(case):
+    # faster-fifo and iceoryx2 come from bench/.alternatives, which bench/run.py fills from
+    # PyPI; the tests never download: without them (or with a foreign PYTHONPATH) it is skipped.
+    package = COMPARED_WITH[case][1]
+    if package is not None and not _importable(package):
+        pytest.skip(f"{package} is not installed (bench/run.py puts it in bench/.alternatives)")
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "cases.py"), case, "0.01"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=BENCH,
+        env=side_environment("alternative"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["ns"] > 0
+
+
+def _importable(package):
+    """Whether the alternative side's worker can import package: from bench/.alternatives (as
+    bench/run.py installs it) or from this interpreter's own path."""
+    return any((folder / package).exists() for folder in alternative_paths()) or (
+        importlib.util.find_spec(package) is not None
+    )
