@@ -86,17 +86,18 @@ PyObject* view_enter(PyObject* self, PyObject*) {
   return Py_NewRef(view->memoryview);
 }
 
-PyObject* view_exit(PyObject* self, PyObject* args) {
-  PyObject* type = Py_None;
-  PyObject* value = Py_None;
-  PyObject* traceback = Py_None;
-  if (!PyArg_UnpackTuple(args, "__exit__", 0, 3, &type, &value, &traceback)) return nullptr;
+// METH_FASTCALL: the with statement calls it with (type, value, traceback) every time.
+PyObject* view_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs > 3) {
+    PyErr_Format(PyExc_TypeError, "__exit__ expected at most 3 arguments, got %zd", nargs);
+    return nullptr;
+  }
   ViewObject* view = as_view(self);
-  finish(view, type == Py_None);
+  finish(view, nargs == 0 || args[0] == Py_None);
   if (view->memoryview) {
     // Forbid further use of the view handed out. A slice or export taken from it stays
     // readable (the mapping lives as long as it), but the bytes belong to other messages now.
-    PyObject* released = PyObject_CallMethod(view->memoryview, "release", nullptr);
+    PyObject* released = PyObject_CallMethodNoArgs(view->memoryview, of(self).release_name);
     if (released)
       Py_DECREF(released);
     else
@@ -125,7 +126,8 @@ int reject_write(PyObject*, PyObject*, void*) {
 PyMethodDef view_methods[] = {
     {"__enter__", view_enter, METH_NOARGS,
      "__enter__($self, /)\n--\n\nA memoryview of the message's bytes in the ring."},
-    {"__exit__", view_exit, METH_VARARGS,
+    {"__exit__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(view_exit)),
+     METH_FASTCALL,
      "Finish the message: a reservation is sent (discarded after an exception), a peeked\n"
      "message is consumed. The memoryview is released."},
     {nullptr, nullptr, 0, nullptr}};

@@ -35,7 +35,9 @@ int exec_module(PyObject* module) {
   if (!type) return -1;
   Py_DECREF(type);
   state.channel_view_type = add_type(module, "ChannelView", ipcxx_state::channel_view_spec());
-  return state.channel_view_type ? 0 : -1;
+  if (!state.channel_view_type) return -1;
+  state.release_name = PyUnicode_InternFromString("release");
+  return state.release_name ? 0 : -1;
 }
 
 int traverse_module(PyObject* module, visitproc visit, void* arg) {
@@ -45,6 +47,7 @@ int traverse_module(PyObject* module, visitproc visit, void* arg) {
   Py_VISIT(state->not_recoverable_error);
   Py_VISIT(state->channel_error);
   Py_VISIT(state->channel_view_type);
+  Py_VISIT(state->release_name);
   return 0;
 }
 
@@ -52,6 +55,7 @@ int traverse_module(PyObject* module, visitproc visit, void* arg) {
 void free_module(void* module) {
   auto* state = static_cast<ipcxx_state::State*>(PyModule_GetState(static_cast<PyObject*>(module)));
   if (!state) return;
+  Py_CLEAR(state->release_name);
   Py_CLEAR(state->channel_view_type);
   Py_CLEAR(state->channel_error);
   Py_CLEAR(state->not_recoverable_error);

@@ -11,6 +11,7 @@ struct State {
   PyObject* not_recoverable_error = nullptr;
   PyObject* channel_error = nullptr;      // ipcxx.ChannelError (a ValueError)
   PyObject* channel_view_type = nullptr;  // what Channel.reserve() and peek() return
+  PyObject* release_name = nullptr;       // "release", interned: a view's exit calls it
 };
 
 /// The definition of the _ipcxx module (ipcxx_module.cpp).
