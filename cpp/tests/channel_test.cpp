@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "channel/layout.hpp"
+#include "channel/participants.hpp"
 #include "child_process.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
 
@@ -308,4 +309,60 @@ TEST(Channel, AConsumerKilledHoldingAMessageIsCountedLostAndFreesTheRing) {
   EXPECT_EQ(channel.lost(), 1u);
   EXPECT_EQ(id_of(*channel.receive(0ns)), 2u);
   EXPECT_EQ(id_of(*channel.receive(0ns)), 3u);
+}
+
+namespace {
+
+// The participant table of `channel`'s segment, mapped again for the test to edit.
+struct Table {
+  SharedMemory memory;
+  ipcxx::posix::Mapping mapping;
+  explicit Table(const std::string& name) : memory(name, 0), mapping(memory.map()) {}
+  ipcxx::channel::Slot* slots() {
+    return reinterpret_cast<ipcxx::channel::Slot*>(mapping.bytes().data() +
+                                                   ipcxx::channel::kHeaderBytes);
+  }
+  ipcxx::channel::Record* first_record() {
+    return reinterpret_cast<ipcxx::channel::Record*>(mapping.bytes().data() +
+                                                     ipcxx::channel::kRingOffset);
+  }
+};
+
+}  // namespace
+
+TEST(Channel, PidReuseDoesNotKeepADeadOwnerAlive) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  Table table(channel.name());
+  const std::uint64_t own = ipcxx::channel::own_identity();
+  // Slot 100 names a process with our pid but another start time: an earlier process whose
+  // pid we reuse. Its reservation must be recovered although the pid is alive.
+  auto& reused = table.slots()[100];
+  reused.identity.store(own ^ 1);
+  reused.incarnation.store(7);
+  ChannelReservation reservation;
+  ASSERT_EQ(channel.try_reserve(10, reservation), ChannelStatus::done);
+  auto* record = table.first_record();
+  record->word1.store(ipcxx::channel::word1(10, ipcxx::channel::make_tag(100, 7)));
+  ASSERT_EQ(channel.try_send(message(2, 10)), ChannelStatus::done);
+  auto got = channel.receive(5s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 2u);
+  EXPECT_EQ(channel.abandoned(), 1u);
+  // The same with the right start time: a live owner, never recovered.
+  reused.identity.store(own);
+  ASSERT_EQ(channel.try_reserve(10, reservation), ChannelStatus::done);
+  const std::uint64_t position = reservation.position;
+  auto* live = reinterpret_cast<ipcxx::channel::Record*>(
+      reinterpret_cast<std::byte*>(table.first_record()) + position % channel.capacity());
+  live->word1.store(ipcxx::channel::word1(10, ipcxx::channel::make_tag(100, 7)));
+  ASSERT_EQ(channel.try_send(message(3, 10)), ChannelStatus::done);
+  EXPECT_FALSE(channel.receive(60ms));  // waits behind the live owner's reservation
+  EXPECT_EQ(channel.abandoned(), 1u);
+  // A stale incarnation is dead however alive its process is.
+  reused.incarnation.store(8);
+  got = channel.receive(5s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 3u);
+  EXPECT_EQ(channel.abandoned(), 2u);
 }
