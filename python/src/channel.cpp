@@ -13,11 +13,11 @@
 #include "blocking_call.hpp"
 #include "conversions.hpp"
 #include "errors_common.hpp"
+#include "extension_arguments.hpp"
 #include "ipcxx/channel.hpp"
 #include "ipcxx/error.hpp"
 #include "method_cast.hpp"
 #include "robust_lock.hpp"
-#include "wait_timeout.hpp"
 
 namespace ipcxx::python::ipcxx_state {
 
@@ -587,13 +587,8 @@ PyType_Slot channel_slots[] = {
 }  // namespace
 
 PyObject* unlink_channel(PyObject* module, PyObject* name_object) {
-  if (!PyUnicode_Check(name_object) && !PyBytes_Check(name_object)) {
-    PyErr_Format(PyExc_TypeError, "name must be str or bytes, not %.50s",
-                 Py_TYPE(name_object)->tp_name);
-    return nullptr;
-  }
   std::string name;
-  if (!convert_required_name(name_object, &name)) return nullptr;
+  if (!parse_unlink_name(name_object, name)) return nullptr;
   if (!guarded(module, [&] { Channel::unlink(name); })) return nullptr;
   Py_RETURN_NONE;
 }

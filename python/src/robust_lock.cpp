@@ -12,11 +12,11 @@
 #include "blocking_call.hpp"
 #include "conversions.hpp"
 #include "errors_common.hpp"
+#include "extension_arguments.hpp"
 #include "ipcxx/error.hpp"
 #include "ipcxx/robust_mutex.hpp"
 #include "method_cast.hpp"
 #include "object_lock.hpp"
-#include "wait_timeout.hpp"
 #include "waiter_count.hpp"
 
 namespace ipcxx::python::ipcxx_state {
@@ -417,13 +417,8 @@ PyType_Slot lock_slots[] = {
 }  // namespace
 
 PyObject* unlink_robust_lock(PyObject* module, PyObject* name_object) {
-  if (!PyUnicode_Check(name_object) && !PyBytes_Check(name_object)) {
-    PyErr_Format(PyExc_TypeError, "name must be str or bytes, not %.50s",
-                 Py_TYPE(name_object)->tp_name);
-    return nullptr;
-  }
   std::string name;
-  if (!convert_required_name(name_object, &name)) return nullptr;
+  if (!parse_unlink_name(name_object, name)) return nullptr;
   try {
     RobustMutex::unlink(name);
   } catch (const Error& error) {

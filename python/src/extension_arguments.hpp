@@ -1,4 +1,4 @@
-// The timeout argument of ipcxx's own classes (RobustLock, Channel): None or seconds >= 0.
+// Arguments of ipcxx's own classes (RobustLock, Channel): timeouts and the name of unlink_*().
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <string>
 
 #include "conversions.hpp"
 
@@ -31,6 +32,16 @@ inline bool parse_wait_timeout(PyObject* object, Timeout& timeout) {
   timeout.forever = false;
   timeout.duration = std::chrono::nanoseconds(static_cast<long long>(seconds * 1e9));
   return true;
+}
+
+/// The name argument of unlink_robust_lock() / unlink_channel(): str or bytes (TypeError
+/// otherwise), encoded like os.fsencode.
+inline bool parse_unlink_name(PyObject* object, std::string& name) {
+  if (!PyUnicode_Check(object) && !PyBytes_Check(object)) {
+    PyErr_Format(PyExc_TypeError, "name must be str or bytes, not %.50s", Py_TYPE(object)->tp_name);
+    return false;
+  }
+  return convert_required_name(object, &name) != 0;
 }
 
 }  // namespace ipcxx::python
