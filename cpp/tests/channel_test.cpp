@@ -366,3 +366,26 @@ TEST(Channel, PidReuseDoesNotKeepADeadOwnerAlive) {
   EXPECT_EQ(id_of(*got), 3u);
   EXPECT_EQ(channel.abandoned(), 2u);
 }
+
+TEST(Channel, CorruptedLengthsAndIndicesNeverReadPastTheRing) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  // Four records of 1024 bytes fill the ring; the last starts 1024 bytes before its end.
+  for (std::uint32_t i = 0; i < 4; ++i)
+    ASSERT_EQ(channel.try_send(message(i, 1000)), ChannelStatus::done);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(channel.receive(0ns));
+  Table table(channel.name());
+  auto* last = reinterpret_cast<ipcxx::channel::Record*>(
+      reinterpret_cast<std::byte*>(table.first_record()) + 3072);
+  ASSERT_EQ(last->word0.load(), 3072u | ipcxx::channel::kCommitted);
+  last->word1.store(ipcxx::channel::word1(1500, 0));  // would straddle the end of the ring
+  ChannelDelivery delivery;
+  EXPECT_THROW(channel.try_claim(delivery), ChannelError);
+  last->word1.store(ipcxx::channel::word1(1000, 0));
+  ASSERT_EQ(channel.try_claim(delivery), ChannelStatus::done);
+  channel.consume(delivery);
+  // A misaligned tail from a corrupting process: a header check fails, nothing reads past.
+  auto& header = *reinterpret_cast<ipcxx::channel::Header*>(table.mapping.bytes().data());
+  header.tail.store(header.tail.load() + 19);
+  EXPECT_THROW(channel.try_claim(delivery), ChannelError);
+}

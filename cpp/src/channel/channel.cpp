@@ -65,8 +65,11 @@ struct Channel::Local {
   std::atomic<std::int64_t> spin_now_ns{std::chrono::nanoseconds(kDefaultSpin).count()};
   std::atomic<bool> spin_adaptive{true};
 
+  // Positions come from shared memory, which another process may have corrupted: the low bits
+  // are masked so that a header read always lies inside the ring (a misaligned position then
+  // fails the header's position check instead of reading past the mapping).
   Record* at(std::uint64_t position) const {
-    return reinterpret_cast<Record*>(ring + (position & mask));
+    return reinterpret_cast<Record*>(ring + (position & mask & ~std::uint64_t{kAlign - 1}));
   }
   std::byte* payload(std::uint64_t position) const {
     return ring + (position & mask) + kRecordHeader;
@@ -277,7 +280,10 @@ ChannelStatus Channel::Local::claim(ChannelDelivery* out, std::size_t max_count,
       skipped = true;
       continue;
     }
-    if (length > max_message || (state != kCommitted && state != kAbandoned)) {
+    // A record never straddles the end of the ring: a length that would is corrupted (and
+    // copying it would read past the mapping).
+    if (length > max_message || (position & mask) + record_bytes(length) > capacity ||
+        (state != kCommitted && state != kAbandoned)) {
       bad = position;
       break;
     }
