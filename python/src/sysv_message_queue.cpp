@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <exception>
+#include <new>
 #include <optional>
 #include <span>
 
@@ -16,6 +17,7 @@
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/message_queue.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "python_compat.hpp"
 #include "sysv_types.hpp"
 
@@ -28,11 +30,14 @@ using sysv_errors::Operation;
 
 constexpr unsigned long kMessageSizeLimit = LONG_MAX;
 
+// As for sysv.Semaphore, the kernel validates the id of every call, so the fields are Field<>
+// only to be no data race without the GIL; a receive sizes its buffer from one read of
+// max_message_size (docs/free-threading.md).
 struct MessageQueueObject {
   PyObject_HEAD
-  long key;
-  int id;  // -1 until __init__ succeeds (DC-19)
-  unsigned long max_message_size;
+  Field<long> key;
+  Field<int> id;  // -1 until __init__ succeeds (DC-19)
+  Field<unsigned long> max_message_size;
 };
 
 MessageQueueObject* as_queue(PyObject* self) { return reinterpret_cast<MessageQueueObject*>(self); }
@@ -48,8 +53,10 @@ sysv_errors::Subject subject_of(const MessageQueueObject* queue) {
 PyObject* queue_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
-  as_queue(self)->id = -1;
-  as_queue(self)->max_message_size = 2048;
+  MessageQueueObject* queue = as_queue(self);
+  new (&queue->key) Field<long>();
+  new (&queue->id) Field<int>(-1);
+  new (&queue->max_message_size) Field<unsigned long>(2048);
   return self;
 }
 

@@ -2,6 +2,7 @@
 #include <sys/ipc.h>
 
 #include <climits>
+#include <new>
 #include <optional>
 
 #include "blocking_call.hpp"
@@ -11,6 +12,7 @@
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/semaphore.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -22,12 +24,16 @@ using sysv_errors::Operation;
 
 constexpr const char* kBadTimeout = "The timeout must be None or a non-negative number";
 
+// Every call builds its core value from `id` and the kernel validates it (a removed or
+// replaced id gives ExistentialError), so nothing can be freed under a call; the fields are
+// Field<> only so that a concurrent __init__ or setter is no data race without the GIL (a
+// mixed key/id pair then only shows in an error message: docs/free-threading.md).
 struct SemaphoreObject {
   PyObject_HEAD
-  long key;
-  int id;  // -1 until __init__ succeeds (upstream uses 0, which is somebody's semaphore: DC-19)
-  bool block;
-  bool undo;
+  Field<long> key;
+  Field<int> id;  // -1 until __init__ succeeds (upstream uses 0, somebody's semaphore: DC-19)
+  Field<bool> block;
+  Field<bool> undo;
 };
 
 SemaphoreObject* as_semaphore(PyObject* self) { return reinterpret_cast<SemaphoreObject*>(self); }
@@ -44,8 +50,10 @@ PyObject* semaphore_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   SemaphoreObject* semaphore = as_semaphore(self);
-  semaphore->id = -1;
-  semaphore->block = true;
+  new (&semaphore->key) Field<long>();
+  new (&semaphore->id) Field<int>(-1);
+  new (&semaphore->block) Field<bool>(true);
+  new (&semaphore->undo) Field<bool>();
   return self;
 }
 

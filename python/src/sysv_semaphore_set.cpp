@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <exception>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/semaphore_set.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "sysv_types.hpp"
 
 namespace ipcxx::python::sysv_types {
@@ -30,16 +32,22 @@ constexpr const char* kBadOperation =
 constexpr const char* kBadIndex = "semaphore index out of range";
 constexpr const char* kRange = "The semaphore's value must remain between 0 and SEMVMX";
 
+// As for sysv.Semaphore, the kernel validates the id of every call, so the fields are Field<>
+// only to be no data race without the GIL. `id` and `count` must agree (a core value built
+// from one set's id and another's count would check indices against the wrong size), so
+// core() reads them, and __init__ writes them, under `lock` (docs/free-threading.md).
 struct SemaphoreSetObject {
   PyObject_HEAD
-  long key;
-  int id;            // -1 until __init__ succeeds
-  Py_ssize_t count;  // the kernel's member count; 0 until __init__ succeeds
+  Field<long> key;
+  Field<int> id;            // -1 until __init__ succeeds
+  Field<Py_ssize_t> count;  // the kernel's member count; 0 until __init__ succeeds
+  mutable ObjectLock lock;
 };
 
 SemaphoreSetObject* as_set(PyObject* self) { return reinterpret_cast<SemaphoreSetObject*>(self); }
 
 sysv::SemaphoreSet core(const SemaphoreSetObject* set) {
+  ObjectLockGuard guard(set->lock);
   return sysv::SemaphoreSet::from_id(set->id, static_cast<std::size_t>(set->count),
                                      static_cast<key_t>(set->key));
 }
@@ -78,12 +86,17 @@ PyObject* raise_busy(PyObject* self) {
 PyObject* set_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
-  as_set(self)->id = -1;
+  SemaphoreSetObject* set = as_set(self);
+  new (&set->key) Field<long>();
+  new (&set->id) Field<int>(-1);
+  new (&set->count) Field<Py_ssize_t>();
+  new (&set->lock) ObjectLock();
   return self;
 }
 
 void set_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
+  as_set(self)->lock.~ObjectLock();
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -113,9 +126,12 @@ int set_init(PyObject* self, PyObject* args, PyObject* kwargs) {
       }))
     return -1;
   SemaphoreSetObject* set = as_set(self);
-  set->key = opened->key();
-  set->id = opened->id();
-  set->count = static_cast<Py_ssize_t>(opened->count());
+  {
+    ObjectLockGuard guard(set->lock);
+    set->key = opened->key();
+    set->id = opened->id();
+    set->count = static_cast<Py_ssize_t>(opened->count());
+  }
   return 0;
 }
 
