@@ -16,6 +16,7 @@
 #include "ipcxx/sysv/keys.hpp"
 #include "ipcxx/sysv/shared_memory.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "sysv_state.hpp"
 #include "sysv_types.hpp"
 
@@ -32,21 +33,27 @@ using sysv_errors::Operation;
 // (Py_buffer.obj), so the object outlives every view (DC-20) and every Mapping it left.
 struct Mapping {
   sysv::Attachment attachment;
-  Py_ssize_t exports = 0;
+  Py_ssize_t exports = 0;  // under the object's lock
   // Held while the object is attached here or a view uses the range: SHM_REMAP over it is
   // refused (compatibility.md), so no other attachment can take the address from under it.
   sysv::RangePin pin;
   // detach() ran while views were alive: the shmdt happens at the last release (DC-1).
+  // Under the object's lock.
   bool detach_when_released = false;
 };
 
+// `mapping`, every Mapping's `exports` and `detach_when_released`, and the decision to retire
+// a Mapping are read and changed under `lock` (docs/free-threading.md); the retiring itself
+// (shmdt, unpinning) happens after it, once no thread can reach that Mapping any more.
 struct SharedMemoryObject {
   PyObject_HEAD
-  long key;
-  int id;  // -1 until __init__ succeeds (DC-19)
+  Field<long> key;
+  Field<int> id;  // -1 until __init__ succeeds (DC-19)
   // Whether the last attachment was read-only; kept after detach() like upstream (DC-32).
-  bool read_only;
+  // Written with `mapping`, under `lock`.
+  Field<bool> read_only;
   Mapping* mapping;  // nullptr while detached
+  ObjectLock lock;
 };
 
 SharedMemoryObject* as_memory(PyObject* self) {
@@ -65,14 +72,17 @@ PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   SharedMemoryObject* memory = as_memory(self);
-  memory->key = -1;
-  memory->id = -1;
+  new (&memory->key) Field<long>(-1);
+  new (&memory->id) Field<int>(-1);
+  new (&memory->read_only) Field<bool>();
   memory->mapping = nullptr;
+  new (&memory->lock) ObjectLock();
   return self;
 }
 
 // A Mapping the object no longer points at, once no view uses it: unmapped if detach() asked
 // for it, else left mapped (an earlier attachment stays, DC-21; a collected object's, DC-20).
+// Called outside the lock: no thread can reach such a Mapping any more.
 void retire(Mapping* mapping) noexcept {
   if (mapping->exports > 0) return;  // the last view's release comes back here
   if (mapping->detach_when_released) {
@@ -93,11 +103,64 @@ void memory_dealloc(PyObject* self) {
   SharedMemoryObject* memory = as_memory(self);
   // Collection never detaches: the address may be in use elsewhere (sysv DC-20, kept).
   if (Mapping* current = std::exchange(memory->mapping, nullptr)) retire(current);
+  memory->lock.~ObjectLock();
   type->tp_free(self);
   Py_DECREF(type);
 }
 
-Mapping* current_mapping(PyObject* self) { return as_memory(self)->mapping; }
+Mapping* current_mapping(PyObject* self) {
+  SharedMemoryObject* memory = as_memory(self);
+  ObjectLockGuard guard(memory->lock);
+  return memory->mapping;
+}
+
+// The current Mapping with one more export (a view, or a read()/write() copying through it),
+// or nullptr when detached. A detach() or attach() on another thread then leaves it mapped
+// until release_export().
+Mapping* take_export(SharedMemoryObject* memory) {
+  ObjectLockGuard guard(memory->lock);
+  Mapping* mapping = memory->mapping;
+  if (mapping) ++mapping->exports;
+  return mapping;
+}
+
+// Gives back an export of take_export(); the last one of a Mapping the object left retires it.
+void release_export(SharedMemoryObject* memory, Mapping* mapping) noexcept {
+  bool last = false;
+  {
+    ObjectLockGuard guard(memory->lock);
+    last = --mapping->exports == 0 && mapping != memory->mapping;
+  }
+  if (last) retire(mapping);
+}
+
+// The Mapping one read()/write() copies through. With object locks on it is a temporary export,
+// so the copy (outside the lock: it may be large) never meets an unmapped range. On a regular
+// build it is the raw pointer: the GIL is held from this read to the end of the copy, with no
+// Python code in between, so the hot path pays no count.
+class UsedMapping {
+ public:
+  explicit UsedMapping(SharedMemoryObject* memory)
+#if IPCXX_OBJECT_LOCKS_ON
+      : memory_(memory), mapping_(take_export(memory)) {
+  }
+  ~UsedMapping() {
+    if (mapping_) release_export(memory_, mapping_);
+  }
+#else
+      : mapping_(memory->mapping) {
+  }
+#endif
+  UsedMapping(const UsedMapping&) = delete;
+  UsedMapping& operator=(const UsedMapping&) = delete;
+  const Mapping* get() const noexcept { return mapping_; }
+
+ private:
+#if IPCXX_OBJECT_LOCKS_ON
+  SharedMemoryObject* memory_;
+#endif
+  Mapping* mapping_;
+};
 
 // Makes `fresh` (holding the new attachment) the object's mapping, pinned; a previous mapping
 // stays mapped, as upstream (DC-21). False with MemoryError set (and `fresh` detached) when the
@@ -109,8 +172,14 @@ bool adopt(SharedMemoryObject* memory, std::unique_ptr<Mapping> fresh) {
     PyErr_NoMemory();
     return false;  // `fresh` detaches on destruction
   }
-  memory->read_only = fresh->attachment.read_only();
-  Mapping* previous = std::exchange(memory->mapping, fresh.release());
+  Mapping* previous = nullptr;
+  {
+    ObjectLockGuard guard(memory->lock);
+    memory->read_only = fresh->attachment.read_only();
+    previous = std::exchange(memory->mapping, fresh.release());
+    // One with live views is retired by the last view's release (it is no longer current).
+    if (previous && previous->exports > 0) previous = nullptr;
+  }
   if (previous) retire(previous);
   return true;
 }
@@ -241,18 +310,23 @@ PyObject* memory_attach(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 PyObject* memory_detach(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
-  // The object is detached at once, whether or not shmdt succeeds (as upstream).
-  std::unique_ptr<Mapping> detached(std::exchange(memory->mapping, nullptr));
+  std::unique_ptr<Mapping> detached;
+  {
+    ObjectLockGuard guard(memory->lock);
+    // The object is detached at once, whether or not shmdt succeeds (as upstream).
+    detached.reset(std::exchange(memory->mapping, nullptr));
+    if (detached && detached->exports > 0) {
+      // Upstream unmaps under the views and their next access crashes; here the shmdt waits
+      // for the last view's release (DC-1 revised).
+      detached.release()->detach_when_released = true;
+      Py_RETURN_NONE;
+    }
+  }
   if (!detached) {
     PyErr_SetNone(sysv_errors::classes(self).not_attached_error);
     return nullptr;
   }
-  if (detached->exports > 0) {
-    // Upstream unmaps under the views and their next access crashes; here the shmdt waits
-    // for the last view's release (DC-1 revised).
-    detached.release()->detach_when_released = true;
-    Py_RETURN_NONE;
-  }
+  // No view and no longer current: no other thread can reach it, so shmdt runs unlocked.
   if (!guarded(self, Operation::memory_detach, subject_of(memory),
                [&] { detached->attachment.detach(); }))
     return nullptr;
@@ -271,7 +345,8 @@ PyObject* memory_read(PyObject* self, PyObject* args, PyObject* kwargs) {
   unsigned long offset = 0;
   bool huge = false;
   if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
-  const Mapping* mapping = current_mapping(self);
+  const UsedMapping used(as_memory(self));
+  const Mapping* mapping = used.get();
   if (!mapping) {
     PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Read attempt on unattached memory segment");
@@ -308,11 +383,15 @@ PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
   bool huge = false;
   if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
   SharedMemoryObject* memory = as_memory(self);
-  if (memory->read_only) {
+  const UsedMapping used(memory);
+  const Mapping* mapping = used.get();
+  // The mapping's own flag, not the object's: another thread may have attached elsewhere
+  // since `read_only` was read (a write through a read-only mapping is a SIGSEGV). Detached,
+  // the object's flag decides which error comes first, as upstream (DC-32).
+  if (mapping ? mapping->attachment.read_only() : static_cast<bool>(memory->read_only)) {
     PyErr_SetString(PyExc_OSError, "Write attempt on read-only memory segment");
     return nullptr;
   }
-  const Mapping* mapping = memory->mapping;
   if (!mapping) {
     PyErr_SetString(sysv_errors::classes(self).not_attached_error,
                     "Write attempt on unattached memory segment");
@@ -339,7 +418,9 @@ PyObject* memory_remove(PyObject* self, PyObject*) {
 // ---- buffer protocol -------------------------------------------------------------------------
 
 int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
-  Mapping* mapping = current_mapping(self);
+  SharedMemoryObject* memory = as_memory(self);
+  // Counted before PyBuffer_FillInfo, which runs outside the lock (its error allocates).
+  Mapping* mapping = take_export(memory);
   if (!mapping) {
     // Upstream exports a view of address 0 (DC-3).
     PyErr_SetString(sysv_errors::classes(self).not_attached_error,
@@ -352,18 +433,18 @@ int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   // A read-only attachment exports a read-only buffer (upstream: writable, then SIGSEGV: DC-2).
   if (PyBuffer_FillInfo(view, self, attachment.address(),
                         static_cast<Py_ssize_t>(attachment.size()), attachment.read_only() ? 1 : 0,
-                        flags) < 0)
+                        flags) < 0) {
+    release_export(memory, mapping);
     return -1;
+  }
   view->internal = mapping;  // the release finds this Mapping even after the object moved on
-  ++mapping->exports;
   return 0;
 }
 
 void memory_releasebuffer(PyObject* self, Py_buffer* view) {
-  auto* mapping = static_cast<Mapping*>(view->internal);
-  if (--mapping->exports > 0) return;
-  // The object's current mapping stays pinned; one it left goes now (retire unpins it).
-  if (mapping != current_mapping(self)) retire(mapping);
+  // The object's current mapping stays pinned; one it left goes at its last release (retire
+  // unpins it).
+  release_export(as_memory(self), static_cast<Mapping*>(view->internal));
 }
 
 // ---- attributes ------------------------------------------------------------------------------
@@ -384,8 +465,14 @@ PyObject* get_size(PyObject* self, void*) {
   return live(self, [](const sysv::MemoryStatus& s) { return s.size; });
 }
 PyObject* get_address(PyObject* self, void*) {
-  const Mapping* mapping = current_mapping(self);
-  return PyLong_FromVoidPtr(mapping ? mapping->attachment.address() : nullptr);
+  void* address = nullptr;
+  {
+    // Read under the lock: another thread's detach() may retire (free) the Mapping.
+    SharedMemoryObject* memory = as_memory(self);
+    ObjectLockGuard guard(memory->lock);
+    if (memory->mapping) address = memory->mapping->attachment.address();
+  }
+  return PyLong_FromVoidPtr(address);
 }
 PyObject* get_attached(PyObject* self, void*) {
   return PyBool_FromLong(current_mapping(self) != nullptr);
