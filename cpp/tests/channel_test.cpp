@@ -4,7 +4,9 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -388,4 +390,63 @@ TEST(Channel, CorruptedLengthsAndIndicesNeverReadPastTheRing) {
   auto& header = *reinterpret_cast<ipcxx::channel::Header*>(table.mapping.bytes().data());
   header.tail.store(header.tail.load() + 19);
   EXPECT_THROW(channel.try_claim(delivery), ChannelError);
+}
+
+TEST(Channel, MisalignedTailAndTooLargeBatchesAreRefusedBeforeAnyWrite) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  std::vector<std::vector<std::byte>> owned{message(0, 8), message(1, 8),
+                                            std::vector<std::byte>(channel.max_message_size() + 1)};
+  std::vector<std::span<const std::byte>> spans(owned.begin(), owned.end());
+  EXPECT_THROW(channel.try_send_many(spans), std::length_error);
+  ChannelDelivery delivery;
+  EXPECT_EQ(channel.try_claim(delivery), ChannelStatus::would_block);  // nothing was sent
+  Table table(channel.name());
+  auto& header = *reinterpret_cast<ipcxx::channel::Header*>(table.mapping.bytes().data());
+  const std::uint64_t near_end = 4096 - 8;  // a PAD header there would cross the ring's end
+  header.tail.store(near_end);
+  header.rhead.store(near_end);
+  header.head.store(near_end);
+  EXPECT_THROW(channel.try_send({}), ChannelError);
+}
+
+TEST(Channel, AStoppedLockHolderMakesOthersSleepAndTimeOutNotSpin) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  ASSERT_EQ(channel.try_send(message(1, 10)), ChannelStatus::done);
+  Signal registered;
+  ChildProcess holder([&] {
+    Channel own(channel.name());
+    if (own.try_send(message(2, 10)) != ChannelStatus::done) return 1;  // registers a slot
+    registered.notify();
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(registered.wait());
+  Table table(channel.name());
+  std::uint32_t tag = 0;
+  for (std::uint32_t slot = 0; slot < ipcxx::channel::kParticipants; ++slot) {
+    const auto identity = table.slots()[slot].identity.load();
+    if (identity >> 42 == static_cast<std::uint64_t>(holder.pid()))
+      tag = ipcxx::channel::make_tag(slot, table.slots()[slot].incarnation.load());
+  }
+  ASSERT_NE(tag, 0u);
+  ::kill(holder.pid(), SIGSTOP);
+  auto& header = *reinterpret_cast<ipcxx::channel::Header*>(table.mapping.bytes().data());
+  header.consumer_lock.store(tag);  // as if stopped inside the consumer lock
+  ChannelDelivery delivery;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(channel.try_claim(delivery), ChannelStatus::would_block);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 50ms);  // "a few ms", not a wait
+  timespec cpu_before{}, cpu_after{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_before);
+  EXPECT_FALSE(channel.receive(300ms));
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_after);
+  const double cpu =
+      (cpu_after.tv_sec - cpu_before.tv_sec) + (cpu_after.tv_nsec - cpu_before.tv_nsec) / 1e9;
+  EXPECT_LT(cpu, 0.1) << "a waiter behind a stopped holder must sleep, not spin";
+  ::kill(holder.pid(), SIGKILL);
+  holder.wait();
+  auto got = channel.receive(5s);  // the dead holder's lock is taken over
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 1u);
 }

@@ -65,6 +65,12 @@ struct Channel::Local {
   std::atomic<std::int64_t> spin_now_ns{std::chrono::nanoseconds(kDefaultSpin).count()};
   std::atomic<bool> spin_adaptive{true};
 
+  // Set when a step gave up on a lock held too long (its holder is stopped or preempted):
+  // until a step takes it again, the wait conditions count that lock as "not ready", so a
+  // waiter sleeps in slices (and checks the holder) instead of retrying in a busy loop.
+  std::atomic<bool> producer_lock_stalled{false};
+  std::atomic<bool> consumer_lock_stalled{false};
+
   // Positions come from shared memory, which another process may have corrupted: the low bits
   // are masked so that a header read always lies inside the ring (a misaligned position then
   // fails the header's position check instead of reading past the mapping).
@@ -154,16 +160,16 @@ Channel::Local::Locked Channel::Local::take(std::atomic<std::uint32_t>& lock, st
       cpu_relax();
       continue;
     }
-    if (round % 32 == 0) {
-      if (!tag_alive(slots, holder, self)) {
-        if (lock.compare_exchange_strong(holder, self, std::memory_order_acquire))
-          return Locked::taken_over;
-        continue;
-      }
-      const auto now = Clock::now();
-      if (started == Clock::time_point{}) started = now;
-      if (now - started > kLockPatience) return Locked::busy;
+    // The clock every round (a yield may cost a whole time slice on a loaded machine), the
+    // holder's liveness (a /proc read) every 32nd.
+    if (round % 32 == 0 && !tag_alive(slots, holder, self)) {
+      if (lock.compare_exchange_strong(holder, self, std::memory_order_acquire))
+        return Locked::taken_over;
+      continue;
     }
+    const auto now = Clock::now();
+    if (started == Clock::time_point{}) started = now;
+    if (now - started > kLockPatience) return Locked::busy;
     sched_yield();
   }
 }
@@ -192,6 +198,7 @@ void Channel::Local::revert_claims() noexcept {
 
 bool Channel::Local::take_consumer_lock(std::uint32_t self) {
   const Locked locked = take(header->consumer_lock, self);
+  consumer_lock_stalled.store(locked == Locked::busy, std::memory_order_relaxed);
   if (locked == Locked::busy) return false;
   if (locked == Locked::taken_over) revert_claims();
   return true;
@@ -202,10 +209,16 @@ bool Channel::Local::take_consumer_lock(std::uint32_t self) {
 std::size_t Channel::Local::reserve(const std::size_t* sizes, std::size_t count,
                                     ChannelReservation* out) {
   const std::uint32_t self = own_tag();
-  if (take(header->producer_lock, self) == Locked::busy) return 0;
+  const Locked locked = take(header->producer_lock, self);
+  producer_lock_stalled.store(locked == Locked::busy, std::memory_order_relaxed);
+  if (locked == Locked::busy) return 0;
   // Nothing to repair after a takeover: a dead holder's headers at or beyond tail are
   // unreachable, and tail moved only over complete RESERVED headers.
   const std::uint64_t tail = header->tail.load(std::memory_order_relaxed);
+  if (tail % kAlign != 0) {  // a corrupting process: a PAD written there would cross the end
+    header->producer_lock.store(0, std::memory_order_release);
+    corrupted(tail);
+  }
   std::uint64_t head = cached_head.load(std::memory_order_relaxed);
   std::uint64_t position = tail;
   std::size_t reserved = 0;
@@ -339,6 +352,9 @@ void Channel::Local::advance_head() noexcept {
 // --- waits --------------------------------------------------------------------------------
 
 bool Channel::Local::readable() const {
+  if (consumer_lock_stalled.load(std::memory_order_relaxed) &&
+      header->consumer_lock.load(std::memory_order_relaxed) != 0)
+    return false;
   const std::uint64_t position = header->rhead.load(std::memory_order_acquire);
   if (position >= header->tail.load(std::memory_order_acquire)) return false;
   const std::uint64_t word0 = at(position)->word0.load(std::memory_order_acquire);
@@ -346,6 +362,9 @@ bool Channel::Local::readable() const {
 }
 
 bool Channel::Local::writable(std::size_t size) const {
+  if (producer_lock_stalled.load(std::memory_order_relaxed) &&
+      header->producer_lock.load(std::memory_order_relaxed) != 0)
+    return false;
   const std::uint64_t tail = header->tail.load(std::memory_order_acquire);
   const std::uint64_t head = header->head.load(std::memory_order_acquire);
   const std::uint64_t bytes = record_bytes(size);
@@ -462,7 +481,9 @@ std::unique_ptr<Channel::Local> make_local(std::string name, posix::Mapping mapp
   local->header = reinterpret_cast<Header*>(base);
   local->slots = reinterpret_cast<Slot*>(base + kHeaderBytes);
   local->ring = base + kRingOffset;
-  local->capacity = local->header->capacity;
+  // From the mapping's own size, not from the header again: another process may rewrite the
+  // header between the opener's validation and this read (the size was checked to match).
+  local->capacity = local->mapping.size() - kRingOffset;
   local->mask = local->capacity - 1;
   local->max_message = local->capacity / 2 - kRecordHeader;
   const std::uint64_t head = local->header->head.load(std::memory_order_acquire);
@@ -554,13 +575,12 @@ std::size_t Channel::try_send_many(std::span<const std::span<const std::byte>> m
   constexpr std::size_t kBatch = 64;
   std::size_t sizes[kBatch];
   ChannelReservation reservations[kBatch];
+  // Every size first: a message that can never fit is refused before any is sent.
+  for (const auto& message : messages) check_size(message.size(), local_->max_message);
   std::size_t sent = 0;
   while (sent < messages.size()) {
     const std::size_t batch = std::min(kBatch, messages.size() - sent);
-    for (std::size_t i = 0; i < batch; ++i) {
-      sizes[i] = messages[sent + i].size();
-      check_size(sizes[i], local_->max_message);
-    }
+    for (std::size_t i = 0; i < batch; ++i) sizes[i] = messages[sent + i].size();
     const std::size_t reserved = local_->reserve(sizes, batch, reservations);
     for (std::size_t i = 0; i < reserved; ++i)
       if (sizes[i]) std::memcpy(reservations[i].data, messages[sent + i].data(), sizes[i]);
