@@ -1,16 +1,19 @@
 // posix_ipc.SharedMemory: argument conversion and errors around posix::SharedMemory.
 #include <fcntl.h>
 
+#include <exception>
 #include <memory>
 #include <new>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "conversions.hpp"
 #include "errors_posix.hpp"
 #include "ipcxx/posix/mapping.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
+#include "object_lock.hpp"
 #include "posix_types.hpp"
 
 namespace ipcxx::python::posix_types {
@@ -20,6 +23,10 @@ namespace {
 using posix_errors::guarded;
 using posix_errors::Operation;
 
+// `handle`, `mapping` and `name` are read and replaced under `lock` (docs/free-threading.md),
+// and so are the short syscalls on the descriptor (close, fstat, mmap, shm_unlink): a
+// close_fd() on another thread must not close the number between its read and its use (the
+// number may be reused by another file at once). Errors are translated after the lock.
 struct SharedMemoryObject {
   PyObject_HEAD
   std::optional<posix::SharedMemory> handle;  // empty until __init__ succeeds
@@ -27,20 +34,44 @@ struct SharedMemoryObject {
   // Py_buffer.internal), so views stay valid after close_fd(), unlink() or a new __init__.
   std::shared_ptr<posix::Mapping> mapping;
   PyObject* name;
-  long mode;
+  Field<long> mode;
+  ObjectLock lock;
 };
 
 SharedMemoryObject* as_memory(PyObject* self) {
   return reinterpret_cast<SharedMemoryObject*>(self);
 }
 
-int descriptor_of(SharedMemoryObject* memory) { return memory->handle ? memory->handle->fd() : -1; }
+int descriptor_of(SharedMemoryObject* memory) {
+  ObjectLockGuard guard(memory->lock);
+  return memory->handle ? memory->handle->fd() : -1;
+}
+
+// Runs `body` under the object's lock and returns what it threw (nothing: null), to be
+// translated once the lock is let go (raising allocates, which may run Python code).
+template <typename Body>
+std::exception_ptr under_lock(SharedMemoryObject* memory, Body&& body) {
+  try {
+    ObjectLockGuard guard(memory->lock);
+    body();
+    return nullptr;
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+// Translates what under_lock() returned; true when it was nothing.
+bool translated(PyObject* self, Operation operation, const std::exception_ptr& failure) {
+  return !failure || guarded(self, operation, [&] { std::rethrow_exception(failure); });
+}
 
 PyObject* memory_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   new (&as_memory(self)->handle) std::optional<posix::SharedMemory>();
   new (&as_memory(self)->mapping) std::shared_ptr<posix::Mapping>();
+  new (&as_memory(self)->mode) Field<long>();
+  new (&as_memory(self)->lock) ObjectLock();
   return self;
 }
 
@@ -52,6 +83,7 @@ void memory_dealloc(PyObject* self) {
   if (memory->handle) memory->handle->release_fd();
   memory->handle.~optional();
   memory->mapping.~shared_ptr();
+  memory->lock.~ObjectLock();
   Py_CLEAR(memory->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -89,19 +121,31 @@ int memory_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   PyObject* name_object = name_to_python(opened->name());
   if (!name_object) return -1;
   SharedMemoryObject* memory = as_memory(self);
-  // Re-running __init__ replaces the handle; the old descriptor stays open like upstream's.
-  if (memory->handle) memory->handle->release_fd();
-  Py_XSETREF(memory->name, name_object);
-  memory->handle = std::move(opened);
-  memory->mapping.reset();  // the next export maps the new segment; old views keep theirs
-  memory->mode = stored_mode(mode);
+  PyObject* old_name = nullptr;
+  std::shared_ptr<posix::Mapping> old_mapping;
+  {
+    ObjectLockGuard guard(memory->lock);
+    // Re-running __init__ replaces the handle; the old descriptor stays open like upstream's.
+    if (memory->handle) memory->handle->release_fd();
+    old_name = std::exchange(memory->name, name_object);
+    memory->handle = std::move(opened);
+    // The next export maps the new segment; old views keep theirs.
+    old_mapping = std::exchange(memory->mapping, nullptr);
+    memory->mode = stored_mode(mode);
+  }
+  // After the lock: the last reference unmaps (a syscall), and the name's release may run
+  // Python code.
+  old_mapping.reset();
+  Py_XDECREF(old_name);
   return 0;
 }
 
 PyObject* memory_close_fd(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
-  if (descriptor_of(memory) < 0) Py_RETURN_NONE;
-  if (!guarded(self, Operation::memory_close, [&] { memory->handle->close_fd(); })) return nullptr;
+  const std::exception_ptr failure = under_lock(memory, [&] {
+    if (memory->handle && memory->handle->fd() >= 0) memory->handle->close_fd();
+  });
+  if (!translated(self, Operation::memory_close, failure)) return nullptr;
   Py_RETURN_NONE;
 }
 
@@ -111,49 +155,64 @@ PyObject* memory_fileno(PyObject* self, PyObject*) {
 
 PyObject* memory_unlink(PyObject* self, PyObject*) {
   SharedMemoryObject* memory = as_memory(self);
-  if (!memory->handle) {
+  bool opened = false;
+  const std::exception_ptr failure = under_lock(memory, [&] {
+    opened = memory->handle.has_value();
+    if (opened) memory->handle->unlink();
+  });
+  if (!opened) {
     PyErr_SetString(posix_errors::classes(self).existential_error,
                     "No shared memory exists with the specified name");
     return nullptr;
   }
-  if (!guarded(self, Operation::memory_unlink, [&] { memory->handle->unlink(); })) return nullptr;
+  if (!translated(self, Operation::memory_unlink, failure)) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* memory_get_size(PyObject* self, void*) {
   SharedMemoryObject* memory = as_memory(self);
-  if (descriptor_of(memory) < 0) {
+  bool open = false;
+  std::size_t size = 0;
+  const std::exception_ptr failure = under_lock(memory, [&] {
+    open = memory->handle && memory->handle->fd() >= 0;
+    if (open) size = memory->handle->size();
+  });
+  if (!open) {
     PyErr_SetString(posix_errors::classes(self).existential_error, "The segment does not exist");
     return nullptr;
   }
-  std::size_t size = 0;
-  if (!guarded(self, Operation::memory_size, [&] { size = memory->handle->size(); }))
-    return nullptr;
+  if (!translated(self, Operation::memory_size, failure)) return nullptr;
   return PyLong_FromSize_t(size);
 }
 
 PyObject* memory_get_fd(PyObject* self, void*) { return memory_fileno(self, nullptr); }
 
 PyObject* memory_get_name(PyObject* self, void*) {
-  PyObject* name = as_memory(self)->name;
-  return Py_NewRef(name ? name : Py_None);
+  SharedMemoryObject* memory = as_memory(self);
+  return new_reference_under(memory->lock, memory->name);
 }
 
 PyObject* memory_get_mode(PyObject* self, void*) { return PyLong_FromLong(as_memory(self)->mode); }
 
 PyObject* memory_str(PyObject* self) {
-  PyObject* name = as_memory(self)->name;
-  return name ? Py_NewRef(name) : PyUnicode_FromString("(no name)");
+  SharedMemoryObject* memory = as_memory(self);
+  PyObject* name = new_reference_under(memory->lock, memory->name);
+  if (name != Py_None) return name;
+  Py_DECREF(name);
+  return PyUnicode_FromString("(no name)");
 }
 
 PyObject* memory_repr(PyObject* self) {
   SharedMemoryObject* memory = as_memory(self);
   PyObject* mode = octal_mode(memory->mode);
   if (!mode) return nullptr;
+  // A new reference: __init__ on another thread may release the old name meanwhile.
+  PyObject* name = new_reference_under(memory->lock, memory->name);
   PyObject* result =
-      memory->name
-          ? PyUnicode_FromFormat("posix_ipc.SharedMemory(\"%U\", mode=%U)", memory->name, mode)
+      name != Py_None
+          ? PyUnicode_FromFormat("posix_ipc.SharedMemory(\"%U\", mode=%U)", name, mode)
           : PyUnicode_FromFormat("posix_ipc.SharedMemory(\"(no name)\", mode=%U)", mode);
+  Py_DECREF(name);
   Py_DECREF(mode);
   return result;
 }
@@ -168,27 +227,36 @@ int refuse_export(Py_buffer* view, PyObject* type, const char* message) {
 
 int memory_getbuffer(PyObject* self, Py_buffer* view, int flags) {
   SharedMemoryObject* memory = as_memory(self);
-  if (!memory->mapping) {
-    if (!memory->handle || !memory->handle->has_fd())
-      return refuse_export(view, PyExc_BufferError,
-                           "The segment has no open descriptor to map (export it before "
-                           "close_fd())");
-    std::shared_ptr<posix::Mapping> made;
-    if (!guarded(self, Operation::memory_map,
-                 [&] { made = std::make_shared<posix::Mapping>(memory->handle->map()); })) {
-      view->obj = nullptr;
-      return -1;
+  bool no_descriptor = false;
+  std::shared_ptr<posix::Mapping> mapping;
+  // The first export maps under the lock, so two first exports make one mapping and a
+  // close_fd() cannot close the descriptor during the mmap.
+  const std::exception_ptr failure = under_lock(memory, [&] {
+    if (!memory->mapping) {
+      if (!memory->handle || !memory->handle->has_fd()) {
+        no_descriptor = true;
+        return;
+      }
+      memory->mapping = std::make_shared<posix::Mapping>(memory->handle->map());
     }
-    memory->mapping = std::move(made);
+    mapping = memory->mapping;
+  });
+  if (no_descriptor)
+    return refuse_export(view, PyExc_BufferError,
+                         "The segment has no open descriptor to map (export it before "
+                         "close_fd())");
+  if (!translated(self, Operation::memory_map, failure)) {
+    view->obj = nullptr;
+    return -1;
   }
-  auto* pin = new (std::nothrow) std::shared_ptr<posix::Mapping>(memory->mapping);
+  auto* pin = new (std::nothrow) std::shared_ptr<posix::Mapping>(std::move(mapping));
   if (!pin) return refuse_export(view, PyExc_MemoryError, "Out of memory");
-  const std::span<std::byte> bytes = memory->mapping->bytes();
+  const std::span<std::byte> bytes = (*pin)->bytes();
   // A segment of size 0 has no mapping; its view is empty but needs a non-null address.
   static char empty_segment = 0;
   void* address = bytes.empty() ? static_cast<void*>(&empty_segment) : bytes.data();
   if (PyBuffer_FillInfo(view, self, address, static_cast<Py_ssize_t>(bytes.size()),
-                        memory->mapping->writable() ? 0 : 1, flags) < 0) {
+                        (*pin)->writable() ? 0 : 1, flags) < 0) {
     delete pin;
     return -1;
   }
