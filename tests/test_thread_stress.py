@@ -30,6 +30,7 @@ KINDS = [
     "sysv_shared_memory",
     "sysv_message_queue",
     "robust_lock",
+    "channel",
 ]
 
 
@@ -482,6 +483,96 @@ def robust_lock(rounds: int, deadline: float, report: dict) -> None:
 
     for _ in range(rounds):
         one_round()
+
+
+def channel(rounds: int, deadline: float, report: dict) -> None:
+    import ipcxx
+
+    # ValueError('the Channel is closed'): the closer closed the object between two calls
+    # (documented); TimeoutError: timeout=0 met a full or empty ring.
+    allowed = (ValueError, TimeoutError)
+    name = _posix_name()
+    probe = ipcxx.Channel(name, create=True, capacity=1 << 16)
+    try:
+
+        def one_round() -> None:
+            chan = ipcxx.Channel(name)
+            sent: list[list[bytes]] = [[] for _ in range(THREADS)]
+            received: list[list[bytes]] = [[] for _ in range(THREADS)]
+            counters = [0] * THREADS  # per thread: messages made
+            steps = [0] * THREADS  # per thread: operations tried
+            # Reservations published for another thread to exit as well: a view finished by
+            # two threads must still commit once.
+            shared: list = []
+            state = Round(allowed)
+
+            def payload(i: int) -> bytes:
+                counters[i] += 1
+                return b"c%02d-%07d" % (i, counters[i])
+
+            def worker(i: int) -> None:
+                step = steps[i] % 5
+                steps[i] += 1
+                if step == 0:
+                    message = payload(i)
+                    chan.send(message, timeout=0)
+                    sent[i].append(message)
+                elif step == 1:
+                    received[i].append(chan.receive(timeout=0))
+                elif step == 2:
+                    message = payload(i)
+                    view = chan.reserve(len(message), timeout=0)
+                    with view as mapped:
+                        mapped[:] = message
+                        if i % 2:
+                            shared.append(view)  # another worker exits it too
+                    sent[i].append(message)
+                elif step == 3:
+                    with chan.peek(timeout=0) as mapped:
+                        received[i].append(bytes(mapped))
+                else:
+                    try:
+                        view = shared.pop()
+                    except IndexError:
+                        return
+                    view.__exit__(None, None, None)
+                    if not view.finished:
+                        state.failures.append("an exited view is not finished")
+
+            def closer() -> None:
+                for _ in range(3):
+                    chan.close()
+                    chan.__init__(name)  # re-open: the same ring through a new handle
+                chan.close()
+
+            state.run(worker, closer, deadline)
+            leftovers: list[bytes] = []
+            while True:
+                try:
+                    leftovers.append(probe.receive(timeout=0))
+                except TimeoutError:
+                    break
+            report["failures"] += state.failures
+            report["operations"] += state.operations
+            report["expected_exceptions"] += state.expected
+            # Conservation: every message sent is received exactly once (by a worker or by
+            # the drain), and nothing else arrives.
+            out = sorted(m for per in sent for m in per)
+            arrived = sorted([m for per in received for m in per] + leftovers)
+            if out != arrived:
+                missing = sorted(set(out) - set(arrived))[:3]
+                extra = sorted(set(arrived) - set(out))[:3]
+                report["failures"].append(
+                    f"{len(out)} sent, {len(arrived)} received; missing {missing}, extra {extra}"
+                )
+            if probe.lost or probe.abandoned:
+                report["failures"].append(f"lost {probe.lost}, abandoned {probe.abandoned}")
+
+        for _ in range(rounds):
+            one_round()
+    finally:
+        probe.unlink()
+        probe.close()
 
 
 def _remove_ids(cls, ids: list[int]) -> None:

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "blocking_call.hpp"
@@ -17,6 +19,7 @@
 #include "ipcxx/channel.hpp"
 #include "ipcxx/error.hpp"
 #include "method_cast.hpp"
+#include "object_lock.hpp"
 #include "robust_lock.hpp"
 
 namespace ipcxx::python::ipcxx_state {
@@ -28,12 +31,22 @@ using Clock = std::chrono::steady_clock;
 struct ChannelObject {
   PyObject_HEAD
   // Shared with waiters (which pin it across a wait without the GIL) and with zero-copy
-  // views (which keep the mapping alive after close()). Only touched with the GIL held.
+  // views (which keep the mapping alive after close()). `handle` and `name` are copied,
+  // reset and replaced under `lock` (a shared_ptr copy racing a reset is a data race without
+  // the GIL: docs/free-threading.md); the ring itself is safe for many threads by its protocol.
   std::shared_ptr<Channel> handle;
   PyObject* name;  // str; null until __init__ succeeds
+  ObjectLock lock;
 };
 
 ChannelObject* as_channel(PyObject* self) { return reinterpret_cast<ChannelObject*>(self); }
+
+// The handle one call uses (null: closed), copied under the lock. On a regular build this is
+// the shared_ptr copy the GIL-only code made, no more.
+std::shared_ptr<Channel> current(ChannelObject* object) {
+  ObjectLockGuard guard(object->lock);
+  return object->handle;
+}
 
 PyObject* raise_closed() {
   PyErr_SetString(PyExc_ValueError, "the Channel is closed");
@@ -95,11 +108,19 @@ PyObject* run(PyObject* self, const Timeout& timeout, const char* what, std::siz
                                std::min(timeout.duration, std::chrono::nanoseconds(INT64_MAX / 4)));
   for (bool first = true;; first = false) {
     // Read the handle now: converting arguments or a signal handler may have closed it.
-    std::shared_ptr<Channel> handle = object->handle;
+    std::shared_ptr<Channel> handle = current(object);
     if (!handle) return raise_closed();
     Attempt step = Attempt::finished;
     PyObject* result = nullptr;
-    if (!guarded(self, [&] { step = attempt(*handle, result); })) return nullptr;
+    if (!guarded(self, [&] {
+          // reserve() and peek() hand this very handle to their view.
+          if constexpr (std::is_invocable_v<Body&, Channel&, PyObject*&,
+                                            const std::shared_ptr<Channel>&>)
+            step = attempt(*handle, result, handle);
+          else
+            step = attempt(*handle, result);
+        }))
+      return nullptr;
     if (step == Attempt::finished) return result;
     std::chrono::nanoseconds slice = Channel::kSlice;
     if (!timeout.forever) {
@@ -109,11 +130,12 @@ PyObject* run(PyObject* self, const Timeout& timeout, const char* what, std::siz
     }
     auto waited = blocking_call(
         [&]() -> std::optional<std::shared_ptr<Channel>> {
-          if (!object->handle) {
+          std::shared_ptr<Channel> pinned = current(object);
+          if (!pinned) {
             raise_closed();
             return std::nullopt;
           }
-          return object->handle;
+          return pinned;
         },
         [&](std::shared_ptr<Channel>& pinned) {
           return step == Attempt::wait_readable ? pinned->wait_readable(slice, first)
@@ -183,12 +205,14 @@ PyObject* channel_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
   new (&as_channel(self)->handle) std::shared_ptr<Channel>();
+  new (&as_channel(self)->lock) ObjectLock();
   return self;
 }
 
 void channel_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   as_channel(self)->handle.~shared_ptr();
+  as_channel(self)->lock.~ObjectLock();
   Py_CLEAR(as_channel(self)->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -213,7 +237,7 @@ int channel_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_ValueError, "capacity must be positive");
     return -1;
   }
-  if (as_channel(self)->handle) {
+  if (current(as_channel(self))) {
     PyErr_SetString(PyExc_RuntimeError, "Channel.__init__ called twice");
     return -1;
   }
@@ -227,8 +251,26 @@ int channel_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     return -1;
   PyObject* stored = name_to_python(opened->name());
   if (!stored) return -1;
-  Py_XSETREF(as_channel(self)->name, stored);
-  as_channel(self)->handle = std::move(opened);
+  ChannelObject* object = as_channel(self);
+  PyObject* old_name = nullptr;
+  bool twice = false;
+  {
+    // Checked again: another thread's __init__ may have opened it since the first check.
+    ObjectLockGuard guard(object->lock);
+    twice = object->handle != nullptr;
+    if (!twice) {
+      old_name = std::exchange(object->name, stored);
+      object->handle = std::move(opened);
+    }
+  }
+  // After the lock: releasing a name or an unused Channel may run Python code or unmap.
+  Py_XDECREF(old_name);
+  if (twice) {
+    Py_DECREF(stored);
+    opened.reset();
+    PyErr_SetString(PyExc_RuntimeError, "Channel.__init__ called twice");
+    return -1;
+  }
   return 0;
 }
 
@@ -408,11 +450,11 @@ PyObject* channel_reserve(PyObject* self, PyObject* const* args, Py_ssize_t narg
   }
   std::size_t wanted = static_cast<std::size_t>(size);
   return run(self, timeout, "space in the channel", wanted,
-             [&](Channel& channel, PyObject*& result) {
+             [&](Channel& channel, PyObject*& result, const std::shared_ptr<Channel>& handle) {
                ChannelReservation reservation;
                if (channel.try_reserve(wanted, reservation) != ChannelStatus::done)
                  return Attempt::wait_writable;
-               result = make_reservation_view(self, as_channel(self)->handle, reservation);
+               result = make_reservation_view(self, handle, reservation);
                return Attempt::finished;
              });
 }
@@ -421,29 +463,38 @@ PyObject* channel_peek(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   Timeout timeout;
   if (!parse_only_timeout(args, nargs, kwnames, timeout)) return nullptr;
   std::size_t no_size = 0;
-  return run(self, timeout, "a message", no_size, [&](Channel& channel, PyObject*& result) {
-    ChannelDelivery delivery;
-    if (channel.try_claim(delivery) != ChannelStatus::done) return Attempt::wait_readable;
-    result = make_peek_view(self, as_channel(self)->handle, delivery);
-    return Attempt::finished;
-  });
+  return run(self, timeout, "a message", no_size,
+             [&](Channel& channel, PyObject*& result, const std::shared_ptr<Channel>& handle) {
+               ChannelDelivery delivery;
+               if (channel.try_claim(delivery) != ChannelStatus::done)
+                 return Attempt::wait_readable;
+               result = make_peek_view(self, handle, delivery);
+               return Attempt::finished;
+             });
 }
 
 PyObject* channel_close(PyObject* self, PyObject*) {
   // Waiters and views hold their own reference: the mapping goes with the last of them.
-  as_channel(self)->handle.reset();
+  std::shared_ptr<Channel> taken;
+  {
+    ChannelObject* object = as_channel(self);
+    ObjectLockGuard guard(object->lock);
+    taken = std::move(object->handle);
+    object->handle.reset();
+  }
+  taken.reset();  // after the lock: the last reference unmaps
   Py_RETURN_NONE;
 }
 
 PyObject* channel_unlink(PyObject* self, PyObject*) {
-  ChannelObject* object = as_channel(self);
-  if (!object->handle) return raise_closed();
-  if (!guarded(self, [&] { object->handle->unlink(); })) return nullptr;
+  const std::shared_ptr<Channel> handle = current(as_channel(self));
+  if (!handle) return raise_closed();
+  if (!guarded(self, [&] { handle->unlink(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* channel_enter(PyObject* self, PyObject*) {
-  if (!as_channel(self)->handle) return raise_closed();
+  if (!current(as_channel(self))) return raise_closed();
   return Py_NewRef(self);
 }
 
@@ -451,14 +502,14 @@ PyObject* channel_exit(PyObject* self, PyObject*) { return channel_close(self, n
 
 template <typename Read>
 PyObject* read_open(PyObject* self, Read&& read) {
-  ChannelObject* object = as_channel(self);
-  if (!object->handle) return raise_closed();
-  return read(*object->handle);
+  const std::shared_ptr<Channel> handle = current(as_channel(self));
+  if (!handle) return raise_closed();
+  return read(*handle);
 }
 
 PyObject* get_name(PyObject* self, void*) {
-  PyObject* name = as_channel(self)->name;
-  return Py_NewRef(name ? name : Py_None);
+  ChannelObject* object = as_channel(self);
+  return new_reference_under(object->lock, object->name);
 }
 PyObject* get_capacity(PyObject* self, void*) {
   return read_open(self, [](Channel& c) { return PyLong_FromSize_t(c.capacity()); });
@@ -472,7 +523,7 @@ PyObject* get_lost(PyObject* self, void*) {
 PyObject* get_abandoned(PyObject* self, void*) {
   return read_open(self, [](Channel& c) { return PyLong_FromUnsignedLongLong(c.abandoned()); });
 }
-PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(!as_channel(self)->handle); }
+PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(!current(as_channel(self))); }
 PyObject* get_spin(PyObject* self, void*) {
   return read_open(self, [](Channel& c) { return PyFloat_FromDouble(c.spin().count() / 1e9); });
 }
@@ -484,8 +535,9 @@ int set_spin(PyObject* self, PyObject* value, void*) {
     return -1;
   }
   if (value == Py_None) {  // back to the adaptive default
-    if (!object->handle) return raise_closed(), -1;
-    object->handle->set_spin(Channel::kDefaultSpin, true);
+    const std::shared_ptr<Channel> handle = current(object);
+    if (!handle) return raise_closed(), -1;
+    handle->set_spin(Channel::kDefaultSpin, true);
     return 0;
   }
   if (!PyNumber_Check(value) || PyBool_Check(value)) {
@@ -499,8 +551,9 @@ int set_spin(PyObject* self, PyObject* value, void*) {
     PyErr_SetString(PyExc_ValueError, "spin must be between 0 and 1 second");
     return -1;
   }
-  if (!object->handle) return raise_closed(), -1;
-  object->handle->set_spin(std::chrono::nanoseconds(static_cast<long long>(seconds * 1e9)));
+  const std::shared_ptr<Channel> handle = current(object);
+  if (!handle) return raise_closed(), -1;
+  handle->set_spin(std::chrono::nanoseconds(static_cast<long long>(seconds * 1e9)));
   return 0;
 }
 
@@ -511,11 +564,19 @@ int reject_write(PyObject*, PyObject*, void*) {
 
 PyObject* channel_repr(PyObject* self) {
   ChannelObject* object = as_channel(self);
-  if (!object->handle)
-    return PyUnicode_FromFormat("<ipcxx.Channel %R (closed)>",
-                                object->name ? object->name : Py_None);
-  return PyUnicode_FromFormat("<ipcxx.Channel %R capacity=%zu>", object->name,
-                              object->handle->capacity());
+  std::shared_ptr<Channel> handle;
+  PyObject* name = nullptr;
+  {
+    // New references: another thread's close() or __init__ may release them meanwhile.
+    ObjectLockGuard guard(object->lock);
+    handle = object->handle;
+    name = Py_NewRef(object->name ? object->name : Py_None);
+  }
+  PyObject* result =
+      handle ? PyUnicode_FromFormat("<ipcxx.Channel %R capacity=%zu>", name, handle->capacity())
+             : PyUnicode_FromFormat("<ipcxx.Channel %R (closed)>", name);
+  Py_DECREF(name);
+  return result;
 }
 
 PyMethodDef channel_methods[] = {

@@ -1,10 +1,13 @@
 // The zero-copy views of ipcxx.Channel: reserve() and peek() return one of these context
 // managers; __enter__ gives a memoryview of the message's bytes inside the ring.
+#include <atomic>
 #include <memory>
 #include <new>
+#include <utility>
 
 #include "channel.hpp"
 #include "ipcxx/process.hpp"
+#include "object_lock.hpp"
 #include "robust_lock.hpp"
 
 namespace ipcxx::python::ipcxx_state {
@@ -21,16 +24,42 @@ struct ViewObject {
   Py_ssize_t size;
   std::uint64_t generation;  // a fork child must not finish its parent's message
   bool writable;             // a reservation (else a peeked message)
+  // Two threads leaving one view (or one leaving while another drops the last other
+  // reference) must not both commit or consume: with object locks on, the one whose exchange
+  // turns it true finishes. A regular build's GIL serialises finish() (no Python code in it).
+#if IPCXX_OBJECT_LOCKS_ON
+  std::atomic<bool> finished;
+#else
   bool finished;
-  PyObject* memoryview;  // the one __enter__ made; released on exit
+#endif
+  PyObject* memoryview;  // the one __enter__ made (set once, under `lock`); released on exit
+  ObjectLock lock;
 };
 
 ViewObject* as_view(PyObject* self) { return reinterpret_cast<ViewObject*>(self); }
 
+bool is_finished(const ViewObject* view) {
+#if IPCXX_OBJECT_LOCKS_ON
+  return view->finished.load(std::memory_order_acquire);
+#else
+  return view->finished;
+#endif
+}
+
+// True for exactly one caller: the one that finishes the view.
+bool take_finish(ViewObject* view) {
+#if IPCXX_OBJECT_LOCKS_ON
+  return !view->finished.exchange(true, std::memory_order_acq_rel);
+#else
+  if (view->finished) return false;
+  view->finished = true;
+  return true;
+#endif
+}
+
 // Commits or discards a reservation, consumes a peeked message. Idempotent.
 void finish(ViewObject* view, bool commit) {
-  if (view->finished) return;
-  view->finished = true;
+  if (!take_finish(view)) return;
   if (view->generation != fork_generation() || !view->channel) return;
   if (view->writable) {
     const ChannelReservation reservation{view->position, view->data,
@@ -58,13 +87,14 @@ void view_dealloc(PyObject* self) {
   finish(view, false);
   Py_CLEAR(view->memoryview);
   view->channel.~shared_ptr();
+  view->lock.~ObjectLock();
   type->tp_free(self);
   Py_DECREF(type);
 }
 
 int view_getbuffer(PyObject* self, Py_buffer* buffer, int flags) {
   ViewObject* view = as_view(self);
-  if (view->finished) {
+  if (is_finished(view)) {
     PyErr_SetString(PyExc_BufferError,
                     "the message is finished: its bytes are the channel's again");
     buffer->obj = nullptr;
@@ -75,15 +105,26 @@ int view_getbuffer(PyObject* self, Py_buffer* buffer, int flags) {
 
 PyObject* view_enter(PyObject* self, PyObject*) {
   ViewObject* view = as_view(self);
-  if (view->finished) {
+  if (is_finished(view)) {
     PyErr_SetString(PyExc_ValueError, "the message is finished");
     return nullptr;
   }
-  if (!view->memoryview) {
-    view->memoryview = PyMemoryView_FromObject(self);
-    if (!view->memoryview) return nullptr;
+  {
+    ObjectLockGuard guard(view->lock);
+    if (view->memoryview) return Py_NewRef(view->memoryview);
   }
-  return Py_NewRef(view->memoryview);
+  // Made outside the lock (an allocation may run the collector, hence Python code); a thread
+  // that entered meanwhile may have stored its own: then that one is handed out.
+  PyObject* made = PyMemoryView_FromObject(self);
+  if (!made) return nullptr;
+  PyObject* result = nullptr;
+  {
+    ObjectLockGuard guard(view->lock);
+    if (!view->memoryview) view->memoryview = std::exchange(made, nullptr);
+    result = Py_NewRef(view->memoryview);
+  }
+  Py_XDECREF(made);  // the other thread's was stored first
+  return result;
 }
 
 // METH_FASTCALL: the with statement calls it with (type, value, traceback) every time.
@@ -94,10 +135,16 @@ PyObject* view_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   ViewObject* view = as_view(self);
   finish(view, nargs == 0 || args[0] == Py_None);
-  if (view->memoryview) {
+  PyObject* memoryview = nullptr;
+  {
+    // Set once by __enter__ and cleared only by the deallocator: no reference needed.
+    ObjectLockGuard guard(view->lock);
+    memoryview = view->memoryview;
+  }
+  if (memoryview) {
     // Forbid further use of the view handed out. A slice or export taken from it stays
     // readable (the mapping lives as long as it), but the bytes belong to other messages now.
-    PyObject* released = PyObject_CallMethodNoArgs(view->memoryview, of(self).release_name);
+    PyObject* released = PyObject_CallMethodNoArgs(memoryview, of(self).release_name);
     if (released)
       Py_DECREF(released);
     else
@@ -108,14 +155,14 @@ PyObject* view_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
 
 PyObject* view_get_size(PyObject* self, void*) { return PyLong_FromSsize_t(as_view(self)->size); }
 PyObject* view_get_finished(PyObject* self, void*) {
-  return PyBool_FromLong(as_view(self)->finished);
+  return PyBool_FromLong(is_finished(as_view(self)));
 }
 
 PyObject* view_repr(PyObject* self) {
   ViewObject* view = as_view(self);
   return PyUnicode_FromFormat("<ipcxx.ChannelView %s of %zd bytes%s>",
                               view->writable ? "reservation" : "peek", view->size,
-                              view->finished ? " (finished)" : "");
+                              is_finished(view) ? " (finished)" : "");
 }
 
 int reject_write(PyObject*, PyObject*, void*) {
@@ -169,8 +216,13 @@ PyObject* make_view(PyObject* owner, const std::shared_ptr<Channel>& channel,
   view->size = static_cast<Py_ssize_t>(size);
   view->generation = fork_generation();
   view->writable = writable;
+#if IPCXX_OBJECT_LOCKS_ON
+  new (&view->finished) std::atomic<bool>(false);
+#else
   view->finished = false;
+#endif
   view->memoryview = nullptr;
+  new (&view->lock) ObjectLock();
   return self;
 }
 
