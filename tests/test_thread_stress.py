@@ -31,6 +31,7 @@ KINDS = [
     "sysv_message_queue",
     "robust_lock",
     "channel",
+    "posix_notification",
 ]
 
 
@@ -570,6 +571,96 @@ def channel(rounds: int, deadline: float, report: dict) -> None:
 
         for _ in range(rounds):
             one_round()
+    finally:
+        probe.unlink()
+        probe.close()
+
+
+def posix_notification(rounds: int, deadline: float, report: dict) -> None:
+    import gc
+
+    import posix_ipc
+
+    # BusyError: an empty or full queue, or a registration that another thread's request made
+    # first; ExistentialError: a call on the closed object; OSError(EBADF): a notification
+    # request on it.
+    allowed = (posix_ipc.ExistentialError, posix_ipc.BusyError, OSError)
+    name = _posix_name()
+    probe = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, max_messages=8, max_message_size=64)
+    counts = {"made": 0, "gone": 0, "ran": 0}
+    counting = threading.Lock()
+
+    try:
+
+        def one_round() -> None:
+            queue = posix_ipc.MessageQueue(name)
+            state = Round(allowed)
+
+            class Parameter:
+                """Counts itself; every fourth one's __del__ calls back into the queue (the
+                notification lock must not be held while a dropped parameter is released)."""
+
+                def __init__(self, i: int) -> None:
+                    self.i = i
+                    with counting:
+                        counts["made"] += 1
+
+                def __del__(self) -> None:
+                    with counting:
+                        counts["gone"] += 1
+                    if self.i % 4 == 0:
+                        try:
+                            queue.request_notification(None)
+                        except allowed:
+                            pass
+
+            def callback(parameter: Parameter) -> None:
+                with counting:
+                    counts["ran"] += 1
+
+            def worker(i: int) -> None:
+                step = i % 4
+                if step == 0:
+                    queue.request_notification((callback, Parameter(i)))
+                elif step == 1:
+                    queue.request_notification(None)
+                elif step == 2:
+                    queue.send(b"n%02d" % i, 0)
+                else:
+                    message, _ = queue.receive(0)
+                    if len(message) != 3 or message[:1] != b"n":
+                        state.failures.append(f"corrupt message {message!r}")
+
+            def closer() -> None:
+                for _ in range(3):
+                    queue.close()
+                    queue.__init__(name)
+                queue.close()
+
+            state.run(worker, closer, deadline)
+            report["failures"] += state.failures
+            report["operations"] += state.operations
+            report["expected_exceptions"] += state.expected
+            while probe.current_messages:
+                probe.receive(0)
+            # Every parameter is released once: by its callback's run, a cancel, a replacing
+            # request or a close (callbacks run on notification threads: give them a moment).
+            until = time.monotonic() + 10
+            while time.monotonic() < until:
+                gc.collect()
+                with counting:
+                    if counts["made"] == counts["gone"]:
+                        break
+                time.sleep(0.01)
+            with counting:
+                if counts["made"] != counts["gone"]:
+                    report["failures"].append(
+                        f"parameters made {counts['made']}, gone {counts['gone']}"
+                    )
+
+        for _ in range(rounds):
+            one_round()
+        report["notifications_run"] = counts["ran"]
     finally:
         probe.unlink()
         probe.close()

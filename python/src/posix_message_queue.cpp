@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <climits>
+#include <exception>
 #include <memory>
 #include <new>
 #include <utility>
@@ -33,6 +34,8 @@ constexpr const char* kBadTimeout = "The timeout must be None or a non-negative 
 constexpr const char* kBadNotification =
     "The notification must be None, an integer, or a tuple of (function, parameter)";
 
+class PythonNotification;
+
 struct MessageQueueObject {
   PyObject_HEAD
   // Shared so a waiter that released the GIL pins the descriptor (DC-14). `handle`,
@@ -48,6 +51,14 @@ struct MessageQueueObject {
   Field<bool> read;
   Field<bool> write;
   ObjectLock lock;
+  // Serialises the core calls that change the handle's notification (request_notification(),
+  // close()): the core object's callback token is not safe for two threads at once. Taken
+  // before `lock`, never held across Python code: `notification` is this object's own
+  // reference to the callback it registered last, so the core dropping its copy (cancel,
+  // replace, close) never runs the parameter's __del__ inside the locked section; the binding
+  // releases its reference after the lock instead (docs/free-threading.md).
+  ObjectLock notify_lock;
+  std::shared_ptr<PythonNotification> notification;
 };
 
 MessageQueueObject* as_queue(PyObject* self) { return reinterpret_cast<MessageQueueObject*>(self); }
@@ -107,6 +118,8 @@ PyObject* queue_new(PyTypeObject* type, PyObject*, PyObject*) {
   new (&as_queue(self)->handle) std::shared_ptr<posix::MessageQueue>();
   new (&as_queue(self)->waiters) WaiterCount();
   new (&as_queue(self)->lock) ObjectLock();
+  new (&as_queue(self)->notify_lock) ObjectLock();
+  new (&as_queue(self)->notification) std::shared_ptr<PythonNotification>();
   return self;
 }
 
@@ -118,6 +131,10 @@ void queue_dealloc(PyObject* self) {
   queue->handle.~shared_ptr();
   queue->waiters.~WaiterCount();
   queue->lock.~ObjectLock();
+  queue->notify_lock.~ObjectLock();
+  // The registration stays armed with the released descriptor (DC-1); the registry keeps
+  // its own reference to the callback.
+  queue->notification.~shared_ptr();
   Py_CLEAR(queue->name);
   type->tp_free(self);
   Py_DECREF(type);
@@ -179,6 +196,15 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   // Re-running __init__ keeps the old descriptor open like upstream's. Dropping the old
   // handle last: its notification's __del__ may run Python code that uses this object.
   if (replaced && replaced.use_count() == 1) replaced->release_descriptor();
+  std::shared_ptr<PythonNotification> registered;
+  {
+    // The new handle has none; the old one's registration (if armed) holds its own copy.
+    ObjectLockGuard notify(queue->notify_lock);
+    registered = std::move(queue->notification);
+    queue->notification.reset();
+  }
+  registered.reset();
+  replaced.reset();
   return 0;
 }
 
@@ -461,45 +487,68 @@ PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* k
   PyObject* notification = Py_None;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O", const_cast<char**>(keywords), &notification))
     return nullptr;
-  // Dropping the earlier request releases its (callable, parameter): their __del__ may close
-  // this object, so every core call below runs on a pinned handle.
-  std::shared_ptr<posix::MessageQueue> pinned;
-  {
-    ObjectLockGuard guard(as_queue(self)->lock);
-    pinned = as_queue(self)->handle;
-  }
-  if (notification == Py_None) {
-    if (pinned) pinned->cancel_notification();
-    Py_RETURN_NONE;
-  }
+  MessageQueueObject* queue = as_queue(self);
+  // Everything that may run Python code or raise comes before the locked section.
+  const bool is_cancel = notification == Py_None;
   const bool is_signal = PyLong_Check(notification);
   const bool is_callback = PyTuple_Check(notification) && PyTuple_GET_SIZE(notification) == 2 &&
                            PyCallable_Check(PyTuple_GET_ITEM(notification, 0));
-  if (!is_signal && !is_callback) {
+  if (!is_cancel && !is_signal && !is_callback) {
     PyErr_SetString(PyExc_ValueError, kBadNotification);
     return nullptr;
   }
-  if (!pinned) return posix_errors::raise_errno(self, Operation::queue_notify, EBADF);
+  int signal_number = 0;
   if (is_signal) {
     int overflow = 0;
     const long value = PyLong_AsLongAndOverflow(notification, &overflow);
     if (value == -1 && PyErr_Occurred()) return nullptr;
     // Out of C int range: the kernel's answer for a bad signal, not a silent wrap (DC-25).
-    const int signal_number = (overflow || value < INT_MIN || value > INT_MAX) ? 0 : int(value);
-    if (!guarded(self, Operation::queue_notify, [&] { pinned->notify_signal(signal_number); }))
+    signal_number = (overflow || value < INT_MIN || value > INT_MAX) ? 0 : int(value);
+  }
+  std::shared_ptr<PythonNotification> callback;
+  if (is_callback) {
+    if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+      // The notification thread could outlive a sub-interpreter; the main one outlives it.
+      PyErr_SetString(posix_errors::classes(self).error,
+                      "Callback notifications are only available in the main interpreter");
       return nullptr;
-    Py_RETURN_NONE;
+    }
+    callback = std::make_shared<PythonNotification>(PyTuple_GET_ITEM(notification, 0),
+                                                    PyTuple_GET_ITEM(notification, 1));
   }
-  if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
-    // The notification thread could outlive a sub-interpreter; the main one outlives it.
-    PyErr_SetString(posix_errors::classes(self).error,
-                    "Callback notifications are only available in the main interpreter");
-    return nullptr;
+  bool open = false;
+  std::exception_ptr failure;
+  std::shared_ptr<PythonNotification> dropped;  // released after the lock: __del__ may run
+  // A copy, so that a close() that took the handle out still finds the core object alive;
+  // close() waits for notify_lock before closing it.
+  std::shared_ptr<posix::MessageQueue> pinned;
+  {
+    ObjectLockGuard notify(queue->notify_lock);
+    {
+      ObjectLockGuard guard(queue->lock);
+      pinned = queue->handle;
+    }
+    open = pinned != nullptr;
+    if (open) {
+      try {
+        if (is_cancel)
+          pinned->cancel_notification();
+        else if (is_signal)
+          pinned->notify_signal(signal_number);
+        else
+          pinned->notify_callback([callback] { callback->run(); });
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      // Whatever the outcome, the earlier request is gone (each call cancels it first).
+      dropped = std::exchange(queue->notification, failure ? nullptr : callback);
+    }
   }
-  auto callback = std::make_shared<PythonNotification>(PyTuple_GET_ITEM(notification, 0),
-                                                       PyTuple_GET_ITEM(notification, 1));
-  if (!guarded(self, Operation::queue_notify,
-               [&] { pinned->notify_callback([callback] { callback->run(); }); }))
+  dropped.reset();
+  callback.reset();
+  if (is_cancel) Py_RETURN_NONE;
+  if (!open) return posix_errors::raise_errno(self, Operation::queue_notify, EBADF);
+  if (failure && !guarded(self, Operation::queue_notify, [&] { std::rethrow_exception(failure); }))
     return nullptr;
   Py_RETURN_NONE;
 }
@@ -518,9 +567,27 @@ PyObject* queue_close(PyObject* self, PyObject*) {
   // __init__ (its new handle stays): `taken` keeps the core object alive for the call.
   const auto [taken, pinned] = take_handle(queue->handle, queue->waiters, queue->lock);
   if (!taken) return raise_no_queue(self);
-  // With a waiter pinning the descriptor, mq_close runs when that waiter lets go (a fork child
-  // counts only its own waiters).
-  if (!pinned && !guarded(self, Operation::queue_close, [&] { taken->close(); })) return nullptr;
+  std::exception_ptr failure;
+  std::shared_ptr<PythonNotification> dropped;
+  {
+    // After a request_notification() on another thread that copied the handle: the core's
+    // callback token is not safe for both at once.
+    ObjectLockGuard notify(queue->notify_lock);
+    // With a waiter pinning the descriptor, mq_close runs when that waiter lets go (a fork
+    // child counts only its own waiters).
+    if (!pinned) {
+      try {
+        taken->close();
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    dropped = std::move(queue->notification);
+    queue->notification.reset();
+  }
+  dropped.reset();  // after the lock: the parameter's __del__ may use this object
+  if (failure && !guarded(self, Operation::queue_close, [&] { std::rethrow_exception(failure); }))
+    return nullptr;
   Py_RETURN_NONE;
 }
 
