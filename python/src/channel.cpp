@@ -41,11 +41,31 @@ struct ChannelObject {
 
 ChannelObject* as_channel(PyObject* self) { return reinterpret_cast<ChannelObject*>(self); }
 
-// The handle one call uses (null: closed), copied under the lock. On a regular build this is
-// the shared_ptr copy the GIL-only code made, no more.
+// The handle a waiting method uses (null: closed), copied under the lock: its attempt may run
+// Python code (an allocation), which may close the object. On a regular build this is the
+// shared_ptr copy the GIL-only code made, no more.
 std::shared_ptr<Channel> current(ChannelObject* object) {
   ObjectLockGuard guard(object->lock);
   return object->handle;
+}
+
+// The handle for a short use that runs no Python code before it ends (an attribute, unlink()):
+// a shared copy with object locks on; on a regular build the raw pointer, since the GIL is
+// held from the read to the end of the use. (Fewer shared_ptr copies also keep -Os inlining
+// the reference count on the send/receive path: measured, docs/free-threading.md.)
+#if IPCXX_OBJECT_LOCKS_ON
+using BorrowedChannel = std::shared_ptr<Channel>;
+#else
+using BorrowedChannel = Channel*;
+#endif
+
+BorrowedChannel borrowed(ChannelObject* object) {
+  ObjectLockGuard guard(object->lock);
+#if IPCXX_OBJECT_LOCKS_ON
+  return object->handle;
+#else
+  return object->handle.get();
+#endif
 }
 
 PyObject* raise_closed() {
@@ -237,7 +257,7 @@ int channel_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_ValueError, "capacity must be positive");
     return -1;
   }
-  if (current(as_channel(self))) {
+  if (borrowed(as_channel(self))) {
     PyErr_SetString(PyExc_RuntimeError, "Channel.__init__ called twice");
     return -1;
   }
@@ -487,14 +507,14 @@ PyObject* channel_close(PyObject* self, PyObject*) {
 }
 
 PyObject* channel_unlink(PyObject* self, PyObject*) {
-  const std::shared_ptr<Channel> handle = current(as_channel(self));
+  const BorrowedChannel handle = borrowed(as_channel(self));
   if (!handle) return raise_closed();
   if (!guarded(self, [&] { handle->unlink(); })) return nullptr;
   Py_RETURN_NONE;
 }
 
 PyObject* channel_enter(PyObject* self, PyObject*) {
-  if (!current(as_channel(self))) return raise_closed();
+  if (!borrowed(as_channel(self))) return raise_closed();
   return Py_NewRef(self);
 }
 
@@ -502,7 +522,7 @@ PyObject* channel_exit(PyObject* self, PyObject*) { return channel_close(self, n
 
 template <typename Read>
 PyObject* read_open(PyObject* self, Read&& read) {
-  const std::shared_ptr<Channel> handle = current(as_channel(self));
+  const BorrowedChannel handle = borrowed(as_channel(self));
   if (!handle) return raise_closed();
   return read(*handle);
 }
@@ -523,7 +543,7 @@ PyObject* get_lost(PyObject* self, void*) {
 PyObject* get_abandoned(PyObject* self, void*) {
   return read_open(self, [](Channel& c) { return PyLong_FromUnsignedLongLong(c.abandoned()); });
 }
-PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(!current(as_channel(self))); }
+PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(!borrowed(as_channel(self))); }
 PyObject* get_spin(PyObject* self, void*) {
   return read_open(self, [](Channel& c) { return PyFloat_FromDouble(c.spin().count() / 1e9); });
 }
@@ -535,7 +555,7 @@ int set_spin(PyObject* self, PyObject* value, void*) {
     return -1;
   }
   if (value == Py_None) {  // back to the adaptive default
-    const std::shared_ptr<Channel> handle = current(object);
+    const BorrowedChannel handle = borrowed(object);
     if (!handle) return raise_closed(), -1;
     handle->set_spin(Channel::kDefaultSpin, true);
     return 0;
@@ -551,7 +571,7 @@ int set_spin(PyObject* self, PyObject* value, void*) {
     PyErr_SetString(PyExc_ValueError, "spin must be between 0 and 1 second");
     return -1;
   }
-  const std::shared_ptr<Channel> handle = current(object);
+  const BorrowedChannel handle = borrowed(object);
   if (!handle) return raise_closed(), -1;
   handle->set_spin(std::chrono::nanoseconds(static_cast<long long>(seconds * 1e9)));
   return 0;
@@ -564,17 +584,19 @@ int reject_write(PyObject*, PyObject*, void*) {
 
 PyObject* channel_repr(PyObject* self) {
   ChannelObject* object = as_channel(self);
-  std::shared_ptr<Channel> handle;
+  bool open = false;
+  std::size_t capacity = 0;
   PyObject* name = nullptr;
   {
-    // New references: another thread's close() or __init__ may release them meanwhile.
+    // A new reference: another thread's __init__ may release the name meanwhile, and %R
+    // runs Python code (so the capacity is read here too).
     ObjectLockGuard guard(object->lock);
-    handle = object->handle;
+    open = object->handle != nullptr;
+    if (open) capacity = object->handle->capacity();
     name = Py_NewRef(object->name ? object->name : Py_None);
   }
-  PyObject* result =
-      handle ? PyUnicode_FromFormat("<ipcxx.Channel %R capacity=%zu>", name, handle->capacity())
-             : PyUnicode_FromFormat("<ipcxx.Channel %R (closed)>", name);
+  PyObject* result = open ? PyUnicode_FromFormat("<ipcxx.Channel %R capacity=%zu>", name, capacity)
+                          : PyUnicode_FromFormat("<ipcxx.Channel %R (closed)>", name);
   Py_DECREF(name);
   return result;
 }

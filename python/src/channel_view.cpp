@@ -109,22 +109,31 @@ PyObject* view_enter(PyObject* self, PyObject*) {
     PyErr_SetString(PyExc_ValueError, "the message is finished");
     return nullptr;
   }
+  PyObject* stored = nullptr;
   {
     ObjectLockGuard guard(view->lock);
-    if (view->memoryview) return Py_NewRef(view->memoryview);
+    stored = view->memoryview;
   }
-  // Made outside the lock (an allocation may run the collector, hence Python code); a thread
-  // that entered meanwhile may have stored its own: then that one is handed out.
-  PyObject* made = PyMemoryView_FromObject(self);
-  if (!made) return nullptr;
-  PyObject* result = nullptr;
-  {
-    ObjectLockGuard guard(view->lock);
-    if (!view->memoryview) view->memoryview = std::exchange(made, nullptr);
-    result = Py_NewRef(view->memoryview);
+  if (!stored) {
+    // Made outside the lock (an allocation may run the collector, hence Python code); a
+    // thread that entered meanwhile may have stored its own: then that one is handed out.
+    PyObject* made = PyMemoryView_FromObject(self);
+    if (!made) return nullptr;
+    if constexpr (kObjectLocks) {
+      ObjectLockGuard guard(view->lock);
+      if (view->memoryview) {
+        stored = view->memoryview;
+      } else {
+        view->memoryview = stored = made;
+        made = nullptr;
+      }
+    } else {
+      view->memoryview = stored = std::exchange(made, nullptr);
+    }
+    Py_XDECREF(made);  // the other thread's was stored first
   }
-  Py_XDECREF(made);  // the other thread's was stored first
-  return result;
+  // Set once and cleared only by the deallocator: `stored` stays valid while self lives.
+  return Py_NewRef(stored);
 }
 
 // METH_FASTCALL: the with statement calls it with (type, value, traceback) every time.
