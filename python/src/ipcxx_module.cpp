@@ -67,6 +67,12 @@ PyModuleDef_Slot module_slots[] = {
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
+#ifdef Py_GIL_DISABLED
+    // Every object this module defines is audited for use without the GIL (object locks,
+    // counted pins, Field<>: docs/free-threading.md), so a free-threaded interpreter need not
+    // re-enable the GIL on import.
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
     {0, nullptr}};
 
 }  // namespace
