@@ -59,6 +59,21 @@ def test_capacity_is_rounded_up_to_a_power_of_two(make_name):
         Channel(make_name(), create=True, capacity=(1 << 32) + 1)
 
 
+def test_bad_modes_are_refused(make_name):
+    for mode in (-1, 0o10000):
+        with pytest.raises(ValueError, match="mode"):
+            Channel(make_name(), create=True, capacity=4096, mode=mode)
+    with Channel(make_name(), create=True, capacity=4096, mode=0o640) as made:
+        assert os.stat(f"/dev/shm{made.name}").st_mode & 0o7777 == 0o640
+
+
+def test_send_many_refuses_a_batch_with_a_message_too_large_before_sending(channel):
+    with pytest.raises(ValueError, match="can never fit"):
+        channel.send_many([b"a"] * 100 + [b"x" * (channel.max_message_size + 1)])
+    with pytest.raises(TimeoutError):
+        channel.receive(0)  # nothing of the batch went out
+
+
 def test_random_name_needs_create():
     with pytest.raises(ValueError, match="create=True"):
         Channel()

@@ -51,6 +51,12 @@ def lock(make_name):
     made.close()
 
 
+def test_bad_modes_are_refused(make_name):
+    for mode in (-1, 0o10000):
+        with pytest.raises(ValueError, match="mode"):
+            RobustLock(make_name(), create=True, mode=mode)
+
+
 def kill_while_holding(spawn, name: str) -> None:
     child = spawn(HOLD, name)
     assert child.read_line() in ("holding", "died")

@@ -257,6 +257,7 @@ int channel_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_ValueError, "capacity must be positive");
     return -1;
   }
+  if (!check_mode(mode)) return -1;
   if (borrowed(as_channel(self))) {
     PyErr_SetString(PyExc_RuntimeError, "Channel.__init__ called twice");
     return -1;

@@ -34,6 +34,14 @@ inline bool parse_wait_timeout(PyObject* object, Timeout& timeout) {
   return true;
 }
 
+/// The mode argument: permission bits only (a negative int would set setuid/setgid/sticky
+/// bits once cast to mode_t). ValueError otherwise.
+inline bool check_mode(int mode) {
+  if (mode >= 0 && mode <= 07777) return true;
+  PyErr_SetString(PyExc_ValueError, "mode must be between 0 and 0o7777");
+  return false;
+}
+
 /// The name argument of unlink_robust_lock() / unlink_channel(): str or bytes (TypeError
 /// otherwise), encoded like os.fsencode.
 inline bool parse_unlink_name(PyObject* object, std::string& name) {

@@ -160,6 +160,7 @@ int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|$pi", const_cast<char**>(keywords),
                                    convert_name, &name, &create, &mode))
     return -1;
+  if (!check_mode(mode)) return -1;
   if (!name && !create) {
     PyErr_SetString(PyExc_ValueError, "name can only be None with create=True");
     return -1;
