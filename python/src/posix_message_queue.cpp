@@ -6,6 +6,7 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -191,18 +192,20 @@ int queue_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   queue->read = read != 0;
   queue->write = write != 0;
   replace_under(queue->lock, queue->name, name_object);
-  std::shared_ptr<posix::MessageQueue> replaced =
-      replace_handle(queue->handle, std::move(opened), queue->lock);
-  // Re-running __init__ keeps the old descriptor open like upstream's. Dropping the old
-  // handle last: its notification's __del__ may run Python code that uses this object.
-  if (replaced && replaced.use_count() == 1) replaced->release_descriptor();
+  std::shared_ptr<posix::MessageQueue> replaced;
   std::shared_ptr<PythonNotification> registered;
   {
-    // The new handle has none; the old one's registration (if armed) holds its own copy.
+    // The handle and `notification` change together under notify_lock, so `notification`
+    // always holds the callback registered on the current handle (close() relies on it). The
+    // new handle has none; the old one's registration (if armed) holds its own copy.
     ObjectLockGuard notify(queue->notify_lock);
+    replaced = replace_handle(queue->handle, std::move(opened), queue->lock);
     registered = std::move(queue->notification);
     queue->notification.reset();
   }
+  // Re-running __init__ keeps the old descriptor open like upstream's. Dropping the old
+  // handle last: its notification's __del__ may run Python code that uses this object.
+  if (replaced && replaced.use_count() == 1) replaced->release_descriptor();
   registered.reset();
   replaced.reset();
   return 0;
@@ -565,17 +568,20 @@ PyObject* queue_close(PyObject* self, PyObject*) {
   // Taken out first, so that no other thread pins it any more. Closing drops a notification,
   // whose parameter's __del__ may close this object again (it finds it closed) or re-run
   // __init__ (its new handle stays): `taken` keeps the core object alive for the call.
-  const auto [taken, pinned] = take_handle(queue->handle, queue->waiters, queue->lock);
-  if (!taken) return raise_no_queue(self);
+  std::shared_ptr<posix::MessageQueue> taken;
   std::exception_ptr failure;
   std::shared_ptr<PythonNotification> dropped;
   {
-    // After a request_notification() on another thread that copied the handle: the core's
-    // callback token is not safe for both at once.
+    // Taken out and closed under notify_lock: after a request_notification() on another
+    // thread that copied the handle (the core's callback token is not safe for both at
+    // once), and with no __init__ in between, so `notification` still holds the callback the
+    // close drops (its release, hence the parameter's __del__, comes after the lock).
     ObjectLockGuard notify(queue->notify_lock);
+    bool pinned = false;
+    std::tie(taken, pinned) = take_handle(queue->handle, queue->waiters, queue->lock);
     // With a waiter pinning the descriptor, mq_close runs when that waiter lets go (a fork
     // child counts only its own waiters).
-    if (!pinned) {
+    if (taken && !pinned) {
       try {
         taken->close();
       } catch (...) {
@@ -586,6 +592,7 @@ PyObject* queue_close(PyObject* self, PyObject*) {
     queue->notification.reset();
   }
   dropped.reset();  // after the lock: the parameter's __del__ may use this object
+  if (!taken) return raise_no_queue(self);
   if (failure && !guarded(self, Operation::queue_close, [&] { std::rethrow_exception(failure); }))
     return nullptr;
   Py_RETURN_NONE;
