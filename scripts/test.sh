@@ -3,8 +3,9 @@
 # pip packages), builds and runs the GoogleTest suite through ctest, then for every Python
 # version the package claims (pyproject.toml) builds the package in its own venv and runs
 # upstream posix_ipc's and sysv_ipc's own tests (fetched from PyPI, each in a private IPC
-# namespace) and the ipcxx pytest suite; finally the ipcxx suite once more against the ASan +
-# UBSan build of the extensions. Lint and the stub checks run once. Exits non-zero on any
+# namespace) and the ipcxx pytest suite; then the ipcxx suite once more against the build with
+# the free-threading object locks compiled in (newest version), and against the ASan + UBSan
+# build of the extensions. Lint and the stub checks run once. Exits non-zero on any
 # failure, when a runner collects no tests, and when a claimed Python version is missing.
 #
 # Nothing is installed into any interpreter's own site-packages: every pip install goes into
@@ -273,6 +274,17 @@ done
 
 step "Packaging: companion wheels, the manylinux ipcxx wheel, a dependent installed offline"
 IPCXX_PACKAGING_PYTHON="${interpreter[$main_version]}" bash scripts/test_packaging.sh
+
+# The locking paths of the free-threading audit (docs/free-threading.md), compiled in on a regular
+# interpreter: the newest claimed Python (3.13: its PyMutex) runs the whole suite on them.
+locks_version=${python_versions[-1]}
+step "Python $locks_version: the ipcxx suite against the object-locks build (IPCXX_OBJECT_LOCKS=ON)"
+locks_venv=build/venv-$locks_version-locks
+make_venv "$locks_venv" "${interpreter[$locks_version]}" "${test_packages[@]}"
+"$locks_venv/bin/python" -m pip install "${pip_options[@]}" --no-build-isolation \
+  --config-settings=cmake.define.IPCXX_OBJECT_LOCKS=ON --config-settings=cmake.define.IPCXX_WERROR=ON \
+  --config-settings=build-dir=build/locks-py .
+run_ipcxx_suite "$root/$locks_venv/bin/python" locks
 
 step "Python $main_version: the ipcxx suite against the ASan + UBSan build of the extensions"
 sanitize_venv=build/venv-$main_version-sanitize
