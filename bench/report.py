@@ -128,13 +128,31 @@ def alternatives_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+PLOTTING = Path(__file__).resolve().parent / ".plotting"
+
+
 def _pyplot():
+    # matplotlib goes into a folder of the bench's own (like the upstream modules), never into
+    # the interpreter's site-packages.
+    if PLOTTING.is_dir():
+        sys.path.insert(0, str(PLOTTING))
     try:
         import matplotlib
     except ImportError:
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "matplotlib>=3.5"], check=True
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--target",
+                str(PLOTTING),
+                "matplotlib>=3.5",
+            ],
+            check=True,
         )
+        sys.path.insert(0, str(PLOTTING))
         import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
