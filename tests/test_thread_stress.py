@@ -72,6 +72,12 @@ class Round:
             if thread.is_alive():
                 self.failures.append("a worker hung")
 
+    def add_to(self, report: dict) -> None:
+        """Adds this round's counts to a kind's report."""
+        report["failures"] += self.failures
+        report["operations"] += self.operations
+        report["expected_exceptions"] += self.expected
+
     def _work(self, worker, index: int) -> None:
         try:
             self.barrier.wait(timeout=30)
@@ -137,9 +143,7 @@ def posix_semaphore(rounds: int, deadline: float, report: dict) -> None:
                 sem.close()
 
             state.run(worker, closer, deadline)
-            report["failures"] += state.failures
-            report["operations"] += state.operations
-            report["expected_exceptions"] += state.expected
+            state.add_to(report)
             # Conservation: what a worker acquired and could not release (closed between the
             # two) is missing from the value; nothing else may be.
             lost = sum(held)
@@ -189,9 +193,7 @@ def posix_message_queue(rounds: int, deadline: float, report: dict) -> None:
                 queue.close()
 
             state.run(worker, closer, deadline)
-            report["failures"] += state.failures
-            report["operations"] += state.operations
-            report["expected_exceptions"] += state.expected
+            state.add_to(report)
             left = sum(sent) - sum(received)
             if probe.current_messages != left:
                 report["failures"].append(f"{probe.current_messages} queued, expected {left}")
@@ -240,9 +242,7 @@ def posix_shared_memory(rounds: int, deadline: float, report: dict) -> None:
                 memory.close_fd()
 
             state.run(worker, closer, deadline)
-            report["failures"] += state.failures
-            report["operations"] += state.operations
-            report["expected_exceptions"] += state.expected
+            state.add_to(report)
 
         for _ in range(rounds):
             one_round()
@@ -282,9 +282,7 @@ def sysv_semaphore(rounds: int, deadline: float, report: dict) -> None:
             state.run(worker, closer, deadline)
         finally:
             _remove_ids(sysv_ipc.Semaphore, made)
-        report["failures"] += state.failures
-        report["operations"] += state.operations
-        report["expected_exceptions"] += state.expected
+        state.add_to(report)
 
     for _ in range(rounds):
         one_round()
@@ -319,9 +317,7 @@ def sysv_semaphore_set(rounds: int, deadline: float, report: dict) -> None:
             state.run(worker, closer, deadline)
         finally:
             _remove_ids(sysv_ipc.SemaphoreSet, made)
-        report["failures"] += state.failures
-        report["operations"] += state.operations
-        report["expected_exceptions"] += state.expected
+        state.add_to(report)
 
     for _ in range(rounds):
         one_round()
@@ -379,9 +375,7 @@ def sysv_shared_memory(rounds: int, deadline: float, report: dict) -> None:
             state.run(worker, closer, deadline)
         finally:
             _remove_ids(sysv_ipc.SharedMemory, made)
-        report["failures"] += state.failures
-        report["operations"] += state.operations
-        report["expected_exceptions"] += state.expected
+        state.add_to(report)
 
     for _ in range(rounds):
         one_round()
@@ -426,9 +420,7 @@ def sysv_message_queue(rounds: int, deadline: float, report: dict) -> None:
             state.run(worker, closer, deadline)
         finally:
             _remove_ids(sysv_ipc.MessageQueue, made)
-        report["failures"] += state.failures
-        report["operations"] += state.operations
-        report["expected_exceptions"] += state.expected
+        state.add_to(report)
 
     for _ in range(rounds):
         one_round()
@@ -478,9 +470,7 @@ def robust_lock(rounds: int, deadline: float, report: dict) -> None:
             ipcxx.unlink_robust_lock(name)
         if inside[0] != sum(entered):
             state.failures.append(f"mutual exclusion: {inside[0]} != {sum(entered)}")
-        report["failures"] += state.failures
-        report["operations"] += state.operations
-        report["expected_exceptions"] += state.expected
+        state.add_to(report)
 
     for _ in range(rounds):
         one_round()
@@ -553,9 +543,7 @@ def channel(rounds: int, deadline: float, report: dict) -> None:
                     leftovers.append(probe.receive(timeout=0))
                 except TimeoutError:
                     break
-            report["failures"] += state.failures
-            report["operations"] += state.operations
-            report["expected_exceptions"] += state.expected
+            state.add_to(report)
             # Conservation: every message sent is received exactly once (by a worker or by
             # the drain), and nothing else arrives.
             out = sorted(m for per in sent for m in per)
@@ -638,9 +626,7 @@ def posix_notification(rounds: int, deadline: float, report: dict) -> None:
                 queue.close()
 
             state.run(worker, closer, deadline)
-            report["failures"] += state.failures
-            report["operations"] += state.operations
-            report["expected_exceptions"] += state.expected
+            state.add_to(report)
             while probe.current_messages:
                 probe.receive(0)
             # Every parameter is released once: by its callback's run, a cancel, a replacing
