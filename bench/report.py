@@ -239,7 +239,7 @@ def charts(report: dict, images: Path) -> list[str]:
         figure, axes = plt.subplots(figsize=(8, 0.4 * len(labels) + 1.2))
         axes.barh(labels, rates, color=colors)
         axes.set_xscale("log")
-        axes.set_xlabel("16-byte messages per second between 2 processes, millions (median)")
+        axes.set_xlabel("16 B messages/s between 2 processes (millions, median)")
         axes.invert_yaxis()
         figure.tight_layout()
         figure.savefig(images / "performance_channel.png", dpi=110)
