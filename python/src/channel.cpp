@@ -183,23 +183,6 @@ bool parse_first_and_timeout(PyObject* const* args, Py_ssize_t nargs, PyObject* 
   return parse_wait_timeout(timeout_object, timeout);
 }
 
-// Parses (timeout=None) of a METH_FASTCALL method.
-bool parse_only_timeout(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
-                        Timeout& timeout) {
-  PyObject* timeout_object = Py_None;
-  if (!kwnames && nargs <= 1) {
-    if (nargs == 1) timeout_object = args[0];
-  } else {
-    static const char* keywords[] = {"timeout", nullptr};
-    PackedArguments packed(args, nargs, kwnames);
-    if (!packed.ok()) return false;
-    if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|O",
-                                     const_cast<char**>(keywords), &timeout_object))
-      return false;
-  }
-  return parse_wait_timeout(timeout_object, timeout);
-}
-
 // A buffer held for the whole call (its exporter cannot resize it meanwhile).
 struct HeldBuffer {
   Py_buffer view{};

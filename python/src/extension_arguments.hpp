@@ -34,6 +34,24 @@ inline bool parse_wait_timeout(PyObject* object, Timeout& timeout) {
   return true;
 }
 
+/// Parses the (timeout=None) arguments of a METH_FASTCALL | METH_KEYWORDS method with
+/// CPython's own messages, then the timeout itself (parse_wait_timeout).
+inline bool parse_only_timeout(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                               Timeout& timeout) {
+  PyObject* timeout_object = Py_None;
+  if (!kwnames && nargs <= 1) {
+    if (nargs == 1) timeout_object = args[0];
+  } else {
+    static const char* keywords[] = {"timeout", nullptr};
+    PackedArguments packed(args, nargs, kwnames);
+    if (!packed.ok()) return false;
+    if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|O",
+                                     const_cast<char**>(keywords), &timeout_object))
+      return false;
+  }
+  return parse_wait_timeout(timeout_object, timeout);
+}
+
 /// The mode argument: permission bits only (a negative int would set setuid/setgid/sticky
 /// bits once cast to mode_t). ValueError otherwise.
 inline bool check_mode(int mode) {

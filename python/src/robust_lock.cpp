@@ -217,9 +217,7 @@ PyObject* report(PyObject* self, LockOutcome outcome) {
   Py_RETURN_TRUE;
 }
 
-PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
-  Timeout timeout;
-  if (!parse_wait_timeout(timeout_object, timeout)) return nullptr;
+PyObject* acquire_with(PyObject* self, const Timeout& timeout) {
   // Read the handle only now: converting the argument may have run Python code.
   RobustLockObject* lock = as_lock(self);
   // Held until report(): with object locks on, close() on another thread sees this call
@@ -260,14 +258,8 @@ PyObject* acquire_with(PyObject* self, PyObject* timeout_object) {
 }
 
 PyObject* lock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (!kwnames && nargs <= 1) return acquire_with(self, nargs ? args[0] : Py_None);
-  static const char* keywords[] = {"timeout", nullptr};
-  PackedArguments packed(args, nargs, kwnames);
-  if (!packed.ok()) return nullptr;
-  PyObject* timeout = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "|O",
-                                   const_cast<char**>(keywords), &timeout))
-    return nullptr;
+  Timeout timeout;
+  if (!parse_only_timeout(args, nargs, kwnames, timeout)) return nullptr;
   return acquire_with(self, timeout);
 }
 
@@ -329,7 +321,7 @@ PyObject* lock_unlink(PyObject* self, PyObject*) {
 }
 
 PyObject* lock_enter(PyObject* self, PyObject*) {
-  PyObject* result = acquire_with(self, Py_None);
+  PyObject* result = acquire_with(self, Timeout{});  // without limit
   if (!result) return nullptr;
   Py_DECREF(result);
   return Py_NewRef(self);
