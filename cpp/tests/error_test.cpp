@@ -54,7 +54,8 @@ TEST(Error, RobustMutexPthreadCallsHaveTheirOwnNames) {
   EXPECT_EQ(ipcxx::syscall_name(Syscall::pthread_mutex_clocklock), "pthread_mutex_clocklock");
   EXPECT_EQ(ipcxx::syscall_name(Syscall::pthread_mutexattr_setrobust),
             "pthread_mutexattr_setrobust");
-  // Python's RobustLock tells "nothing to repair" by this name (python/src/robust_lock.cpp).
+  // Python's RobustLock tells "nothing to repair" by this name
+  // (python/src/extensions/robust_lock.cpp).
   const ipcxx::Error error(EINVAL, Syscall::pthread_mutex_consistent, "/lock");
   EXPECT_EQ(error.call(), "pthread_mutex_consistent");
   EXPECT_STREQ(error.what(), "pthread_mutex_consistent(/lock): Invalid argument");
