@@ -52,7 +52,18 @@ def main(argv: "list[str] | None" = None) -> int:
     child.add_argument("--rounds", type=int, required=True)
     child.set_defaults(run=_run_child)
     arguments = parser.parse_args(argv)
-    return arguments.run(arguments)
+    # Everything ls, stat and rm print is escaped (cli/names.py), so it encodes on any stream;
+    # should something still not encode, a backslash escape beats a traceback half way.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        return arguments.run(arguments)
+    except BrokenPipeError:
+        # `ipcxx ls | head`: the reader is gone, which is not an error of ours. Point stdout
+        # at /dev/null so that the interpreter's final flush does not report it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a shell reports a process ended by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from .posix_objects import posix_objects
 from .processes import pid_alive
 from .removal import remove
 from .rendering import stat_lines, table
-from .selection import SelectionError, by_kind, creator_dead, older_than, resolve
+from .selection import SelectionError, by_kind, creator_dead, older_than, printable, resolve
 from .sysv_objects import sysv_objects
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -35,7 +35,7 @@ JSON_HELP = "JSON keys (every object has all of them, null where not applicable)
 
 
 def _sort_key(obj: IpcObject) -> tuple:
-    return (KINDS.index(obj.kind), obj.name or "", obj.key or 0, obj.id or 0)
+    return (KINDS.index(obj.kind), obj.name or b"", obj.key or 0, obj.id or 0)
 
 
 def all_objects(kinds: list[str] | None) -> list[IpcObject]:
@@ -111,6 +111,13 @@ def _selected(arguments: argparse.Namespace, now: float) -> tuple[list[IpcObject
     return candidates, status
 
 
+def _reason(error: Exception) -> str:
+    # OSError's str() repeats the raw file name; the label has already said which object.
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return printable(str(error))
+
+
 def run_rm(arguments: argparse.Namespace) -> int:
     """Removes the named objects, or those the filters select; --dry-run only lists them."""
     if not arguments.names and arguments.older_than is None and not arguments.creator_dead:
@@ -130,8 +137,8 @@ def run_rm(arguments: argparse.Namespace) -> int:
             continue
         try:
             remove(obj)
-        except Exception as error:  # noqa: BLE001 - any module's error is one failed removal
-            print(f"failed to remove {obj.kind} {obj.label}: {error}", file=sys.stderr)
+        except Exception as error:  # noqa: BLE001 - one failed removal never ends the run
+            print(f"failed to remove {obj.kind} {obj.label}: {_reason(error)}", file=sys.stderr)
             status = EXIT_FAILED
         else:
             print(f"removed {obj.kind} {obj.label}")

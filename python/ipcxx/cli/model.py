@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .names import name_text, shown
 from .processes import user_name
 
 POSIX_KINDS = ("sem", "shm", "mq")
@@ -15,7 +16,9 @@ KINDS = POSIX_KINDS + SYSV_KINDS
 # (null where it does not apply), so scripts never need to test for a key's presence.
 JSON_KEYS = {
     "kind": "one of " + ", ".join(KINDS),
-    "name": "POSIX name with its leading slash; null for System V",
+    "name": "POSIX name with its leading slash; null for System V. Bytes that are not UTF-8 "
+    "appear as lone surrogates U+DC80+byte (Python: .encode('utf-8', 'surrogateescape'))",
+    "name_hex": "the name's exact bytes in hex (bytes.fromhex); null for System V",
     "key": "System V key as the kernel stores it (signed 32-bit); null for POSIX",
     "key_hex": "the key as 0x%08x (unsigned); null for POSIX",
     "id": "System V identifier; null for POSIX",
@@ -52,7 +55,7 @@ class IpcObject:
     changed_at: int
     uid: int
     mode: int
-    name: str | None = None
+    name: bytes | None = None  # exactly as the kernel has it, with the leading slash
     key: int | None = None
     id: int | None = None
     creator_uid: int | None = None
@@ -80,9 +83,9 @@ class IpcObject:
 
     @property
     def label(self) -> str:
-        """How people refer to the object: its name, or its key and id."""
+        """How people refer to the object: its name escaped for printing, or its key and id."""
         if self.name is not None:
-            return self.name
+            return shown(self.name)
         return f"key {self.key_hex} id {self.id}"
 
     def pid_fields(self) -> dict[str, int | None]:
@@ -106,6 +109,8 @@ class IpcObject:
         for key in JSON_KEYS:
             if key in fields:
                 out[key] = fields[key]
+        out["name"] = None if self.name is None else name_text(self.name)
+        out["name_hex"] = None if self.name is None else self.name.hex()
         out["key_hex"] = self.key_hex
         out["mode"] = f"{self.mode:04o}"
         out["age_seconds"] = self.age_seconds(now)

@@ -11,7 +11,7 @@ from .model import IpcObject
 
 SHM_DIR = "/dev/shm"
 MQUEUE_DIR = "/dev/mqueue"
-SEMAPHORE_PREFIX = "sem."  # glibc keeps semaphore /NAME as /dev/shm/sem.NAME
+SEMAPHORE_PREFIX = b"sem."  # glibc keeps semaphore /NAME as /dev/shm/sem.NAME
 SEMAPHORE_FILE_SIZE = 32  # sizeof(sem_t) on Linux glibc 64-bit
 
 
@@ -22,21 +22,22 @@ def _changed_at(info: os.stat_result) -> int:
     return int(min(info.st_mtime, info.st_ctime))
 
 
-def _regular_files(folder: str) -> Iterator[tuple[str, os.stat_result]]:
-    """(file name, stat) of each regular file in folder; nothing if it is not mounted."""
+def _regular_files(folder: str) -> Iterator[tuple[bytes, os.stat_result]]:
+    """(file name as bytes, stat) of each regular file in folder; nothing if it is not
+    mounted. Bytes, not str: a name may hold any byte but '/' and NUL, and is kept exactly."""
     try:
-        entries = list(os.scandir(folder))
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return
+        entries = list(os.scandir(os.fsencode(folder)))
+    except OSError:
+        return  # not mounted, not a directory, not readable
     for entry in entries:
         try:
             if entry.is_file(follow_symlinks=False):
                 yield entry.name, entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # removed while we looked
+        except OSError:
+            continue  # removed while we looked, or unreadable: not ours to list
 
 
-def semaphore_value(name: str, path: str, size: int) -> int | None:
+def semaphore_value(name: bytes, path: bytes, size: int) -> int | None:
     """The value of POSIX semaphore `name`, or None when it cannot be read.
 
     First choice is posix_ipc's sem_getvalue: it is the documented interface and does not
@@ -44,6 +45,9 @@ def semaphore_value(name: str, path: str, size: int) -> int | None:
     the file shared and writable), so when that is refused the file itself is read on glibc
     x86_64/aarch64, whose sem_t keeps the value in the low 32 bits of its first 64-bit word.
     A file shorter than a sem_t is never opened as a semaphore: mapping it would SIGBUS.
+    Any name the directory can hold is passed as bytes; one that sem_open refuses (`sem.`
+    is the semaphore "/", which glibc calls invalid; names near NAME_MAX) is read from the
+    file too: no error of the module ends a listing.
     """
     if size < SEMAPHORE_FILE_SIZE:
         return None
@@ -56,7 +60,7 @@ def semaphore_value(name: str, path: str, size: int) -> int | None:
             semaphore = posix_ipc.Semaphore(name)
         except posix_ipc.ExistentialError:
             return None
-        except (posix_ipc.Error, OSError):
+        except Exception:  # noqa: BLE001 - refused for whatever reason: try the file
             pass
         else:
             try:
@@ -66,7 +70,7 @@ def semaphore_value(name: str, path: str, size: int) -> int | None:
     return _value_from_file(path)
 
 
-def _value_from_file(path: str) -> int | None:
+def _value_from_file(path: bytes) -> int | None:
     if platform.machine() not in ("x86_64", "aarch64") or platform.libc_ver()[0] != "glibc":
         return None
     try:
@@ -79,9 +83,10 @@ def _value_from_file(path: str) -> int | None:
     return struct.unpack("=Q", first_word)[0] & 0xFFFFFFFF
 
 
-def queue_messages(name: str) -> int | None:
+def queue_messages(name: bytes) -> int | None:
     """Messages in POSIX queue `name` (mq_getattr), or None when it cannot be opened. Opening
-    read-only consumes nothing; write-only is tried when only writing is permitted."""
+    read-only consumes nothing; write-only is tried when only writing is permitted. No error
+    of the module (a name it refuses included) ends a listing."""
     try:
         import posix_ipc
     except ImportError:
@@ -91,7 +96,7 @@ def queue_messages(name: str) -> int | None:
             queue = posix_ipc.MessageQueue(name, read=read, write=write)
         except posix_ipc.ExistentialError:
             return None
-        except (posix_ipc.Error, OSError):
+        except Exception:  # noqa: BLE001 - refused for whatever reason: try the other mode
             continue
         try:
             return queue.current_messages
@@ -117,23 +122,23 @@ def semaphores_and_segments() -> Iterator[IpcObject]:
     for file_name, info in _regular_files(SHM_DIR):
         common = dict(changed_at=_changed_at(info), uid=info.st_uid, mode=info.st_mode & 0o777)
         if file_name.startswith(SEMAPHORE_PREFIX):
-            name = "/" + file_name[len(SEMAPHORE_PREFIX) :]
-            path = os.path.join(SHM_DIR, file_name)
+            name = b"/" + file_name[len(SEMAPHORE_PREFIX) :]
+            path = os.path.join(os.fsencode(SHM_DIR), file_name)
             value = semaphore_value(name, path, info.st_size)
             yield IpcObject(kind="sem", name=name, value=value, **common)
         else:
-            yield IpcObject(kind="shm", name="/" + file_name, size=info.st_size, **common)
+            yield IpcObject(kind="shm", name=b"/" + file_name, size=info.st_size, **common)
 
 
 def message_queues() -> Iterator[IpcObject]:
     """Each queue of /dev/mqueue, with QSIZE and NOTIFY_PID from its status file."""
     for file_name, info in _regular_files(MQUEUE_DIR):
         try:
-            with open(os.path.join(MQUEUE_DIR, file_name)) as file:
-                status = parse_queue_status(file.read())
+            with open(os.path.join(os.fsencode(MQUEUE_DIR), file_name), "rb") as file:
+                status = parse_queue_status(file.read().decode("ascii", "replace"))
         except OSError:
             status = {}
-        name = "/" + file_name
+        name = b"/" + file_name
         yield IpcObject(
             kind="mq",
             name=name,

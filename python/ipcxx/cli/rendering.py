@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from .human import format_age, format_size
 from .model import IpcObject
+from .names import shown
 from .processes import user_name
 
 COLUMNS = (
@@ -43,9 +44,10 @@ def _maybe(number: int | None, applies: bool) -> str:
 
 
 def owner(obj: IpcObject) -> str:
-    """'name(uid)' or just the uid when it has no user name."""
+    """'name(uid)' or just the uid when it has no user name (escaped: a directory service
+    can serve any bytes)."""
     name = user_name(obj.uid)
-    return f"{name}({obj.uid})" if name else str(obj.uid)
+    return f"{shown(name.encode('utf-8', 'surrogateescape'))}({obj.uid})" if name else str(obj.uid)
 
 
 def _last(obj: IpcObject, alive: Callable[[int], bool]) -> str:
@@ -57,7 +59,7 @@ def _last(obj: IpcObject, alive: Callable[[int], bool]) -> str:
 
 def table_row(obj: IpcObject, now: float, alive: Callable[[int], bool]) -> list[str]:
     """One object's cells, in COLUMNS order."""
-    key = obj.name if obj.is_posix else f"{obj.key_hex} ({obj.key})"
+    key = obj.label if obj.is_posix else f"{obj.key_hex} ({obj.key})"
     if obj.kind == "sysv-sem":
         size = f"{obj.semaphores} sem" + ("" if obj.semaphores == 1 else "s")
     else:
@@ -102,7 +104,9 @@ def stat_lines(record: dict) -> str:
     for key, value in record.items():
         if value is None and key != may_be_unknown:
             continue
-        if key == "size" and value is not None:
+        if key in ("name", "user") and value is not None:
+            value = shown(value.encode("utf-8", "surrogateescape"))
+        elif key == "size" and value is not None:
             value = f"{value} ({format_size(value)})"
         elif isinstance(value, bool):
             value = "yes" if value else "no"

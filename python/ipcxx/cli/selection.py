@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .model import IpcObject
+from .names import raw_name, shown, unescape_name
 
 _INTEGER = re.compile(r"^(0x[0-9a-f]+|\d+)$", re.IGNORECASE)
 
@@ -25,17 +26,29 @@ class SelectionError(Exception):
 
 @dataclass(frozen=True)
 class Reference:
-    """A parsed NAME_OR_ID: a POSIX name, a System V id, or a System V key."""
+    """A parsed NAME_OR_ID: a POSIX name, a System V id, or a System V key. A POSIX name has
+    up to two readings, in the order they are tried: the escaped form `ls` prints, then the
+    argument taken literally (names.py)."""
 
     text: str
-    name: str | None = None
+    names: tuple[bytes, ...] = ()
     id: int | None = None
     key: int | None = None
 
+    def matching(self, objects: Iterable[IpcObject]) -> list[IpcObject]:
+        """The objects this reference names: for a POSIX name, those of its first reading
+        that matches any."""
+        objects = list(objects)
+        if not self.names:
+            return [obj for obj in objects if self.matches(obj)]
+        for name in self.names:
+            found = [obj for obj in objects if obj.name == name]
+            if found:
+                return found
+        return []
+
     def matches(self, obj: IpcObject) -> bool:
-        """True if obj is what this reference names."""
-        if self.name is not None:
-            return obj.name == self.name
+        """True if obj is what this System V reference names."""
         if self.id is not None:
             return not obj.is_posix and obj.id == self.id
         # Keys compare as unsigned 32-bit: /proc prints them signed, people write them in hex.
@@ -50,20 +63,49 @@ def _integer(text: str) -> int:
     return -value if negative else value
 
 
+def printable(text: str) -> str:
+    """A command-line argument as it is printed back: the name it means in the escaped form
+    (so an escaped name reads as typed), and any byte it holds escaped."""
+    escaped = unescape_name(text)
+    return shown(_argument_bytes(text) if escaped is None else escaped)
+
+
+def _argument_bytes(text: str) -> bytes:
+    try:
+        return raw_name(text)
+    except UnicodeEncodeError:  # not from a command line: a surrogate os.fsencode refuses
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _posix_names(text: str) -> tuple[bytes, ...]:
+    """The readings of a POSIX name argument, each with one leading slash: the escaped form,
+    then the literal bytes; an empty or slash-holding reading is dropped ('/' alone is the
+    semaphore glibc keeps as `sem.`)."""
+    readings = []
+    for name in (unescape_name(text), _argument_bytes(text)):
+        if name is None:
+            continue
+        name = name if name.startswith(b"/") else b"/" + name
+        if b"/" not in name[1:] and b"\0" not in name and name not in readings:
+            readings.append(name)
+    return tuple(readings)
+
+
 def parse_reference(text: str) -> Reference:
-    """'/name' or 'name' -> POSIX name; '42' or '0x2a' -> System V id; 'key:0x1234' (or
-    'key:4660') -> System V key. Raises ValueError for an empty name or a bad key."""
+    """'/name' or 'name' -> POSIX name (escaped as `ls` prints it, or literal); '42' or '0x2a'
+    -> System V id; 'key:0x1234' (or 'key:4660') -> System V key. Raises ValueError for an
+    empty name, a name with an inner slash, or a bad key."""
     if text.lower().startswith("key:"):
         number = text[4:]
         if not _INTEGER.match(number.lstrip("-")):
-            raise ValueError(f"not a key: {text!r} (write key:0x1234 or key:4660)")
+            raise ValueError(f"not a key: {printable(text)} (write key:0x1234 or key:4660)")
         return Reference(text, key=_integer(number))
     if _INTEGER.match(text):
         return Reference(text, id=_integer(text))
-    name = text if text.startswith("/") else "/" + text
-    if len(name) < 2 or "/" in name[1:]:
-        raise ValueError(f"not a POSIX name: {text!r}")
-    return Reference(text, name=name)
+    names = _posix_names(text)
+    if not text or not names:
+        raise ValueError(f"not a POSIX name: {printable(text)}")
+    return Reference(text, names=names)
 
 
 def resolve(text: str, objects: list[IpcObject]) -> IpcObject:
@@ -74,11 +116,13 @@ def resolve(text: str, objects: list[IpcObject]) -> IpcObject:
         reference = parse_reference(text)
     except ValueError as error:
         raise SelectionError(str(error)) from None
-    found = [obj for obj in objects if reference.matches(obj)]
+    found = reference.matching(objects)
     if not found:
-        raise SelectionError(f"{text}: no such IPC object", not_found=True)
+        raise SelectionError(f"{printable(text)}: no such IPC object", not_found=True)
     if len(found) > 1:
-        raise SelectionError(f"{text}: matches {len(found)} objects; choose with --kind", found)
+        raise SelectionError(
+            f"{printable(text)}: matches {len(found)} objects; choose with --kind", found
+        )
     return found[0]
 
 
