@@ -22,6 +22,7 @@ import posix_ipc
 import sysv_ipc
 from ipcxx.cli.human import format_age, format_size, parse_age
 from ipcxx.cli.model import JSON_KEYS
+from ipcxx.cli.rendering import COLUMNS
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -410,6 +411,82 @@ def test_rm_with_only_a_kind_refuses_and_removes_nothing(in_namespace):
     )
     assert outcome["result"]["status"] == 2
     assert outcome["before"] == outcome["after"] == ["shm /keep"]
+
+
+# --- what an administrator expects of such a tool (issue 17) ----------------------------
+
+
+def test_version_prints_the_package_version():
+    for flag in ("--version", "-V"):
+        result = cli(flag)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == f"ipcxx {ipcxx.__version__}\n"
+
+
+def test_ls_prints_its_header_when_nothing_is_listed(in_namespace):
+    outcome = in_namespace(
+        """
+        print(json.dumps(dict(everything=cli("ls"), one_kind=cli("ls", "--kind", "sysv-msg"),
+                              json=cli("ls", "--json"))))
+        """
+    )
+    for result in (outcome["everything"], outcome["one_kind"]):
+        assert result["status"] == 0 and result["err"] == ""  # /dev/mqueue is mounted: no note
+        assert [line.split() for line in result["out"].splitlines()] == [list(COLUMNS)]
+    assert outcome["json"]["status"] == 0 and json.loads(outcome["json"]["out"]) == []
+
+
+MOUNT_HINT = "mount -t mqueue none /dev/mqueue"
+
+
+def test_an_unmounted_dev_mqueue_is_noted_with_how_to_mount_it(in_namespace):
+    outcome = in_namespace(
+        """
+        # Unmount every mqueue file system on /dev/mqueue (ours, and any it covers).
+        while subprocess.run(["umount", "/dev/mqueue"], capture_output=True).returncode == 0:
+            pass
+        queue = posix_ipc.MessageQueue("/hidden", posix_ipc.O_CREX)  # needs no mount
+        try:
+            results = dict(ls=cli("ls"), json=cli("ls", "--json", "--kind", "mq"),
+                           segments_only=cli("ls", "--kind", "shm"), stat=cli("stat", "/hidden"),
+                           rm=cli("rm", "--dry-run", "--older-than", "0s"))
+        finally:
+            queue.unlink()
+        print(json.dumps(results))
+        """
+    )
+    for command in ("ls", "json"):
+        assert outcome[command]["status"] == 0
+        assert "/hidden" not in outcome[command]["out"]
+        assert "not mounted" in outcome[command]["err"] and MOUNT_HINT in outcome[command]["err"]
+    assert json.loads(outcome["json"]["out"]) == []
+    assert outcome["segments_only"]["err"] == ""  # queues not asked for: nothing to say
+    assert outcome["stat"]["status"] == 1
+    assert "no such IPC object" in outcome["stat"]["err"] and MOUNT_HINT in outcome["stat"]["err"]
+    assert MOUNT_HINT in outcome["rm"]["err"]
+
+
+def test_ls_and_stat_show_the_values_of_sysv_semaphore_sets(sysv):
+    semaphores = sysv(sysv_ipc.SemaphoreSet(None, sysv_ipc.IPC_CREX, count=6, initial_value=2))
+    semaphores.set_value(1, 0)
+    semaphores.set_value(5, 7)
+    # A set of key IPC_PRIVATE cannot be opened by key, so its values cannot be read.
+    private = sysv(sysv_ipc.SemaphoreSet(sysv_ipc.IPC_PRIVATE, sysv_ipc.IPC_CREX, count=2))
+    records = listed("--kind", "sysv-sem")
+    assert record_of(records, "sysv-sem", id=semaphores.id)["values"] == [2, 0, 2, 2, 2, 7]
+    assert record_of(records, "sysv-sem", id=private.id)["values"] is None
+
+    result = cli("ls", "--kind", "sysv-sem")
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    # Two cells before VALUE are two words each: the key `0x... (n)` and the size `6 sems`.
+    value_column = header.split().index("VALUE") + 2
+    cells = {int(row.split()[3]): row.split()[value_column] for row in rows}
+    assert cells[semaphores.id] == "2,0,2,2,..."  # the first four; stat and --json show all
+    assert cells[private.id] == "?"
+
+    shown = cli("stat", "--kind", "sysv-sem", str(semaphores.id)).stdout
+    assert "values 2 0 2 2 2 7".split() in [line.split() for line in shown.splitlines()]
 
 
 # --- human forms ------------------------------------------------------------------------

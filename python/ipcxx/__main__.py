@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 
+from . import __version__
 from .cli.commands import add_commands
 
 # The demo modules import posix_ipc and sysv_ipc at their top; they are imported only when a
@@ -37,6 +38,7 @@ def main(argv: "list[str] | None" = None) -> int:
         prog="python -m ipcxx" if program == "__main__.py" else program,
         description="Inspect and remove POSIX and System V IPC objects, or run the demo.",
     )
+    parser.add_argument("-V", "--version", action="version", version=f"ipcxx {__version__}")
     # The demo's child commands get no help=, which keeps them out of the listing (help=SUPPRESS
     # is listed as '==SUPPRESS==' by Python 3.11), and the metavar keeps them out of the usage.
     commands = parser.add_subparsers(dest="command", required=True, metavar="{ls,stat,rm,demo}")

@@ -10,7 +10,7 @@ import time
 
 from .human import parse_age
 from .model import JSON_KEYS, KINDS, IpcObject
-from .posix_objects import posix_objects
+from .posix_objects import MQUEUE_NOTE, mqueue_mounted, posix_objects
 from .processes import pid_alive
 from .removal import remove
 from .rendering import stat_lines, table
@@ -43,6 +43,13 @@ def all_objects(kinds: list[str] | None) -> list[IpcObject]:
     return sorted(by_kind([*posix_objects(), *sysv_objects()], kinds), key=_sort_key)
 
 
+def _note_unlisted_queues(kinds: list[str] | None) -> None:
+    """Says on stderr that POSIX queues cannot be listed, when they are asked for and
+    /dev/mqueue is not mounted (then `ls` would silently show none)."""
+    if (not kinds or "mq" in kinds) and not mqueue_mounted():
+        print(MQUEUE_NOTE, file=sys.stderr)
+
+
 def _records(objects: list[IpcObject], now: float) -> list[dict]:
     return [obj.to_json(now, pid_alive) for obj in objects]
 
@@ -58,12 +65,14 @@ def _exit_status(error: SelectionError) -> int:
 
 
 def run_ls(arguments: argparse.Namespace) -> int:
-    """Prints every object (of --kind) as a table, or as a JSON list with --json."""
+    """Prints every object (of --kind) as a table, or as a JSON list with --json. The table's
+    header is printed also when nothing is listed, as `ipcs` does."""
     now = time.time()
     objects = all_objects(arguments.kind)
+    _note_unlisted_queues(arguments.kind)
     if arguments.json:
         print(json.dumps(_records(objects, now), indent=2))
-    elif objects:
+    else:
         print(table(objects, now, pid_alive))
     return EXIT_OK
 
@@ -75,6 +84,8 @@ def run_stat(arguments: argparse.Namespace) -> int:
         obj = resolve(arguments.name_or_id, all_objects(arguments.kind))
     except SelectionError as error:
         _report_ambiguity(error, now)
+        if error.not_found:
+            _note_unlisted_queues(arguments.kind)
         return _exit_status(error)
     record = obj.to_json(now, pid_alive)
     print(json.dumps(record, indent=2) if arguments.json else stat_lines(record))
@@ -85,6 +96,8 @@ def _selected(arguments: argparse.Namespace, now: float) -> tuple[list[IpcObject
     """The objects rm is to remove, and the exit status so far (NAME_OR_ID errors)."""
     candidates = all_objects(arguments.kind)
     status = EXIT_OK
+    # --older-than looks at every object, and a name may be a queue: say if queues are unseen.
+    missing = arguments.older_than is not None
     if arguments.names:
         chosen = []
         for text in arguments.names:
@@ -93,6 +106,7 @@ def _selected(arguments: argparse.Namespace, now: float) -> tuple[list[IpcObject
             except SelectionError as error:
                 _report_ambiguity(error, now)
                 status = max(status, _exit_status(error))
+                missing = missing or error.not_found
                 continue
             if obj not in chosen:
                 chosen.append(obj)
@@ -108,6 +122,8 @@ def _selected(arguments: argparse.Namespace, now: float) -> tuple[list[IpcObject
                 file=sys.stderr,
             )
         candidates = [obj for obj in candidates if creator_dead(pid_alive)(obj)]
+    if missing:
+        _note_unlisted_queues(arguments.kind)
     return candidates, status
 
 

@@ -29,6 +29,8 @@ JSON_KEYS = {
     "size": "segment size in bytes (shm, sysv-shm)",
     "value": "semaphore value (sem), null when it cannot be read",
     "semaphores": "number of semaphores in the set (sysv-sem)",
+    "values": "the set's semaphore values in index order (sysv-sem), null when they cannot be "
+    "read (key IPC_PRIVATE, no read permission)",
     "messages": "messages queued (sysv-msg; mq when the queue can be opened)",
     "queued_bytes": "bytes queued (mq: QSIZE of /dev/mqueue; sysv-msg: cbytes)",
     "attached": "number of attachments (sysv-shm nattch)",
@@ -62,6 +64,7 @@ class IpcObject:
     size: int | None = None
     value: int | None = None
     semaphores: int | None = None
+    values: list[int] | None = None
     messages: int | None = None
     queued_bytes: int | None = None
     attached: int | None = None

@@ -151,6 +151,24 @@ def message_queues() -> Iterator[IpcObject]:
         )
 
 
+def mqueue_mounted() -> bool:
+    """Whether a mqueue file system is mounted on /dev/mqueue. Without it POSIX queues still
+    work (mq_open needs no mount) but no directory lists them."""
+    try:
+        with open("/proc/self/mounts", "rb") as file:
+            mounts = file.read().splitlines()
+    except OSError:
+        return os.path.ismount(MQUEUE_DIR)  # no /proc: the next best guess
+    target = os.fsencode(MQUEUE_DIR)
+    return any(line.split()[1:3] == [target, b"mqueue"] for line in mounts)
+
+
+MQUEUE_NOTE = (
+    f"note: {MQUEUE_DIR} is not mounted: POSIX message queues exist without it, but cannot be"
+    f" listed.\n      Mount it with: mount -t mqueue none {MQUEUE_DIR}"
+)
+
+
 def posix_objects() -> Iterator[IpcObject]:
     """Every POSIX semaphore, segment and message queue visible to this process."""
     yield from semaphores_and_segments()

@@ -37,6 +37,16 @@ def _count(number: int | None) -> str:
     return "-" if number is None else str(number)
 
 
+SHOWN_VALUES = 4  # a set's values in the table; stat and --json show all of them
+
+
+def _values(values: list[int] | None) -> str:
+    if values is None:
+        return "?"
+    shown = ",".join(str(value) for value in values[:SHOWN_VALUES])
+    return shown + (",..." if len(values) > SHOWN_VALUES else "")
+
+
 def _maybe(number: int | None, applies: bool) -> str:
     if number is None:
         return "?" if applies else "-"
@@ -71,7 +81,7 @@ def table_row(obj: IpcObject, now: float, alive: Callable[[int], bool]) -> list[
         owner(obj),
         f"{obj.mode:04o}",
         size,
-        _maybe(obj.value, obj.kind == "sem"),
+        _values(obj.values) if obj.kind == "sysv-sem" else _maybe(obj.value, obj.kind == "sem"),
         _maybe(obj.messages, obj.kind in ("mq", "sysv-msg")),
         _count(obj.attached),
         _pid(obj.creator_pid, alive),
@@ -99,7 +109,7 @@ def stat_lines(record: dict) -> str:
     """`stat` output: one 'key: value' line per JSON key that applies to the object."""
     width = max(len(key) for key in record)
     # The one field each kind has that may be unreadable (permissions): say so, not omit it.
-    may_be_unknown = {"sem": "value", "mq": "messages"}.get(record["kind"])
+    may_be_unknown = {"sem": "value", "mq": "messages", "sysv-sem": "values"}.get(record["kind"])
     lines = []
     for key, value in record.items():
         if value is None and key != may_be_unknown:
@@ -108,6 +118,8 @@ def stat_lines(record: dict) -> str:
             value = shown(value.encode("utf-8", "surrogateescape"))
         elif key == "size" and value is not None:
             value = f"{value} ({format_size(value)})"
+        elif key == "values" and value is not None:
+            value = " ".join(str(number) for number in value)
         elif isinstance(value, bool):
             value = "yes" if value else "no"
         elif key == "changed_at":

@@ -49,11 +49,33 @@ def _common(row: dict[str, int], id_column: str) -> dict:
     )
 
 
+def semaphore_values(key: int, id: int) -> list[int] | None:
+    """The values of set `id` (semctl GETALL through sysv_ipc.SemaphoreSet), or None when they
+    cannot be read: key IPC_PRIVATE (such a set cannot be opened by key, and sysv_ipc opens
+    by key only), no read permission, sysv_ipc missing, or the key now names another set."""
+    if key == 0:
+        return None
+    try:
+        import sysv_ipc
+
+        semaphores = sysv_ipc.SemaphoreSet(key)
+        if semaphores.id != id:
+            return None  # removed and the key reused since /proc was read
+        return list(semaphores.values)
+    except Exception:  # noqa: BLE001 - unreadable for whatever reason: shown as unknown
+        return None
+
+
 def semaphore_sets() -> Iterator[IpcObject]:
-    """Each System V semaphore set. The kernel records no creator pid for these, and the last
-    pid is per semaphore (GETPID), so no pid is shown."""
+    """Each System V semaphore set with its values. The kernel records no creator pid for
+    these, and the last pid is per semaphore (GETPID), so no pid is shown."""
     for row in _rows("sem"):
-        yield IpcObject(kind="sysv-sem", semaphores=row.get("nsems"), **_common(row, "semid"))
+        yield IpcObject(
+            kind="sysv-sem",
+            semaphores=row.get("nsems"),
+            values=semaphore_values(row["key"], row["semid"]),
+            **_common(row, "semid"),
+        )
 
 
 def segments() -> Iterator[IpcObject]:
