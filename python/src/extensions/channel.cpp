@@ -15,10 +15,11 @@
 #include "common/blocking_call.hpp"
 #include "common/conversions.hpp"
 #include "common/errors.hpp"
+#include "common/held_buffer.hpp"
 #include "common/method_cast.hpp"
 #include "common/object_lock.hpp"
 #include "extensions/arguments.hpp"
-#include "extensions/robust_lock.hpp"
+#include "extensions/state.hpp"
 #include "ipcxx/channel.hpp"
 #include "ipcxx/error.hpp"
 
@@ -183,27 +184,6 @@ bool parse_first_and_timeout(PyObject* const* args, Py_ssize_t nargs, PyObject* 
   return parse_wait_timeout(timeout_object, timeout);
 }
 
-// A buffer held for the whole call (its exporter cannot resize it meanwhile).
-struct HeldBuffer {
-  Py_buffer view{};
-  bool held = false;
-  bool get(PyObject* object, int flags) {
-    if (PyObject_GetBuffer(object, &view, flags) < 0) return false;
-    held = true;
-    return true;
-  }
-  HeldBuffer() = default;
-  HeldBuffer(HeldBuffer&& other) noexcept
-      : view(other.view), held(std::exchange(other.held, false)) {}
-  HeldBuffer(const HeldBuffer&) = delete;
-  ~HeldBuffer() {
-    if (held) PyBuffer_Release(&view);
-  }
-  std::span<const std::byte> bytes() const {
-    return {static_cast<const std::byte*>(view.buf), static_cast<std::size_t>(view.len)};
-  }
-};
-
 PyObject* channel_new(PyTypeObject* type, PyObject*, PyObject*) {
   PyObject* self = type->tp_alloc(type, 0);
   if (!self) return nullptr;
@@ -285,7 +265,7 @@ PyObject* channel_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   if (!parse_first_and_timeout(args, nargs, kwnames, keywords, data, timeout)) return nullptr;
   HeldBuffer buffer;
   if (!buffer.get(data, PyBUF_SIMPLE)) return nullptr;
-  std::size_t size = static_cast<std::size_t>(buffer.view.len);
+  std::size_t size = static_cast<std::size_t>(buffer.size());
   return run(self, timeout, "space in the channel", size, [&](Channel& channel, PyObject*& result) {
     if (channel.try_send(buffer.bytes()) != ChannelStatus::done) return Attempt::wait_writable;
     result = Py_NewRef(Py_None);
@@ -329,15 +309,15 @@ PyObject* channel_receive_into(PyObject* self, PyObject* const* args, Py_ssize_t
   return run(self, timeout, "a message", no_size, [&](Channel& channel, PyObject*& result) {
     ChannelDelivery delivery;
     const ChannelStatus status =
-        channel.try_claim(delivery, static_cast<std::size_t>(buffer.view.len));
+        channel.try_claim(delivery, static_cast<std::size_t>(buffer.size()));
     if (status == ChannelStatus::would_block) return Attempt::wait_readable;
     if (status == ChannelStatus::too_large) {
       PyErr_Format(PyExc_ValueError,
                    "the next message has %zu bytes, more than the buffer's %zd (it stays queued)",
-                   delivery.size, buffer.view.len);
+                   delivery.size, buffer.size());
       return Attempt::finished;
     }
-    if (delivery.size) std::memcpy(buffer.view.buf, delivery.data, delivery.size);
+    if (delivery.size) std::memcpy(buffer.writable_bytes().data(), delivery.data, delivery.size);
     channel.consume(delivery);
     result = PyLong_FromSize_t(delivery.size);
     return Attempt::finished;

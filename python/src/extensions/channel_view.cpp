@@ -7,7 +7,7 @@
 
 #include "common/object_lock.hpp"
 #include "extensions/channel.hpp"
-#include "extensions/robust_lock.hpp"
+#include "extensions/state.hpp"
 #include "ipcxx/process.hpp"
 
 namespace ipcxx::python::ipcxx_state {

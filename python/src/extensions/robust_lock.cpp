@@ -16,6 +16,7 @@
 #include "common/object_lock.hpp"
 #include "common/waiter_count.hpp"
 #include "extensions/arguments.hpp"
+#include "extensions/state.hpp"
 #include "ipcxx/error.hpp"
 #include "ipcxx/robust_mutex.hpp"
 

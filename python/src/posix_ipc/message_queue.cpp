@@ -15,6 +15,7 @@
 #include "common/blocking_call.hpp"
 #include "common/borrowed_scratch.hpp"
 #include "common/conversions.hpp"
+#include "common/held_buffer.hpp"
 #include "common/method_cast.hpp"
 #include "common/object_lock.hpp"
 #include "common/python_compat.hpp"
@@ -225,24 +226,6 @@ std::optional<PinnedHandle<posix::MessageQueue>> pin_handle(PyObject* self, Oper
 
 // ---- send ---------------------------------------------------------------------------------
 
-// The message's bytes: a str's UTF-8 form or any contiguous buffer, kept alive for the call.
-class MessageBytes {
- public:
-  MessageBytes() = default;
-  MessageBytes(const MessageBytes&) = delete;
-  MessageBytes& operator=(const MessageBytes&) = delete;
-  ~MessageBytes() {
-    if (view_.obj) PyBuffer_Release(&view_);
-  }
-  Py_buffer* view() { return &view_; }
-  std::span<const std::byte> bytes() const {
-    return {static_cast<const std::byte*>(view_.buf), static_cast<std::size_t>(view_.len)};
-  }
-
- private:
-  Py_buffer view_{};
-};
-
 PyObject* send_with(PyObject* self, std::span<const std::byte> message, PyObject* timeout_object,
                     long priority) {
   Timeout timeout;
@@ -291,11 +274,12 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
   static const char* keywords[] = {"message", "timeout", "priority", nullptr};
   PackedArguments packed(args, nargs, kwnames);
   if (!packed.ok()) return nullptr;
-  MessageBytes message;
+  // A str's UTF-8 form or any contiguous buffer, kept alive for the call.
+  HeldBuffer message;
   PyObject* timeout = Py_None;
   long priority = 0;
   if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "s*|Ol",
-                                   const_cast<char**>(keywords), message.view(), &timeout,
+                                   const_cast<char**>(keywords), message.slot(), &timeout,
                                    &priority))
     return nullptr;
   return send_with(self, message.bytes(), timeout, priority);
@@ -452,29 +436,24 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 // refused before anything is received, so no message is ever lost.
 PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"buffer", "timeout", nullptr};
-  Py_buffer target{};
+  HeldBuffer target;
   PyObject* timeout_object = Py_None;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|O", const_cast<char**>(keywords), &target,
-                                   &timeout_object))
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|O", const_cast<char**>(keywords),
+                                   target.slot(), &timeout_object))
     return nullptr;
-  struct Release {
-    Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }
-  } release{&target};
   Timeout timeout;
   if (!parse_timeout(timeout_object, timeout, kBadTimeout)) return nullptr;
   // Read the object only now: converting the arguments may have run Python code.
   if (!may_receive(self)) return nullptr;
   const long needed = as_queue(self)->max_message_size;
-  if (target.len < needed) {
+  if (target.size() < needed) {
     PyErr_Format(PyExc_ValueError,
-                 "The buffer holds %zd bytes; the queue's max_message_size is %ld", target.len,
+                 "The buffer holds %zd bytes; the queue's max_message_size is %ld", target.size(),
                  needed);
     return nullptr;
   }
   const std::optional<posix::Received> received = receive_message(
-      self, timeout,
-      std::span<std::byte>(static_cast<std::byte*>(target.buf), static_cast<std::size_t>(needed)));
+      self, timeout, target.writable_bytes().first(static_cast<std::size_t>(needed)));
   if (!received) return nullptr;
   PyObject* size = PyLong_FromSize_t(received->size);
   PyObject* priority = size ? PyLong_FromUnsignedLong(received->priority) : nullptr;

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "common/conversions.hpp"
+#include "common/module_scaffold.hpp"
 #include "common/module_setup.hpp"
 #include "common/module_state.hpp"
 #include "ipcxx/posix/limits.hpp"
@@ -108,20 +109,19 @@ bool add_type_only(PyObject* module, const char* name, PyType_Spec& spec) {
   return type != nullptr;
 }
 
-int exec_module(PyObject* module) {
-  posix_state::State& state = posix_state::of(module);
-  const bool ok = add_exceptions(module, state.classes) && add_constants(module, state) &&
-                  add_functions(module, "posix_ipc", module_functions) &&
-                  add_type_only(module, "Semaphore", posix_types::semaphore_spec()) &&
-                  add_type_only(module, "SharedMemory", posix_types::shared_memory_spec()) &&
-                  add_type_only(module, "MessageQueue", posix_types::message_queue_spec());
-  return ok ? 0 : -1;
+}  // namespace
+
+namespace posix_state {
+
+bool State::exec(PyObject* module) {
+  return add_exceptions(module, classes) && add_constants(module, *this) &&
+         add_functions(module, "posix_ipc", module_functions) &&
+         add_type_only(module, "Semaphore", posix_types::semaphore_spec()) &&
+         add_type_only(module, "SharedMemory", posix_types::shared_memory_spec()) &&
+         add_type_only(module, "MessageQueue", posix_types::message_queue_spec());
 }
 
-int traverse_module(PyObject* module, visitproc visit, void* arg) {
-  auto* state = static_cast<posix_state::State*>(PyModule_GetState(module));
-  if (!state) return 0;
-  posix_errors::Classes& classes = state->classes;
+int State::traverse(visitproc visit, void* arg) {
   Py_VISIT(classes.error);
   Py_VISIT(classes.signal_error);
   Py_VISIT(classes.permissions_error);
@@ -132,12 +132,7 @@ int traverse_module(PyObject* module, visitproc visit, void* arg) {
   return classes.queue_full.traverse(visit, arg);
 }
 
-// No m_clear: the state refers to nothing that refers back to the module, and keeping the
-// classes until m_free means a method run by a finalizer during teardown still finds them.
-void free_module(void* module) {
-  auto* state = static_cast<posix_state::State*>(PyModule_GetState(static_cast<PyObject*>(module)));
-  if (!state) return;
-  posix_errors::Classes& classes = state->classes;
+void State::release() {
   classes.semaphore_busy.clear();
   classes.queue_empty.clear();
   classes.queue_full.clear();
@@ -148,27 +143,7 @@ void free_module(void* module) {
   Py_CLEAR(classes.error);
 }
 
-PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, reinterpret_cast<void*>(exec_module)},
-#if PY_VERSION_HEX >= 0x030C0000
-    // Nothing process-wide refers to Python objects (docs/reliability.md, "Module state").
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
-#endif
-#ifdef Py_GIL_DISABLED
-    // Every object this module defines is audited for use without the GIL (object locks,
-    // counted pins, Field<>: docs/free-threading.md), so a free-threaded interpreter need not
-    // re-enable the GIL on import.
-    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
-#endif
-    {0, nullptr}};
-
-}  // namespace
-
-namespace posix_state {
-
-PyModuleDef module_definition = {PyModuleDef_HEAD_INIT, "_posix_ipc", "POSIX IPC module",
-                                 sizeof(State),         nullptr,      module_slots,
-                                 traverse_module,       nullptr,      free_module};
+PyModuleDef module_definition = ModuleScaffold<State>::definition("_posix_ipc", "POSIX IPC module");
 
 State& of(PyObject* owner) { return *module_state<State>(owner, &module_definition); }
 

@@ -12,6 +12,12 @@ struct State {
   posix_errors::Classes classes;
   long queue_messages_max = 10;
   long queue_message_size_max = 8192;
+
+  // The module's scaffold (common/module_scaffold.hpp); nothing here refers back to the module.
+  bool exec(PyObject* module);
+  int traverse(visitproc visit, void* arg);
+  void clear_cycles() {}
+  void release();
 };
 
 /// The definition of the _posix_ipc module (posix_ipc/module.cpp).

@@ -14,6 +14,7 @@
 #include "common/blocking_call.hpp"
 #include "common/borrowed_scratch.hpp"
 #include "common/conversions.hpp"
+#include "common/held_buffer.hpp"
 #include "common/method_cast.hpp"
 #include "common/object_lock.hpp"
 #include "common/python_compat.hpp"
@@ -162,22 +163,16 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
   static const char* keywords[] = {"message", "block", "type", nullptr};
   PackedArguments packed(args, nargs, kwnames);
   if (!packed.ok()) return nullptr;
-  Py_buffer message{};
+  HeldBuffer message;
   PyObject* block_object = nullptr;
   long type = 1;
   if (!PyArg_ParseTupleAndKeywords(packed.tuple(), packed.dict(), "s*|Ol",
-                                   const_cast<char**>(keywords), &message, &block_object, &type))
+                                   const_cast<char**>(keywords), message.slot(), &block_object,
+                                   &type))
     return nullptr;
-  struct Release {
-    Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }
-  } release{&message};
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
-  return send_with(self,
-                   std::span<const std::byte>(static_cast<const std::byte*>(message.buf),
-                                              static_cast<std::size_t>(message.len)),
-                   block, type);
+  return send_with(self, message.bytes(), block, type);
 }
 
 // The failure of a receive as the module reports it. A message longer than a receive_into()
@@ -285,28 +280,25 @@ PyObject* queue_receive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
 // receive_into(buffer, block=True, type=0) -> (nbytes, type): an ipcxx extension.
 PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"buffer", "block", "type", nullptr};
-  Py_buffer target{};
+  HeldBuffer target;
   PyObject* block_object = nullptr;
   long type = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|Ol", const_cast<char**>(keywords), &target,
-                                   &block_object, &type))
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "w*|Ol", const_cast<char**>(keywords),
+                                   target.slot(), &block_object, &type))
     return nullptr;
-  struct Release {
-    Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }
-  } release{&target};
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
   // Read the object only now: converting the arguments may have run Python code.
   const std::size_t max_size = as_queue(self)->max_message_size;
-  const auto room = static_cast<std::size_t>(target.len);
-  const std::span<std::byte> into(static_cast<std::byte*>(target.buf), std::min(room, max_size));
+  const std::span<std::byte> room = target.writable_bytes();
+  const std::span<std::byte> into = room.first(std::min(room.size(), max_size));
   BasicBorrowedScratch<sysv::ReceiveBuffer> borrowed;
   sysv::ReceiveBuffer& scratch = borrowed.get();
-  const std::optional<sysv::ReceivedMessage> received = receive_message(
-      self, block, room < max_size ? room : 0, [&](const sysv::MessageQueue& queue, bool wait) {
-        return queue.receive_into(type, into, scratch, wait);
-      });
+  const std::optional<sysv::ReceivedMessage> received =
+      receive_message(self, block, room.size() < max_size ? room.size() : 0,
+                      [&](const sysv::MessageQueue& queue, bool wait) {
+                        return queue.receive_into(type, into, scratch, wait);
+                      });
   if (!received) return nullptr;
   return new_pair(PyLong_FromSize_t(received->size), PyLong_FromLong(received->type));
 }

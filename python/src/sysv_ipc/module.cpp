@@ -10,6 +10,7 @@
 
 #include "common/conversions.hpp"
 #include "common/method_cast.hpp"
+#include "common/module_scaffold.hpp"
 #include "common/module_setup.hpp"
 #include "common/module_state.hpp"
 #include "ipcxx/error.hpp"
@@ -146,43 +147,32 @@ bool add_types(PyObject* module, sysv_state::State& state) {
   return queue != nullptr;
 }
 
-int exec_module(PyObject* module) {
-  sysv_state::State& state = sysv_state::of(module);
-  const bool ok = add_exceptions(module, state.classes) && add_constants(module) &&
-                  add_functions(module, "sysv_ipc", module_functions) && add_types(module, state);
-  return ok ? 0 : -1;
+}  // namespace
+
+namespace sysv_state {
+
+bool State::exec(PyObject* module) {
+  return add_exceptions(module, classes) && add_constants(module) &&
+         add_functions(module, "sysv_ipc", module_functions) && add_types(module, *this);
 }
 
-int traverse_module(PyObject* module, visitproc visit, void* arg) {
-  auto* state = static_cast<sysv_state::State*>(PyModule_GetState(module));
-  if (!state) return 0;
-  sysv_errors::Classes& classes = state->classes;
+int State::traverse(visitproc visit, void* arg) {
   Py_VISIT(classes.error);
   Py_VISIT(classes.internal_error);
   Py_VISIT(classes.permissions_error);
   Py_VISIT(classes.existential_error);
   Py_VISIT(classes.busy_error);
   Py_VISIT(classes.not_attached_error);
-  Py_VISIT(state->shared_memory_type);
+  Py_VISIT(shared_memory_type);
   if (int status = classes.semaphore_busy.traverse(visit, arg)) return status;
   if (int status = classes.queue_full.traverse(visit, arg)) return status;
   return classes.no_message.traverse(visit, arg);
 }
 
-// Only the type refers back to the module (a cycle the collector must be able to break); the
-// classes stay until m_free, so a method run by a finalizer during teardown still finds them.
-int clear_module(PyObject* module) {
-  auto* state = static_cast<sysv_state::State*>(PyModule_GetState(module));
-  if (state) Py_CLEAR(state->shared_memory_type);
-  return 0;
-}
+// Only the type refers back to the module (a cycle the collector must be able to break).
+void State::clear_cycles() { Py_CLEAR(shared_memory_type); }
 
-void free_module(void* module) {
-  auto* object = static_cast<PyObject*>(module);
-  clear_module(object);
-  auto* state = static_cast<sysv_state::State*>(PyModule_GetState(object));
-  if (!state) return;
-  sysv_errors::Classes& classes = state->classes;
+void State::release() {
   classes.semaphore_busy.clear();
   classes.queue_full.clear();
   classes.no_message.clear();
@@ -194,27 +184,7 @@ void free_module(void* module) {
   Py_CLEAR(classes.error);
 }
 
-PyModuleDef_Slot module_slots[] = {
-    {Py_mod_exec, reinterpret_cast<void*>(exec_module)},
-#if PY_VERSION_HEX >= 0x030C0000
-    // Nothing process-wide refers to Python objects (docs/reliability.md, "Module state").
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
-#endif
-#ifdef Py_GIL_DISABLED
-    // Every object this module defines is audited for use without the GIL (object locks,
-    // counted pins, Field<>: docs/free-threading.md), so a free-threaded interpreter need not
-    // re-enable the GIL on import.
-    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
-#endif
-    {0, nullptr}};
-
-}  // namespace
-
-namespace sysv_state {
-
-PyModuleDef module_definition = {PyModuleDef_HEAD_INIT, "_sysv_ipc",  "SYSV IPC module",
-                                 sizeof(State),         nullptr,      module_slots,
-                                 traverse_module,       clear_module, free_module};
+PyModuleDef module_definition = ModuleScaffold<State>::definition("_sysv_ipc", "SYSV IPC module");
 
 State& of(PyObject* owner) { return *module_state<State>(owner, &module_definition); }
 

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/conversions.hpp"
+#include "common/held_buffer.hpp"
 #include "common/method_cast.hpp"
 #include "common/object_lock.hpp"
 #include "ipcxx/error.hpp"
@@ -371,15 +372,11 @@ PyObject* memory_read(PyObject* self, PyObject* args, PyObject* kwargs) {
 
 PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"s", "offset", nullptr};
-  Py_buffer data{};
+  HeldBuffer data;
   PyObject* offset_object = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s*|O", const_cast<char**>(keywords), &data,
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s*|O", const_cast<char**>(keywords), data.slot(),
                                    &offset_object))
     return nullptr;
-  struct Release {
-    Py_buffer* view;
-    ~Release() { PyBuffer_Release(view); }  // never on a path that releases the GIL
-  } release{&data};
   unsigned long offset = 0;
   bool huge = false;
   if (offset_object && !convert_unsigned_long_at(offset_object, 2, offset, huge)) return nullptr;
@@ -399,13 +396,14 @@ PyObject* memory_write(PyObject* self, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   const std::size_t size = mapping->attachment.size();
-  const auto length = static_cast<std::size_t>(data.len);
+  const auto length = data.bytes().size();
   if (huge || offset > size || length > size - offset) {
     PyErr_SetString(PyExc_ValueError, "Attempt to write past end of memory segment");
     return nullptr;
   }
   // memmove: the source may be a view of this very segment (DC-22).
-  std::memmove(static_cast<char*>(mapping->attachment.address()) + offset, data.buf, length);
+  std::memmove(static_cast<char*>(mapping->attachment.address()) + offset, data.bytes().data(),
+               length);
   Py_RETURN_NONE;
 }
 

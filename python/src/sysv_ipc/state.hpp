@@ -11,6 +11,12 @@ namespace ipcxx::python::sysv_state {
 struct State {
   sysv_errors::Classes classes;
   PyObject* shared_memory_type = nullptr;  // cleared by m_clear: it refers back to the module
+
+  // The module's scaffold (common/module_scaffold.hpp).
+  bool exec(PyObject* module);
+  int traverse(visitproc visit, void* arg);
+  void clear_cycles();
+  void release();
 };
 
 /// The definition of the _sysv_ipc module (sysv_ipc/module.cpp).
