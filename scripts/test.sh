@@ -5,7 +5,7 @@
 # upstream posix_ipc's and sysv_ipc's own tests (fetched from PyPI, each in a private IPC
 # namespace) and the ipcxx pytest suite; then the ipcxx suite once more against the build with
 # the free-threading object locks compiled in (newest version), and against the ASan + UBSan
-# build of the extensions. Lint and the stub checks run once. Exits non-zero on any
+# build of the extensions. Lint once; stubs on the oldest and newest. Exits non-zero on any
 # failure, when a runner collects no tests, and when a claimed Python version is missing.
 #
 # Nothing is installed into any interpreter's own site-packages: every pip install goes into
@@ -25,7 +25,7 @@ if ! ((${#claimed_versions[@]})) ||
   exit 1
 fi
 read -r -a python_versions <<<"${IPCXX_PYTHON_VERSIONS:-${claimed_versions[*]}}"
-# Lint, stubs and the sanitizer run use this one (the machine's default python3).
+# Lint and the sanitizer run use this one (the machine's default python3).
 main_version=3.11
 
 pip_options=(--quiet --disable-pip-version-check)
@@ -257,10 +257,13 @@ for version in "${python_versions[@]}"; do
   "$python" -m pip install "${pip_options[@]}" --no-build-isolation \
     --config-settings=cmake.define.IPCXX_WERROR=ON .
 
-  if [ "$version" = "$main_version" ]; then
-    step "Python $version: type stubs"
-    (cd "$prefix" && "$root/$python" -m mypy.stubtest posix_ipc sysv_ipc)
-    "$python" -m mypy --strict tests/typing/posix_ipc_sample.py tests/typing/sysv_ipc_sample.py
+  # The stubs depend on the version (PEP 688's Buffer is an ABC from 3.12 on; numpy declares
+  # __buffer__ only from 3.12 on): they are checked against the oldest and the newest Python run.
+  if [ "$version" = "${python_versions[0]}" ] || [ "$version" = "${python_versions[-1]}" ]; then
+    step "Python $version: type stubs (stubtest; mypy --strict on tests/typing and the guide)"
+    "$python" -m pip install "${pip_options[@]}" "${tool_packages[@]}"
+    (cd "$prefix" && "$root/$python" -m mypy.stubtest posix_ipc sysv_ipc ipcxx._ipcxx)
+    "$python" tests/typing/check.py
   fi
 
   step "Python $version: upstream posix_ipc 1.3.2 test suite, unmodified, against ipcxx"

@@ -1,8 +1,24 @@
 # Type stubs for posix_ipc (the ipcxx implementation of the posix_ipc 1.3.2 API).
+import sys
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeAlias
 
 from typing_extensions import Buffer, Self, disjoint_base
+
+# A buffer argument. numpy's stubs give arrays __buffer__ only from Python 3.12 on (PEP 688), so
+# before 3.12 a type checker does not see a numpy array as a Buffer although it exports one:
+# accept numpy's array interface too (an object that has it without exporting a buffer is
+# refused at run time with TypeError, as any non-buffer is).
+if sys.version_info >= (3, 12):
+    _Buffer: TypeAlias = Buffer
+else:
+    class _ArrayInterface(Protocol):
+        @property
+        def __array_interface__(self) -> dict[str, Any]: ...
+        @property
+        def __array_struct__(self) -> object: ...
+
+    _Buffer: TypeAlias = Buffer | _ArrayInterface
 
 _Name = str | bytes | None
 _Timeout = float | None
@@ -70,6 +86,9 @@ class SharedMemory(Buffer):
         size: int = 0,
         read_only: bool = False,
     ) -> None: ...
+    if sys.version_info >= (3, 12):  # PEP 688: the class has them from 3.12 on
+        def __buffer__(self, flags: int, /) -> memoryview: ...
+        def __release_buffer__(self, buffer: memoryview, /) -> None: ...
     @property
     def name(self) -> str: ...
     @property
@@ -110,11 +129,11 @@ class MessageQueue:
     def max_message_size(self) -> int: ...
     @property
     def current_messages(self) -> int: ...
-    def send(self, message: str | Buffer, timeout: _Timeout = None, priority: int = 0) -> None: ...
+    def send(self, message: str | _Buffer, timeout: _Timeout = None, priority: int = 0) -> None: ...
     def receive(self, timeout: _Timeout = None) -> tuple[bytes, int]: ...
-    def receive_into(self, buffer: Buffer, timeout: _Timeout = None) -> tuple[int, int]: ...
+    def receive_into(self, buffer: _Buffer, timeout: _Timeout = None) -> tuple[int, int]: ...
     async def send_async(
-        self, message: str | Buffer, timeout: _Timeout = None, priority: int = 0
+        self, message: str | _Buffer, timeout: _Timeout = None, priority: int = 0
     ) -> None: ...
     async def receive_async(self, timeout: _Timeout = None) -> tuple[bytes, int]: ...
     def request_notification(
