@@ -2,7 +2,8 @@
 
 Beyond upstream: RobustLock, a crash-robust lock shared by processes by name (docs/guide.md,
 "A crash-robust lock"), and Channel, shared-memory messaging between processes
-(docs/channel.md, docs/guide.md "Channel").
+(docs/channel.md, docs/guide.md "Channel"). Both pickle by name, so they pass to processes of
+every multiprocessing start method.
 """
 
 from ._ipcxx import Channel as Channel
@@ -13,5 +14,8 @@ from ._ipcxx import OwnerDiedError as OwnerDiedError
 from ._ipcxx import RobustLock as RobustLock
 from ._ipcxx import unlink_channel as unlink_channel
 from ._ipcxx import unlink_robust_lock as unlink_robust_lock
+from ._pickling import install as _install_pickling
+
+_install_pickling()
 
 __version__ = "0.1.0"

@@ -87,7 +87,10 @@ class Channel {
   /// The spin before sleeping. adaptive: at most `spin`, shortened after waits that had to
   /// sleep and restored after waits that ended while spinning; fixed otherwise.
   void set_spin(std::chrono::nanoseconds spin, bool adaptive = false);
+  /// The spin set last (for an adaptive one, its upper bound).
   std::chrono::nanoseconds spin() const noexcept;
+  /// Whether the spin adapts (the default) rather than staying fixed.
+  bool spin_adaptive() const noexcept;
 
   // Non-blocking steps (never sleep; a busy lock is retried for at most a few ms).
 

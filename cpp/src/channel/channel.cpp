@@ -542,6 +542,10 @@ void Channel::set_spin(std::chrono::nanoseconds spin, bool adaptive) {
   local_->spin_adaptive.store(adaptive, std::memory_order_relaxed);
 }
 
+bool Channel::spin_adaptive() const noexcept {
+  return local_->spin_adaptive.load(std::memory_order_relaxed);
+}
+
 std::chrono::nanoseconds Channel::spin() const noexcept {
   return std::chrono::nanoseconds(local_->spin_limit_ns.load(std::memory_order_relaxed));
 }

@@ -509,7 +509,10 @@ PyObject* get_abandoned(PyObject* self, void*) {
 }
 PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(!borrowed(as_channel(self))); }
 PyObject* get_spin(PyObject* self, void*) {
-  return read_open(self, [](Channel& c) { return PyFloat_FromDouble(c.spin().count() / 1e9); });
+  // None for the adaptive default, so that reading and writing back keeps the mode.
+  return read_open(self, [](Channel& c) {
+    return c.spin_adaptive() ? Py_NewRef(Py_None) : PyFloat_FromDouble(c.spin().count() / 1e9);
+  });
 }
 
 int set_spin(PyObject* self, PyObject* value, void*) {
@@ -607,8 +610,9 @@ PyGetSetDef channel_getset[] = {
     {"max_message_size", get_max_message_size, reject_write,
      "The longest message that can ever be sent: capacity / 2 - 16 (read-only).", nullptr},
     {"spin", get_spin, set_spin,
-     "Seconds a waiter spins before it sleeps (adaptive at most 50 µs by default; None\n"
-     "restores that; 0 sleeps at once).",
+     "Seconds a waiter spins before it sleeps, or None (the default): adaptive, at most\n"
+     "50 µs, shorter after waits that had to sleep. Set a number for a fixed spin, 0 to\n"
+     "sleep at once, None to go back to adaptive.",
      nullptr},
     {"lost", get_lost, reject_write,
      "Messages taken by consumers that died before finishing them (read-only).", nullptr},
