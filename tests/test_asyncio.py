@@ -4,11 +4,13 @@ timeouts, the bounded pool, fork, and exact cancellation under thousands of rand
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import os
 import random
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -515,6 +517,97 @@ def test_cancelled_sends_never_send_and_completed_ones_send_once(kind, pmq, smq,
     assert sorted(got) == sorted(completed)  # what arrived is exactly what completed, once
     assert len(set(got)) == len(got)
     assert outcomes["cancelled"] + outcomes["timed out"] > rounds * BATCH // 4
+
+
+# --- a loop that is stopped, then closed without running again ---
+
+STRANDED = 2 * POOL_THREADS + 1  # more waits than the pool has threads
+
+
+def semaphore_and_worker(kind: str, psem: Any, ssem: Any, worker: Any) -> tuple[Any, Any]:
+    if kind == "posix":
+        return psem, worker("psem", psem.name)
+    return ssem, worker("ssem", ssem.key)
+
+
+def release_in_child(child: Any, units: int) -> None:
+    child.send_line(f"release {units}")
+    child.send_line("end")
+    assert child.read_line() == "done"  # released: the child handles lines in order
+
+
+@pytest.mark.parametrize("kind", ["posix", "sysv"])
+def test_units_taken_for_a_stopped_loop_come_back_when_it_is_closed_unrun(kind, psem, ssem, worker):
+    semaphore, child = semaphore_and_worker(kind, psem, ssem, worker)
+    given_back = get_pool().given_back
+    loop = asyncio.new_event_loop()
+    try:
+        tasks = [loop.create_task(semaphore.acquire_async()) for _ in range(STRANDED)]
+        loop.run_until_complete(asyncio.sleep(0))  # every task has run once: all wait in the pool
+        assert not any(task.done() for task in tasks)
+        # The loop is stopped. Another process releases a unit per wait; the pool's threads take
+        # them all and post them to the loop, which will never run again.
+        release_in_child(child, STRANDED)
+        settle_pool()
+        assert semaphore.value == 0
+    finally:
+        loop.close()
+    assert semaphore.value == STRANDED  # 0 (all lost) before the deliveries gave them back
+    assert get_pool().given_back - given_back == STRANDED
+    collected = [weakref.ref(task) for task in tasks]
+    del tasks
+    gc.collect()  # the tasks, pending forever, are collected: nothing comes back twice
+    assert not [task for task in collected if task() is not None]
+    assert semaphore.value == STRANDED
+
+
+@pytest.mark.parametrize("kind", ["posix", "sysv"])
+def test_a_unit_delivered_to_a_task_that_never_resumes_comes_back_when_the_task_is_collected(
+    kind, psem, ssem, worker
+):
+    semaphore, child = semaphore_and_worker(kind, psem, ssem, worker)
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(semaphore.acquire_async())
+        loop.run_until_complete(asyncio.sleep(0))
+        release_in_child(child, 1)
+        settle_pool()  # the unit is taken; its delivery waits in the stopped loop's queue
+        # The loop runs once more: the delivery gives the unit to the task's future, and the
+        # loop stops (queued behind it) before the task resumes to see it.
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert not task.done()
+        assert semaphore.value == 0
+    finally:
+        loop.close()
+    assert semaphore.value == 0  # the unit is the task's while the task exists
+    del task
+    gc.collect()  # collecting the task closes its coroutine, which gives the unit back
+    assert semaphore.value == 1
+
+
+@pytest.mark.parametrize("kind", ["posix", "sysv"])
+def test_no_message_is_taken_for_a_loop_closed_without_running_again(kind, pmq, smq, worker):
+    queue, child = (
+        (pmq, worker("pmq", pmq.name)) if kind == "posix" else (smq, worker("smq", smq.key))
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        receives = [loop.create_task(queue.receive_async()) for _ in range(3)]
+        loop.run_until_complete(asyncio.sleep(0))
+        child.send_line("send 0 2")  # while the loop is stopped
+        child.send_line("end")
+        assert child.read_line() == "done"
+        assert not any(task.done() for task in receives)
+    finally:
+        loop.close()
+    collected = weakref.ref(loop)
+    del receives, loop
+    gc.collect()
+    assert collected() is None  # nothing of ipcxx.aio keeps a closed loop (and its tasks) alive
+    assert queue.current_messages == 2  # receives happen only inside a running task
+    first, _ = queue.receive(0) if kind == "posix" else queue.receive(False)
+    assert first == b"0"  # in order, none taken
 
 
 # --- latency (printed; asserted only against gross regressions) ---

@@ -14,13 +14,17 @@ class _Waiters:
     the descriptor is ready the callback wakes the oldest waiter only (waking all would cost
     N wakes per message); it stays registered while any remain, and readiness is
     level-triggered, so a woken waiter that is cancelled before it runs, or that finds the
-    message already taken, only delays the next wake by one loop iteration."""
+    message already taken, only delays the next wake by one loop iteration.
+
+    It refers to its loop and to the waiters' futures (which refer to the loop) only weakly: the
+    registry's entry would otherwise keep a loop closed with waits pending, and their tasks,
+    alive for ever (a WeakKeyDictionary's value must not refer to its key)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int, writable: bool) -> None:
-        self.loop = loop
+        self.loop = weakref.ref(loop)
         self.fd = fd
         self.writable = writable
-        self.futures: deque[asyncio.Future[None]] = deque()
+        self.futures: deque[weakref.ref[asyncio.Future[None]]] = deque()
         if writable:
             loop.add_writer(fd, self._wake_one)
         else:
@@ -28,19 +32,22 @@ class _Waiters:
 
     def _wake_one(self) -> None:
         while self.futures:
-            future = self.futures.popleft()
-            if not future.done():
+            future = self.futures.popleft()()
+            if future is not None and not future.done():
                 future.set_result(None)
                 return
         self.close()
 
     def close(self) -> None:
         """Unregisters the callback and forgets this entry."""
-        _registry.get(self.loop, {}).pop((self.fd, self.writable), None)
+        loop = self.loop()
+        if loop is None:  # collected: its registrations and its entry went with it
+            return
+        _registry.get(loop, {}).pop((self.fd, self.writable), None)
         if self.writable:
-            self.loop.remove_writer(self.fd)
+            loop.remove_writer(self.fd)
         else:
-            self.loop.remove_reader(self.fd)
+            loop.remove_reader(self.fd)
 
 
 _registry: weakref.WeakKeyDictionary[
@@ -57,7 +64,7 @@ async def wait_ready(fd: int, writable: bool, deadline: float | None) -> None:
     if waiters is None:
         waiters = entries[(fd, writable)] = _Waiters(loop, fd, writable)
     future: asyncio.Future[None] = loop.create_future()
-    waiters.futures.append(future)
+    waiters.futures.append(weakref.ref(future))
     timer = None
     if deadline is not None:
         timer = loop.call_at(deadline, _wake, future)
@@ -67,7 +74,7 @@ async def wait_ready(fd: int, writable: bool, deadline: float | None) -> None:
         if timer is not None:
             timer.cancel()
         try:
-            waiters.futures.remove(future)
+            waiters.futures.remove(weakref.ref(future))  # equal while the future lives
         except ValueError:  # already taken by a wake
             pass
         if not waiters.futures and entries.get((fd, writable)) is waiters:

@@ -56,15 +56,54 @@ class Job:
         self._give_back(value)
         self._pool.count_give_back()
 
+    def give_back_logged(self, value: Any) -> None:
+        """give_back() where nobody could be told of an error (a worker, a finalizer): logged."""
+        try:
+            self.give_back(value)
+        except Exception:
+            _log.exception("ipcxx.aio: could not give back what a wait whose waiter is gone took")
+
 
 def _settle(job: Job, value: Any) -> None:
     """On the loop thread: hands `value` to the waiter, or gives it back if the waiter is gone
-    (cancelled or timed out after the worker's last look). Both happen on the thread that
-    cancels, so no unit or message can fall between them."""
-    if job.future.done():
+    (cancelled or timed out after the worker's last look, or its coroutine closed). Both happen
+    on the thread that cancels, so no unit can fall between them."""
+    if job.future.done() or job.abandoned:
         job.give_back(value)
     else:
         job.future.set_result(value)
+
+
+class _Delivery:
+    """A completed attempt's value on its way to the loop thread, as the callback posted there.
+
+    Run, it settles the job. Never run, it gives the value back when it is dropped: closing a
+    loop discards the callbacks queued in it (so does collecting a loop that was never closed),
+    and a unit taken for a task of a loop that was stopped and then closed without running again
+    would otherwise be lost with them. Exactly one of the two happens."""
+
+    __slots__ = ("_job", "_value", "_pending")
+
+    def __init__(self, job: Job, value: Any) -> None:
+        self._job = job
+        self._value = value
+        self._pending = True
+
+    def __call__(self) -> None:
+        if self._pending:
+            self._pending = False
+            _settle(self._job, self._value)
+
+    def discard(self) -> None:
+        """Gives the value back now (the loop refused the callback, or the waiter is gone)."""
+        if self._pending:
+            self._pending = False
+            self._job.give_back_logged(self._value)
+
+    def __del__(self) -> None:
+        # Runs on whichever thread drops the last reference: the one closing the loop, or the
+        # collector's. give_back takes no lock that such a thread could be holding.
+        self.discard()
 
 
 def _fail(job: Job, error: BaseException) -> None:
@@ -91,6 +130,7 @@ class WaitPool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._outstanding = 0  # submitted and not yet finished by a worker
+        self._count_lock = threading.RLock()
         self.given_back = 0
         """How many completed attempts were given back because their waiter was gone."""
 
@@ -101,8 +141,9 @@ class WaitPool:
             return len(self._threads)
 
     def count_give_back(self) -> None:
-        """Counts one give-back (any thread)."""
-        with self._quiet:
+        """Counts one give-back (any thread). Its own re-entrant lock: a give-back can run in a
+        finalizer (_Delivery.__del__) on a thread that holds any other lock, this one included."""
+        with self._count_lock:
             self.given_back += 1
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -161,23 +202,28 @@ class WaitPool:
         # thread anyway, and an EINTR here would only cut a slice short.
         signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         while True:
-            batch = self._claim()
-            waiting = [job for job in batch if not self._try(job, 0.0)]
-            self._finished(len(batch) - len(waiting))
-            if not waiting:
-                continue
-            # Round robin: the job blocked on now goes to the back of the queue if it fails.
-            self._hand_back(waiting[1:])
-            started = time.monotonic()
-            if self._try(waiting[0], self._slice):
-                self._finished(1)
-            else:
-                # An attempt that refused to block (the object changed under it) must not turn
-                # this loop into a spin.
-                rest = self._slice - (time.monotonic() - started)
-                if rest > self._slice / 2:
-                    time.sleep(rest)
-                self._hand_back(waiting[:1])
+            # In a call of its own, so that no local refers to a finished job (its future, its
+            # task) while this thread waits for the next: a task that can never run again is
+            # collected, and gives back what it holds, as soon as nothing else refers to it.
+            self._serve(self._claim())
+
+    def _serve(self, batch: list[Job]) -> None:
+        waiting = [job for job in batch if not self._try(job, 0.0)]
+        self._finished(len(batch) - len(waiting))
+        if not waiting:
+            return
+        # Round robin: the job blocked on now goes to the back of the queue if it fails.
+        self._hand_back(waiting[1:])
+        started = time.monotonic()
+        if self._try(waiting[0], self._slice):
+            self._finished(1)
+        else:
+            # An attempt that refused to block (the object changed under it) must not turn
+            # this loop into a spin.
+            rest = self._slice - (time.monotonic() - started)
+            if rest > self._slice / 2:
+                time.sleep(rest)
+            self._hand_back(waiting[:1])
 
     def _finished(self, count: int) -> None:
         if count:
@@ -195,20 +241,17 @@ class WaitPool:
         except job.busy:
             return False
         except Exception as error:
-            self._post(job, _fail, error)
+            self._post(job, _fail, job, error)
             return True
-        if job.abandoned or not self._post(job, _settle, value):
-            try:
-                job.give_back(value)
-            except Exception:
-                # A worker must survive anything; the loop that would report it may be gone.
-                _log.exception("ipcxx.aio: could not give back what a cancelled wait acquired")
+        delivery = _Delivery(job, value)
+        if job.abandoned or not self._post(job, delivery):
+            delivery.discard()  # logs an error: a worker must survive anything
         return True
 
     @staticmethod
-    def _post(job: Job, callback: Callable[[Job, Any], None], argument: Any) -> bool:
+    def _post(job: Job, callback: Callable[..., None], *arguments: Any) -> bool:
         try:
-            job.loop.call_soon_threadsafe(callback, job, argument)
+            job.loop.call_soon_threadsafe(callback, *arguments)
         except RuntimeError:  # the loop was closed meanwhile
             return False
         return True

@@ -22,7 +22,8 @@ def install(
         The wait runs in ipcxx.aio's pool (at most POOL_THREADS threads for any number of
         waits), so a unit released while every pool thread is busy on other waits is noticed up
         to SLICE_SECONDS late. BusyError when the timeout expires. A cancelled acquire_async
-        never keeps a unit: one taken for it after the cancellation is released at once."""
+        never keeps a unit: one taken for it after the cancellation is released at once, and so
+        is one taken for a loop closed without running again (docs/guide.md)."""
         from .waits import deadline, in_pool  # asyncio loads on first use, not on import
 
         until = deadline(timeout)

@@ -24,7 +24,8 @@ def install(
         to SLICE_SECONDS late. BusyError when the timeout expires, or at once if the value is
         too low and block is False (read when the call starts). A cancelled acquire_async never
         keeps the delta: one taken for it after the cancellation is added back at once, with
-        the undo setting it was taken with."""
+        the undo setting it was taken with; so is one taken for a loop closed without running
+        again (docs/guide.md)."""
         from .waits import deadline, in_pool  # asyncio loads on first use, not on import
 
         until = deadline(timeout)

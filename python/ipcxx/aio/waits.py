@@ -43,7 +43,9 @@ async def in_pool(
 ) -> T:
     """Runs `attempt(seconds)` in the pool until it returns, raising a copy of `busy` at loop
     time `until`. Whatever an attempt obtains after this wait has ended (cancelled or timed
-    out) goes to `give_back`, on the loop thread, so nothing is kept for a waiter that is gone."""
+    out) goes to `give_back`, on the loop thread, so nothing is kept for a waiter that is gone;
+    so does what one obtains for a loop closed without running again (pool._Delivery), and
+    what was delivered to this coroutine if it is closed without resuming (below)."""
     loop = asyncio.get_running_loop()
     job = get_pool().submit(attempt, give_back, type(busy))
     future: asyncio.Future[T] = job.future
@@ -56,6 +58,15 @@ async def in_pool(
         future.cancel()
         if not future.cancelled() and future.exception() is None:
             job.give_back(future.result())
+        raise
+    except GeneratorExit:
+        # Closed without resuming: its task was collected, never to run again (its loop was
+        # stopped after the result arrived and before the task resumed, then closed). Touch no
+        # loop (it may be closed, so no future.cancel()): stop the pool trying for a waiter that
+        # is gone, and give back what was delivered and never seen.
+        job.abandoned = True
+        if future.done() and not future.cancelled() and future.exception() is None:
+            job.give_back_logged(future.result())
         raise
     finally:
         if timer is not None:
