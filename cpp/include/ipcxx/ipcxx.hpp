@@ -1,6 +1,7 @@
 // Umbrella header: the whole public ipcxx C++ API.
 #pragma once
 
+#include "ipcxx/channel.hpp"
 #include "ipcxx/error.hpp"
 #include "ipcxx/posix/limits.hpp"
 #include "ipcxx/posix/mapping.hpp"
