@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <span>
@@ -44,6 +45,18 @@ struct ChannelDelivery {
 /// (consumer) now, or a lock busy for longer than a few milliseconds; `too_large`: the next
 /// message does not fit the caller's buffer (it stays queued).
 enum class ChannelStatus : std::uint8_t { done, would_block, too_large };
+
+/// What a receive_into() found: done (`size` bytes were written to the buffer), would_block (no
+/// message in time) or too_large (the next message has `size` bytes, more than the buffer
+/// holds; it stays queued). True when done.
+struct ChannelReceived {
+  ChannelStatus status = ChannelStatus::would_block;
+  std::size_t size = 0;
+  explicit operator bool() const noexcept { return status == ChannelStatus::done; }
+};
+
+class ChannelReservationGuard;
+class ChannelDeliveryGuard;
 
 /// One process's handle on a channel. Thread-safe: any number of threads may send and receive
 /// through one object. Move-only; the destructor unmaps and releases this process's
@@ -127,12 +140,36 @@ class Channel {
   /// Waits until a message of `size` bytes may fit.
   bool wait_writable(std::size_t size, std::chrono::nanoseconds timeout, bool first_wait = true);
 
+  // Scope guards (zero copy): reserve() waits without limit, try_reserve() never,
+  // reserve_for() at most `timeout` (nullopt when it expires); the same for claim(). A wait
+  // interrupted by a signal goes on waiting (until the timeout); the lock patience of the
+  // non-blocking steps applies. Each throws what try_reserve()/try_claim() throw.
+
+  /// A message space of `size` bytes, committed when the guard goes out of scope (discarded if
+  /// an exception leaves it). Throws std::length_error when `size` > max_message_size().
+  ChannelReservationGuard reserve(std::size_t size);
+  std::optional<ChannelReservationGuard> try_reserve(std::size_t size);
+  std::optional<ChannelReservationGuard> reserve_for(std::size_t size,
+                                                     std::chrono::nanoseconds timeout);
+  /// The next message, consumed when the guard goes out of scope (counted lost if an
+  /// exception leaves it). Throws ChannelError for a corrupted header.
+  ChannelDeliveryGuard claim();
+  std::optional<ChannelDeliveryGuard> try_claim();
+  std::optional<ChannelDeliveryGuard> claim_for(std::chrono::nanoseconds timeout);
+
+  /// Copies the next message into `buffer` (no allocation); waits without limit. A message
+  /// longer than the buffer is not waited past: too_large, and it stays queued.
+  ChannelReceived receive_into(std::span<std::byte> buffer);
+  ChannelReceived try_receive_into(std::span<std::byte> buffer);
+  ChannelReceived receive_into_for(std::span<std::byte> buffer, std::chrono::nanoseconds timeout);
+
   // Blocking conveniences for C++ callers (nullopt timeout: without limit).
 
   /// Sends one message; false when the timeout expired first.
   bool send(std::span<const std::byte> data,
             std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-  /// Receives one message; nullopt when the timeout expired first.
+  /// Receives one message into a new vector; nullopt when the timeout expired first.
+  /// (receive_into() and claim() do not allocate.)
   std::optional<std::vector<std::byte>> receive(
       std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
 
@@ -149,6 +186,80 @@ class Channel {
  private:
   explicit Channel(std::unique_ptr<Local> local);
   std::unique_ptr<Local> local_;
+};
+
+/// A reserved message space (Channel::reserve()): write bytes(), then it is committed at the
+/// end of the guard's scope, or discarded (never delivered, counted in abandoned()) when the
+/// scope is left by an exception (std::uncaught_exceptions() grew since the guard was made or
+/// moved to). commit()/discard() finish it earlier. Move-only; not thread-safe. Must be
+/// finished before its Channel is destroyed (moving the Channel is fine).
+class ChannelReservationGuard {
+ public:
+  ChannelReservationGuard(ChannelReservationGuard&& other) noexcept;
+  ChannelReservationGuard& operator=(ChannelReservationGuard&& other) noexcept;
+  ChannelReservationGuard(const ChannelReservationGuard&) = delete;
+  ChannelReservationGuard& operator=(const ChannelReservationGuard&) = delete;
+  ~ChannelReservationGuard();
+
+  /// The message's bytes, to be written (empty once finished).
+  std::span<std::byte> bytes() const noexcept {
+    return local_ ? std::span(reservation_.data, reservation_.size) : std::span<std::byte>();
+  }
+  std::byte* data() const noexcept { return bytes().data(); }
+  std::size_t size() const noexcept { return bytes().size(); }
+  /// False once committed, discarded or moved from.
+  bool active() const noexcept { return local_ != nullptr; }
+  explicit operator bool() const noexcept { return active(); }
+
+  /// Makes the message deliverable now (nothing when not active()).
+  void commit() noexcept;
+  /// Gives the space up: never delivered, counted in abandoned() (nothing when not active()).
+  void discard() noexcept;
+
+ private:
+  friend class Channel;
+  ChannelReservationGuard(Channel::Local* local, const ChannelReservation& reservation) noexcept;
+  void finish() noexcept;
+  Channel::Local* local_;
+  ChannelReservation reservation_;
+  int uncaught_;
+};
+
+/// A claimed message (Channel::claim()): read bytes(), then it is consumed at the end of the
+/// guard's scope (its space goes back to producers), or counted in lost() when the scope is
+/// left by an exception (a claimed message cannot be put back: other consumers have moved
+/// past it). consume()/consume_lost() finish it earlier. Move-only; not thread-safe. Must be
+/// finished before its Channel is destroyed (moving the Channel is fine).
+class ChannelDeliveryGuard {
+ public:
+  ChannelDeliveryGuard(ChannelDeliveryGuard&& other) noexcept;
+  ChannelDeliveryGuard& operator=(ChannelDeliveryGuard&& other) noexcept;
+  ChannelDeliveryGuard(const ChannelDeliveryGuard&) = delete;
+  ChannelDeliveryGuard& operator=(const ChannelDeliveryGuard&) = delete;
+  ~ChannelDeliveryGuard();
+
+  /// The message's bytes, valid until it is finished.
+  std::span<const std::byte> bytes() const noexcept {
+    return local_ ? std::span(delivery_.data, delivery_.size) : std::span<const std::byte>();
+  }
+  const std::byte* data() const noexcept { return bytes().data(); }
+  std::size_t size() const noexcept { return bytes().size(); }
+  /// False once consumed or moved from.
+  bool active() const noexcept { return local_ != nullptr; }
+  explicit operator bool() const noexcept { return active(); }
+
+  /// Frees the message's space now (nothing when not active()).
+  void consume() noexcept;
+  /// Frees it and counts it in lost(): the caller could not hand it on.
+  void consume_lost() noexcept;
+
+ private:
+  friend class Channel;
+  ChannelDeliveryGuard(Channel::Local* local, const ChannelDelivery& delivery) noexcept;
+  void finish() noexcept;
+  Channel::Local* local_;
+  ChannelDelivery delivery_;
+  int uncaught_;
 };
 
 }  // namespace ipcxx

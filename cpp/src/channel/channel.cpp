@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <utility>
 
@@ -92,8 +93,10 @@ struct Channel::Local {
 
   std::size_t reserve(const std::size_t* sizes, std::size_t count, ChannelReservation* out);
   void commit(const ChannelReservation* reservations, std::size_t count) noexcept;
+  void discard(const ChannelReservation& reservation) noexcept;
   ChannelStatus claim(ChannelDelivery* out, std::size_t max_count, std::size_t max_size,
                       std::size_t& claimed);
+  void consume(const ChannelDelivery* deliveries, std::size_t count) noexcept;
   void advance_head() noexcept;
 
   bool readable() const;
@@ -256,6 +259,15 @@ void Channel::Local::commit(const ChannelReservation* reservations, std::size_t 
   wake_if_waiting(header->data_word);
 }
 
+void Channel::Local::discard(const ChannelReservation& reservation) noexcept {
+  Record* record = at(reservation.position);
+  std::uint64_t expected = reservation.position | kReserved;
+  if (record->word0.compare_exchange_strong(expected, reservation.position | kAbandoned,
+                                            std::memory_order_seq_cst))
+    header->abandoned.fetch_add(1, std::memory_order_relaxed);
+  wake_if_waiting(header->data_word);
+}
+
 // --- consumer -----------------------------------------------------------------------------
 
 ChannelStatus Channel::Local::claim(ChannelDelivery* out, std::size_t max_count,
@@ -323,6 +335,13 @@ ChannelStatus Channel::Local::claim(ChannelDelivery* out, std::size_t max_count,
   if (claimed) return ChannelStatus::done;
   if (bad != UINT64_MAX) corrupted(bad);
   return status;
+}
+
+void Channel::Local::consume(const ChannelDelivery* deliveries, std::size_t count) noexcept {
+  for (std::size_t i = 0; i < count; ++i)
+    at(deliveries[i].position)
+        ->word0.store(deliveries[i].position | kConsumed, std::memory_order_seq_cst);
+  advance_head();
 }
 
 // Frees every finished record at head. Consumers finishing out of order cooperate: each marks
@@ -600,12 +619,7 @@ void Channel::commit(const ChannelReservation& reservation) noexcept {
 }
 
 void Channel::discard(const ChannelReservation& reservation) noexcept {
-  Record* record = local_->at(reservation.position);
-  std::uint64_t expected = reservation.position | kReserved;
-  if (record->word0.compare_exchange_strong(expected, reservation.position | kAbandoned,
-                                            std::memory_order_seq_cst))
-    local_->header->abandoned.fetch_add(1, std::memory_order_relaxed);
-  wake_if_waiting(local_->header->data_word);
+  local_->discard(reservation);
 }
 
 ChannelStatus Channel::try_claim(ChannelDelivery& out, std::size_t max_size) {
@@ -621,10 +635,7 @@ std::size_t Channel::try_claim_many(std::span<ChannelDelivery> out) {
 }
 
 void Channel::consume(std::span<const ChannelDelivery> deliveries) noexcept {
-  for (const ChannelDelivery& delivery : deliveries)
-    local_->at(delivery.position)
-        ->word0.store(delivery.position | kConsumed, std::memory_order_seq_cst);
-  local_->advance_head();
+  local_->consume(deliveries.data(), deliveries.size());
 }
 
 void Channel::consume_lost(const ChannelDelivery& delivery) noexcept {
@@ -651,7 +662,11 @@ namespace {
 struct Budget {
   std::optional<Clock::time_point> deadline;
   explicit Budget(std::optional<std::chrono::nanoseconds> timeout) {
-    if (timeout) deadline = Clock::now() + *timeout;
+    if (!timeout) return;
+    const auto now = Clock::now();
+    // A timeout beyond the clock's range (nanoseconds::max()) waits without limit instead of
+    // overflowing into the past.
+    if (*timeout <= Clock::time_point::max() - now) deadline = now + *timeout;
   }
   // nullopt once expired.
   std::optional<std::chrono::nanoseconds> left() const {
@@ -693,6 +708,175 @@ std::optional<std::vector<std::byte>> Channel::receive(
     const auto left = budget.left();
     if (!left) return std::nullopt;
     wait_readable(*left, first);
+  }
+}
+
+namespace {
+
+// The loop of every blocking form: an attempt, then a wait, until the attempt returns a value
+// that is true or the budget is spent (then the last value, false).
+template <typename Attempt, typename Wait>
+auto retry(std::optional<std::chrono::nanoseconds> timeout, Attempt&& attempt, Wait&& wait) {
+  const Budget budget(timeout);
+  for (bool first = true;; first = false) {
+    auto result = attempt();
+    if (result) return result;
+    const auto left = budget.left();
+    if (!left) return result;
+    wait(*left, first);
+  }
+}
+
+}  // namespace
+
+std::optional<ChannelReservationGuard> Channel::try_reserve(std::size_t size) {
+  ChannelReservation reservation;
+  if (try_reserve(size, reservation) != ChannelStatus::done) return std::nullopt;
+  return ChannelReservationGuard(local_.get(), reservation);
+}
+
+std::optional<ChannelReservationGuard> Channel::reserve_for(std::size_t size,
+                                                            std::chrono::nanoseconds timeout) {
+  return retry(
+      timeout, [&] { return try_reserve(size); },
+      [&](std::chrono::nanoseconds left, bool first) { wait_writable(size, left, first); });
+}
+
+ChannelReservationGuard Channel::reserve(std::size_t size) {
+  return *retry(
+      std::nullopt, [&] { return try_reserve(size); },
+      [&](std::chrono::nanoseconds left, bool first) { wait_writable(size, left, first); });
+}
+
+std::optional<ChannelDeliveryGuard> Channel::try_claim() {
+  ChannelDelivery delivery;
+  if (try_claim(delivery) != ChannelStatus::done) return std::nullopt;
+  return ChannelDeliveryGuard(local_.get(), delivery);
+}
+
+std::optional<ChannelDeliveryGuard> Channel::claim_for(std::chrono::nanoseconds timeout) {
+  return retry(
+      timeout, [&] { return try_claim(); },
+      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+}
+
+ChannelDeliveryGuard Channel::claim() {
+  return *retry(
+      std::nullopt, [&] { return try_claim(); },
+      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+}
+
+ChannelReceived Channel::try_receive_into(std::span<std::byte> buffer) {
+  ChannelDelivery delivery;
+  const ChannelStatus status = try_claim(delivery, buffer.size());
+  if (status != ChannelStatus::done)
+    return {status, status == ChannelStatus::too_large ? delivery.size : 0};
+  if (delivery.size) std::memcpy(buffer.data(), delivery.data, delivery.size);
+  local_->consume(&delivery, 1);
+  return {ChannelStatus::done, delivery.size};
+}
+
+namespace {
+
+// A receive_into() result the retry loop stops at: done or too_large (not waited past).
+struct Finished {
+  ChannelReceived received;
+  explicit operator bool() const noexcept { return received.status != ChannelStatus::would_block; }
+};
+
+}  // namespace
+
+ChannelReceived Channel::receive_into_for(std::span<std::byte> buffer,
+                                          std::chrono::nanoseconds timeout) {
+  return retry(
+             timeout, [&] { return Finished{try_receive_into(buffer)}; },
+             [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); })
+      .received;
+}
+
+ChannelReceived Channel::receive_into(std::span<std::byte> buffer) {
+  return retry(
+             std::nullopt, [&] { return Finished{try_receive_into(buffer)}; },
+             [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); })
+      .received;
+}
+
+// --- guards -------------------------------------------------------------------------------
+
+ChannelReservationGuard::ChannelReservationGuard(Channel::Local* local,
+                                                 const ChannelReservation& reservation) noexcept
+    : local_(local), reservation_(reservation), uncaught_(std::uncaught_exceptions()) {}
+
+// The moved-to guard judges "left by an exception" against the scope it lives in now.
+ChannelReservationGuard::ChannelReservationGuard(ChannelReservationGuard&& other) noexcept
+    : local_(std::exchange(other.local_, nullptr)),
+      reservation_(other.reservation_),
+      uncaught_(std::uncaught_exceptions()) {}
+
+ChannelReservationGuard& ChannelReservationGuard::operator=(
+    ChannelReservationGuard&& other) noexcept {
+  if (this != &other) {
+    finish();
+    local_ = std::exchange(other.local_, nullptr);
+    reservation_ = other.reservation_;
+    uncaught_ = std::uncaught_exceptions();
+  }
+  return *this;
+}
+
+ChannelReservationGuard::~ChannelReservationGuard() { finish(); }
+
+void ChannelReservationGuard::finish() noexcept {
+  if (std::uncaught_exceptions() > uncaught_)
+    discard();
+  else
+    commit();
+}
+
+void ChannelReservationGuard::commit() noexcept {
+  if (Channel::Local* local = std::exchange(local_, nullptr)) local->commit(&reservation_, 1);
+}
+
+void ChannelReservationGuard::discard() noexcept {
+  if (Channel::Local* local = std::exchange(local_, nullptr)) local->discard(reservation_);
+}
+
+ChannelDeliveryGuard::ChannelDeliveryGuard(Channel::Local* local,
+                                           const ChannelDelivery& delivery) noexcept
+    : local_(local), delivery_(delivery), uncaught_(std::uncaught_exceptions()) {}
+
+ChannelDeliveryGuard::ChannelDeliveryGuard(ChannelDeliveryGuard&& other) noexcept
+    : local_(std::exchange(other.local_, nullptr)),
+      delivery_(other.delivery_),
+      uncaught_(std::uncaught_exceptions()) {}
+
+ChannelDeliveryGuard& ChannelDeliveryGuard::operator=(ChannelDeliveryGuard&& other) noexcept {
+  if (this != &other) {
+    finish();
+    local_ = std::exchange(other.local_, nullptr);
+    delivery_ = other.delivery_;
+    uncaught_ = std::uncaught_exceptions();
+  }
+  return *this;
+}
+
+ChannelDeliveryGuard::~ChannelDeliveryGuard() { finish(); }
+
+void ChannelDeliveryGuard::finish() noexcept {
+  if (std::uncaught_exceptions() > uncaught_)
+    consume_lost();
+  else
+    consume();
+}
+
+void ChannelDeliveryGuard::consume() noexcept {
+  if (Channel::Local* local = std::exchange(local_, nullptr)) local->consume(&delivery_, 1);
+}
+
+void ChannelDeliveryGuard::consume_lost() noexcept {
+  if (Channel::Local* local = std::exchange(local_, nullptr)) {
+    local->header->lost.fetch_add(1, std::memory_order_relaxed);
+    local->consume(&delivery_, 1);
   }
 }
 
