@@ -11,11 +11,12 @@ namespace {
 using enum Syscall;
 
 // Indexed by the enumerator's value; the static_assert below keeps it complete.
-constexpr std::array<std::pair<Syscall, std::string_view>, 63> kNames{{
+constexpr std::array<std::pair<Syscall, std::string_view>, 64> kNames{{
     {unknown, ""},
     {close, "close"},
     {fstat, "fstat"},
     {ftruncate, "ftruncate"},
+    {fallocate, "fallocate"},
     {mmap, "mmap"},
     {munmap, "munmap"},
     {getrandom, "getrandom"},

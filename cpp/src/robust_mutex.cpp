@@ -102,8 +102,10 @@ void initialise(RobustMutex::Layout& layout, const std::string& name) {
 
 // Creates and initialises under O_EXCL; a failure unlinks the half-made segment.
 posix::Mapping create_segment(const std::string& name, mode_t mode) {
-  posix::SharedMemory memory(name, O_CREAT | O_EXCL, mode, sizeof(RobustMutex::Layout));
+  posix::SharedMemory memory(name, O_CREAT | O_EXCL, mode);
   try {
+    // The page is reserved before it is touched: a full /dev/shm is ENOSPC, not a SIGBUS.
+    memory.allocate(sizeof(RobustMutex::Layout));
     posix::Mapping mapping = memory.map();
     initialise(*static_cast<RobustMutex::Layout*>(static_cast<void*>(mapping.bytes().data())),
                name);
@@ -120,7 +122,7 @@ void sleep_briefly() {
 }
 
 // Opens an existing segment and waits, bounded, for its creator to finish: the size is 0 until
-// the creator's ftruncate, `ready` is 0 until its pthread_mutex_init is done.
+// the creator's allocate() is done, `ready` is 0 until its pthread_mutex_init is done.
 posix::Mapping open_segment(const std::string& name, std::chrono::nanoseconds wait) {
   posix::SharedMemory memory(name, 0);
   const detail::Deadline deadline(wait);

@@ -450,3 +450,50 @@ TEST(Channel, AStoppedLockHolderMakesOthersSleepAndTimeOutNotSpin) {
   ASSERT_TRUE(got);
   EXPECT_EQ(id_of(*got), 1u);
 }
+
+// The creator reserves the whole segment (docs/reliability.md, "A full /dev/shm"): no space is
+// ENOSPC at creation, the half-made name is gone, and a ring that fits never faults later.
+TEST(Channel, CreatingOnAFullDevShmThrowsEnospcAndLeavesNoSegment) {
+  ChildProcess child([] {
+    if (!ipcxx::testing::enter_small_dev_shm(1 << 20, 0)) return ipcxx::testing::kChildSkipped;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        if (attempt == 0) Channel::create_unique(4096);
+        if (attempt == 1) Channel("/full", true, 4096);
+        return 1;
+      } catch (const ipcxx::Error& error) {
+        if (error.errno_value() != ENOSPC) return 2;
+      }
+    }
+    return ipcxx::testing::dev_shm_names() == std::vector<std::string>{"filler"} ? 0 : 3;
+  });
+  const int code = child.wait();
+  if (code == ipcxx::testing::kChildSkipped) GTEST_SKIP() << "needs root for a private /dev/shm";
+  EXPECT_EQ(code, 0);
+}
+
+TEST(Channel, ARingLargerThanTheFreeSpaceIsRefusedAtCreationAndOneThatFitsFillsSafely) {
+  ChildProcess child([] {
+    if (!ipcxx::testing::enter_small_dev_shm(1 << 20, 256 << 10))
+      return ipcxx::testing::kChildSkipped;
+    try {
+      Channel::create_unique(512 << 10);
+      return 1;
+    } catch (const ipcxx::Error& error) {
+      if (error.errno_value() != ENOSPC) return 2;
+    }
+    if (ipcxx::testing::dev_shm_names() != std::vector<std::string>{"filler"}) return 3;
+    Channel channel = Channel::create_unique(64 << 10);
+    Channel::unlink(channel.name());
+    const std::size_t free_after_creation = ipcxx::testing::dev_shm_free_bytes();
+    std::size_t sent = 0;
+    while (channel.try_send(message(static_cast<std::uint32_t>(sent), 1000)) == ChannelStatus::done)
+      ++sent;
+    if (sent < 60) return 4;
+    if (ipcxx::testing::dev_shm_free_bytes() != free_after_creation) return 5;
+    return 0;
+  });
+  const int code = child.wait();
+  if (code == ipcxx::testing::kChildSkipped) GTEST_SKIP() << "needs root for a private /dev/shm";
+  EXPECT_EQ(code, 0);
+}

@@ -3,10 +3,12 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <exception>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ipcxx::testing {
 
@@ -56,6 +58,20 @@ class ChildProcess {
   pid_t pid_ = -1;
   bool reaped_ = false;
 };
+
+/// The exit code of a child that could not run its test here (enter_small_dev_shm refused).
+inline constexpr int kChildSkipped = 77;
+
+/// For a forked child: moves it into private IPC and mount namespaces whose /dev/shm is a new
+/// tmpfs of `bytes`, filled until exactly `leave_free` bytes are free (a file "filler").
+/// Returns false when not permitted (not root); throws std::runtime_error on other failures.
+bool enter_small_dev_shm(std::size_t bytes, std::size_t leave_free);
+
+/// Bytes free on /dev/shm (statvfs).
+std::size_t dev_shm_free_bytes();
+
+/// The names in /dev/shm, sorted.
+std::vector<std::string> dev_shm_names();
 
 /// A one-byte pipe for "I am ready" style handshakes between parent and child.
 class Signal {

@@ -1,6 +1,7 @@
 // ipcxx::posix::SharedMemory and Mapping: sizes, spans, descriptors and cross-process data.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,6 +42,36 @@ TEST(PosixSharedMemory, FailedResizeLeavesAPreExistingSegment) {
   SharedMemory memory = SharedMemory::create(cleanup.name, 10);
   EXPECT_THROW(SharedMemory(cleanup.name, 0, 0600, 4096, /*read_only=*/true), ipcxx::Error);
   EXPECT_NO_THROW(SharedMemory::open(cleanup.name));
+}
+
+TEST(PosixSharedMemory, AllocateSetsTheSizeWithEveryPageTaken) {
+  Unlinker cleanup{unique_name()};
+  SharedMemory memory = SharedMemory::create(cleanup.name, 0);
+  memory.allocate(5 * 4096 + 1);
+  EXPECT_EQ(memory.size(), 5u * 4096 + 1);
+  struct stat info {};
+  ASSERT_EQ(::fstat(memory.fd(), &info), 0);
+  EXPECT_GE(info.st_blocks * 512, 6 * 4096);  // allocated, not a sparse file
+}
+
+TEST(PosixSharedMemory, AllocateOnAFullFilesystemThrowsEnospcAndKeepsTheSize) {
+  ChildProcess child([] {
+    if (!ipcxx::testing::enter_small_dev_shm(1 << 20, 8192)) return ipcxx::testing::kChildSkipped;
+    SharedMemory memory = SharedMemory::create("/full", 0);
+    try {
+      memory.allocate(3 * 4096);
+      return 1;
+    } catch (const ipcxx::Error& error) {
+      if (error.errno_value() != ENOSPC || error.syscall() != ipcxx::Syscall::fallocate) return 2;
+    }
+    if (memory.size() != 0) return 3;
+    if (ipcxx::testing::dev_shm_free_bytes() != 8192) return 4;  // nothing kept
+    memory.allocate(2 * 4096);
+    return memory.size() == 2 * 4096 ? 0 : 5;
+  });
+  const int code = child.wait();
+  if (code == ipcxx::testing::kChildSkipped) GTEST_SKIP() << "needs root for a private /dev/shm";
+  EXPECT_EQ(code, 0);
 }
 
 TEST(PosixSharedMemory, CloseFdKeepsMappingsAndReleaseFdGivesItAway) {

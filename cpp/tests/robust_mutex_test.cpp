@@ -347,3 +347,23 @@ TEST(RobustMutex, ProcessesContendingKeepMutualExclusion) {
   for (auto& child : children) EXPECT_EQ(child->wait(), 0);
   EXPECT_EQ(*value, kChildren * kRounds);
 }
+
+// The creator reserves the page before touching it (docs/reliability.md, "A full /dev/shm").
+TEST(RobustMutex, CreatingOnAFullDevShmThrowsEnospcAndLeavesNoSegment) {
+  ChildProcess child([] {
+    if (!ipcxx::testing::enter_small_dev_shm(1 << 20, 0)) return ipcxx::testing::kChildSkipped;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      try {
+        if (attempt == 0) RobustMutex::create_unique();
+        if (attempt == 1) RobustMutex("/full", true);
+        return 1;
+      } catch (const ipcxx::Error& error) {
+        if (error.errno_value() != ENOSPC) return 2;
+      }
+    }
+    return ipcxx::testing::dev_shm_names() == std::vector<std::string>{"filler"} ? 0 : 3;
+  });
+  const int code = child.wait();
+  if (code == ipcxx::testing::kChildSkipped) GTEST_SKIP() << "needs root for a private /dev/shm";
+  EXPECT_EQ(code, 0);
+}

@@ -16,6 +16,7 @@ enum class Syscall : std::uint8_t {
   close,
   fstat,
   ftruncate,
+  fallocate,
   mmap,
   munmap,
   getrandom,

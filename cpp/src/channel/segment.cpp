@@ -26,7 +26,7 @@ Header& header_of(const posix::Mapping& mapping) {
 }
 
 void initialise(Header& header, std::size_t capacity) {
-  // ftruncate zero-filled everything: indices, locks, counters and the participant table.
+  // A new object reads as zeros: indices, locks, counters and the participant table.
   std::memcpy(header.magic, kMagic, sizeof kMagic);
   header.version = kVersion;
   header.capacity = capacity;
@@ -95,8 +95,11 @@ std::size_t ring_capacity(std::size_t requested) {
 }
 
 posix::Mapping create(const std::string& name, std::size_t capacity, mode_t mode) {
-  posix::SharedMemory memory(name, O_CREAT | O_EXCL, mode, kRingOffset + capacity);
+  posix::SharedMemory memory(name, O_CREAT | O_EXCL, mode);
   try {
+    // Every page is reserved now: a full /dev/shm is ENOSPC here, never a SIGBUS when the
+    // ring first reaches a page nobody touched (docs/reliability.md, "A full /dev/shm").
+    memory.allocate(kRingOffset + capacity);
     posix::Mapping mapping = memory.map();
     initialise(header_of(mapping), capacity);
     return mapping;

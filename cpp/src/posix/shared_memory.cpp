@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -96,6 +97,35 @@ std::size_t SharedMemory::size() const {
 void SharedMemory::resize(std::size_t size) {
   // Without a descriptor the kernel answers -1 with EBADF, as it did before close_fd().
   detail::check(::ftruncate(fd_.get(), static_cast<off_t>(size)), Syscall::ftruncate, name_);
+}
+
+void SharedMemory::allocate(std::size_t size) {
+  if (!fd_) throw Error(EBADF, Syscall::fallocate, name_);
+  // The pages are allocated past the end first (KEEP_SIZE) and the size is set last, so a
+  // peer that waits for a non-zero size (Channel, RobustMutex) never maps a missing page.
+  // tmpfs gives back everything one call allocated when a signal interrupts it (EINTR), so a
+  // large object is allocated in steps short enough to finish between signals.
+  constexpr std::size_t kStep = std::size_t{64} << 20;
+  for (std::size_t offset = 0; offset < size;) {
+    const std::size_t length = std::min(kStep, size - offset);
+    if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                    static_cast<off_t>(length)) == 0) {
+      offset += length;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EOPNOTSUPP) detail::throw_errno(Syscall::fallocate, name_);
+    // A filesystem without fallocate: glibc's posix_fallocate writes each block instead (the
+    // size is set first, so a fast peer may map a page before it is written). It returns
+    // the error number rather than setting errno.
+    resize(size);
+    int error = 0;
+    do error = ::posix_fallocate(fd_.get(), 0, static_cast<off_t>(size));
+    while (error == EINTR);
+    if (error) throw Error(error, Syscall::fallocate, name_);
+    return;
+  }
+  resize(size);
 }
 
 Mapping SharedMemory::map() const {

@@ -56,6 +56,10 @@ class SharedMemory {
   std::size_t size() const;
   /// Grows or shrinks the object (ftruncate).
   void resize(std::size_t size);
+  /// Grows the object to `size` bytes with every page allocated first (fallocate), so touching
+  /// a mapping of it never raises SIGBUS for want of space. Throws Error (call "fallocate";
+  /// ENOSPC when the filesystem is full, and then the size is left as it was).
+  void allocate(std::size_t size);
   /// Maps the whole object (size() bytes); writable unless opened read-only.
   Mapping map() const;
   /// Closes the descriptor; mappings stay valid. Idempotent once it succeeded. Throws Error
