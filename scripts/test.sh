@@ -169,6 +169,7 @@ cmake --install "$build" --prefix "$prefix/install" >/dev/null
 cmake -S examples/cpp -B "$prefix/consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix/install" >/dev/null
 cmake --build "$prefix/consumer"
 "$prefix/consumer/ipcxx_example"
+"$prefix/consumer/ipcxx_channel_example"
 
 step "No IPC object left behind by the C++ steps (each pytest run has its own guard)"
 leftover=$(comm -13 <(echo "$initial_objects") <(ipc_objects))
