@@ -190,16 +190,18 @@ class Channel {
 
 /// A reserved message space (Channel::reserve()): write bytes(), then it is committed at the
 /// end of the guard's scope, or discarded (never delivered, counted in abandoned()) when the
-/// scope is left by an exception (std::uncaught_exceptions() grew since the guard was made or
-/// moved to). commit()/discard() finish it earlier. Move-only; not thread-safe. Must be
-/// finished before its Channel is destroyed (moving the Channel is fine).
+/// scope is left by an exception (std::uncaught_exceptions() grew since the guard was made;
+/// a move keeps that count). commit()/discard() finish it earlier. Move-only; not thread-safe.
+/// Must be finished before its Channel is destroyed (moving the Channel is fine).
 class ChannelReservationGuard {
  public:
   ChannelReservationGuard(ChannelReservationGuard&& other) noexcept;
   ChannelReservationGuard& operator=(ChannelReservationGuard&& other) noexcept;
   ChannelReservationGuard(const ChannelReservationGuard&) = delete;
   ChannelReservationGuard& operator=(const ChannelReservationGuard&) = delete;
-  ~ChannelReservationGuard();
+  ~ChannelReservationGuard() {
+    if (local_) finish();
+  }
 
   /// The message's bytes, to be written (empty once finished).
   std::span<std::byte> bytes() const noexcept {
@@ -219,7 +221,7 @@ class ChannelReservationGuard {
  private:
   friend class Channel;
   ChannelReservationGuard(Channel::Local* local, const ChannelReservation& reservation) noexcept;
-  void finish() noexcept;
+  void finish() noexcept;  // as at the end of a scope; local_ is set
   Channel::Local* local_;
   ChannelReservation reservation_;
   int uncaught_;
@@ -236,7 +238,9 @@ class ChannelDeliveryGuard {
   ChannelDeliveryGuard& operator=(ChannelDeliveryGuard&& other) noexcept;
   ChannelDeliveryGuard(const ChannelDeliveryGuard&) = delete;
   ChannelDeliveryGuard& operator=(const ChannelDeliveryGuard&) = delete;
-  ~ChannelDeliveryGuard();
+  ~ChannelDeliveryGuard() {
+    if (local_) finish();
+  }
 
   /// The message's bytes, valid until it is finished.
   std::span<const std::byte> bytes() const noexcept {
@@ -256,7 +260,7 @@ class ChannelDeliveryGuard {
  private:
   friend class Channel;
   ChannelDeliveryGuard(Channel::Local* local, const ChannelDelivery& delivery) noexcept;
-  void finish() noexcept;
+  void finish() noexcept;  // as at the end of a scope; local_ is set
   Channel::Local* local_;
   ChannelDelivery delivery_;
   int uncaught_;

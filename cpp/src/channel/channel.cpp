@@ -713,16 +713,16 @@ std::optional<std::vector<std::byte>> Channel::receive(
 
 namespace {
 
-// The loop of every blocking form: an attempt, then a wait, until the attempt returns a value
-// that is true or the budget is spent (then the last value, false).
+// The loop of every blocking form: attempt() until it returns true, with a wait between
+// attempts, or until the budget is spent (false). The guards are made once, after it (a
+// guard's construction samples std::uncaught_exceptions(), a TLS call in libstdc++).
 template <typename Attempt, typename Wait>
-auto retry(std::optional<std::chrono::nanoseconds> timeout, Attempt&& attempt, Wait&& wait) {
+bool retry(std::optional<std::chrono::nanoseconds> timeout, Attempt&& attempt, Wait&& wait) {
   const Budget budget(timeout);
   for (bool first = true;; first = false) {
-    auto result = attempt();
-    if (result) return result;
+    if (attempt()) return true;
     const auto left = budget.left();
-    if (!left) return result;
+    if (!left) return false;
     wait(*left, first);
   }
 }
@@ -737,15 +737,20 @@ std::optional<ChannelReservationGuard> Channel::try_reserve(std::size_t size) {
 
 std::optional<ChannelReservationGuard> Channel::reserve_for(std::size_t size,
                                                             std::chrono::nanoseconds timeout) {
-  return retry(
-      timeout, [&] { return try_reserve(size); },
-      [&](std::chrono::nanoseconds left, bool first) { wait_writable(size, left, first); });
+  ChannelReservation reservation;
+  if (!retry(
+          timeout, [&] { return try_reserve(size, reservation) == ChannelStatus::done; },
+          [&](std::chrono::nanoseconds left, bool first) { wait_writable(size, left, first); }))
+    return std::nullopt;
+  return ChannelReservationGuard(local_.get(), reservation);
 }
 
 ChannelReservationGuard Channel::reserve(std::size_t size) {
-  return *retry(
-      std::nullopt, [&] { return try_reserve(size); },
+  ChannelReservation reservation;
+  retry(
+      std::nullopt, [&] { return try_reserve(size, reservation) == ChannelStatus::done; },
       [&](std::chrono::nanoseconds left, bool first) { wait_writable(size, left, first); });
+  return ChannelReservationGuard(local_.get(), reservation);
 }
 
 std::optional<ChannelDeliveryGuard> Channel::try_claim() {
@@ -755,15 +760,20 @@ std::optional<ChannelDeliveryGuard> Channel::try_claim() {
 }
 
 std::optional<ChannelDeliveryGuard> Channel::claim_for(std::chrono::nanoseconds timeout) {
-  return retry(
-      timeout, [&] { return try_claim(); },
-      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  ChannelDelivery delivery;
+  if (!retry(
+          timeout, [&] { return try_claim(delivery) == ChannelStatus::done; },
+          [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); }))
+    return std::nullopt;
+  return ChannelDeliveryGuard(local_.get(), delivery);
 }
 
 ChannelDeliveryGuard Channel::claim() {
-  return *retry(
-      std::nullopt, [&] { return try_claim(); },
+  ChannelDelivery delivery;
+  retry(
+      std::nullopt, [&] { return try_claim(delivery) == ChannelStatus::done; },
       [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  return ChannelDeliveryGuard(local_.get(), delivery);
 }
 
 ChannelReceived Channel::try_receive_into(std::span<std::byte> buffer) {
@@ -776,29 +786,24 @@ ChannelReceived Channel::try_receive_into(std::span<std::byte> buffer) {
   return {ChannelStatus::done, delivery.size};
 }
 
-namespace {
-
-// A receive_into() result the retry loop stops at: done or too_large (not waited past).
-struct Finished {
-  ChannelReceived received;
-  explicit operator bool() const noexcept { return received.status != ChannelStatus::would_block; }
-};
-
-}  // namespace
-
 ChannelReceived Channel::receive_into_for(std::span<std::byte> buffer,
                                           std::chrono::nanoseconds timeout) {
-  return retry(
-             timeout, [&] { return Finished{try_receive_into(buffer)}; },
-             [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); })
-      .received;
+  ChannelReceived received;
+  // A too-long message is not waited past: it is there, only the buffer is short.
+  retry(
+      timeout,
+      [&] { return (received = try_receive_into(buffer)).status != ChannelStatus::would_block; },
+      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  return received;
 }
 
 ChannelReceived Channel::receive_into(std::span<std::byte> buffer) {
-  return retry(
-             std::nullopt, [&] { return Finished{try_receive_into(buffer)}; },
-             [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); })
-      .received;
+  ChannelReceived received;
+  retry(
+      std::nullopt,
+      [&] { return (received = try_receive_into(buffer)).status != ChannelStatus::would_block; },
+      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  return received;
 }
 
 // --- guards -------------------------------------------------------------------------------
@@ -807,24 +812,23 @@ ChannelReservationGuard::ChannelReservationGuard(Channel::Local* local,
                                                  const ChannelReservation& reservation) noexcept
     : local_(local), reservation_(reservation), uncaught_(std::uncaught_exceptions()) {}
 
-// The moved-to guard judges "left by an exception" against the scope it lives in now.
+// A moved guard keeps the count of its creation, as the Library Fundamentals TS's scope_fail
+// does (and a move costs no TLS call).
 ChannelReservationGuard::ChannelReservationGuard(ChannelReservationGuard&& other) noexcept
     : local_(std::exchange(other.local_, nullptr)),
       reservation_(other.reservation_),
-      uncaught_(std::uncaught_exceptions()) {}
+      uncaught_(other.uncaught_) {}
 
 ChannelReservationGuard& ChannelReservationGuard::operator=(
     ChannelReservationGuard&& other) noexcept {
   if (this != &other) {
-    finish();
+    if (local_) finish();
     local_ = std::exchange(other.local_, nullptr);
     reservation_ = other.reservation_;
-    uncaught_ = std::uncaught_exceptions();
+    uncaught_ = other.uncaught_;
   }
   return *this;
 }
-
-ChannelReservationGuard::~ChannelReservationGuard() { finish(); }
 
 void ChannelReservationGuard::finish() noexcept {
   if (std::uncaught_exceptions() > uncaught_)
@@ -848,19 +852,17 @@ ChannelDeliveryGuard::ChannelDeliveryGuard(Channel::Local* local,
 ChannelDeliveryGuard::ChannelDeliveryGuard(ChannelDeliveryGuard&& other) noexcept
     : local_(std::exchange(other.local_, nullptr)),
       delivery_(other.delivery_),
-      uncaught_(std::uncaught_exceptions()) {}
+      uncaught_(other.uncaught_) {}
 
 ChannelDeliveryGuard& ChannelDeliveryGuard::operator=(ChannelDeliveryGuard&& other) noexcept {
   if (this != &other) {
-    finish();
+    if (local_) finish();
     local_ = std::exchange(other.local_, nullptr);
     delivery_ = other.delivery_;
-    uncaught_ = std::uncaught_exceptions();
+    uncaught_ = other.uncaught_;
   }
   return *this;
 }
-
-ChannelDeliveryGuard::~ChannelDeliveryGuard() { finish(); }
 
 void ChannelDeliveryGuard::finish() noexcept {
   if (std::uncaught_exceptions() > uncaught_)
