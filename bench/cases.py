@@ -1232,6 +1232,15 @@ case("channel_pingpong_spin0_one_way_vs_posix_mq")(
 case("channel_reserve_peek_1MiB_vs_memcpy")(against(channel_reserve_peek, memcpy_1mib))
 
 
+def cpp_side():
+    raise SystemExit("the ipcxx side of this row is cpp/bench/channel_bench.cpp (run.py runs it)")
+
+
+# Their ipcxx side is C++ (run.py's CPP_CASES); the other is this, the Python binding.
+case("channel_2proc_16B_cpp_vs_python")(against(cpp_side, channel_stream))
+case("channel_2proc_16B_cpp_guards_vs_python")(against(cpp_side, channel_stream))
+
+
 def main() -> None:
     name, seconds = sys.argv[1], float(sys.argv[2])
     step, cleanup = CASES[name]()

@@ -294,7 +294,10 @@ def write_docs(report: dict, result_file: Path, docs: Path) -> None:
         "`peek()` at it (no copy out), in an 8 MiB channel; its other side is one 1 MiB copy. "
         "Their C floors: a single-producer single-consumer ring of the Channel's record format "
         "in shared memory (busy-polled, one or 64 records per index update), a futex-word "
-        "ping-pong for `spin=0`, and `memcpy` of 1 MiB.",
+        "ping-pong for `spin=0`, and `memcpy` of 1 MiB. The `_cpp_` rows run the same stream "
+        "from C++ (`cpp/bench/channel_bench.cpp` against the Release core): `send` + "
+        "`receive_into`, or the `reserve()`/`claim()` scope guards (zero copy); their other "
+        "side is the Python binding's `send`/`receive`, their floor the same C ring.",
         "",
     ]
     lines += [f"![{name}](images/{name})" for name in images]

@@ -98,6 +98,9 @@ CASES: list[tuple[str, float | None]] = [
     ("channel_pingpong_one_way_vs_iceoryx2_busy", 1.0),
     ("channel_pingpong_spin0_one_way_vs_posix_mq", 1.0),
     ("channel_reserve_peek_1MiB_vs_memcpy", 1.25),
+    # ipcxx::Channel from C++ (cpp/bench/channel_bench.cpp) against the same from Python.
+    ("channel_2proc_16B_cpp_vs_python", None),
+    ("channel_2proc_16B_cpp_guards_vs_python", None),
 ]
 
 # Rows whose other side is an alternative, not upstream: (what it is, the ALTERNATIVE_PINS
@@ -127,7 +130,14 @@ COMPARED_WITH: dict[str, tuple[str, str | None]] = {
         None,
     ),
     "channel_reserve_peek_1MiB_vs_memcpy": ("one 1 MiB copy (memoryview slice assignment)", None),
+    "channel_2proc_16B_cpp_vs_python": ("ipcxx.Channel send / receive from Python", None),
+    "channel_2proc_16B_cpp_guards_vs_python": ("ipcxx.Channel send / receive from Python", None),
 }
+
+# Rows whose ipcxx side is a C++ program of cpp/bench (built by build_cpp_workers()), run as
+# `program CASE SECONDS` like floor.c, instead of cases.py.
+CPP_WORKER = "ipcxx_channel_bench"
+CPP_CASES = {"channel_2proc_16B_cpp_vs_python", "channel_2proc_16B_cpp_guards_vs_python"}
 
 
 MSGSIZE_MAX = Path("/proc/sys/fs/mqueue/msgsize_max")
@@ -357,6 +367,36 @@ def build_floor() -> Path:
     return binary
 
 
+def configure_cpp() -> Path | None:
+    """Configures the Release build of the C++ core with cpp/bench (BUILD/core); None when
+    cmake fails."""
+    build = BUILD / "core"
+    configure = subprocess.run(
+        ["cmake", "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
+         "-DCMAKE_BUILD_TYPE=Release", "-DIPCXX_BUILD_BENCH=ON"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if configure.returncode != 0:
+        print(f"C++ benchmarks skipped: cmake failed\n{configure.stderr[-1500:]}")
+        return None
+    return build
+
+
+def build_cpp_worker() -> Path | None:
+    """The C++ Channel worker (cpp/bench/channel_bench.cpp) against the Release core; None when
+    it cannot be built (its rows then report the Python side only)."""
+    build = configure_cpp()
+    if build is None:
+        return None
+    built = subprocess.run(
+        ["cmake", "--build", str(build), "--target", CPP_WORKER], capture_output=True, text=True
+    )
+    if built.returncode != 0:
+        print(f"C++ Channel rows skipped: the build failed\n{built.stdout[-1500:]}")
+        return None
+    return next(build.rglob(CPP_WORKER))
+
+
 def measure(command: list[str], env: dict[str, str], owned: OwnedObjects) -> float | None:
     """Runs one worker; whatever way it ends, removes the objects it left (by the run's prefix
     and record, never by "what appeared")."""
@@ -460,8 +500,10 @@ def run_python_cases(
     cases: list[tuple[str, float | None]] = CASES,
     sides: tuple[str, ...] = SIDES,
     unavailable: dict[str, str] | None = None,
+    cpp_worker: Path | None = None,
 ) -> dict[str, dict]:
-    """unavailable: {alternative package: why}; a row that needs one runs its ipcxx side only."""
+    """unavailable: {alternative package: why}; a row that needs one runs its ipcxx side only.
+    cpp_worker: the program that runs the ipcxx side of CPP_CASES (None: they are not run)."""
     unavailable = unavailable or {}
     skipped = skipped_cases(msgsize)
     for name in skipped:
@@ -483,11 +525,13 @@ def run_python_cases(
             here = [s for s in case_sides(name, sides) if s != "alternative" or name not in missing]
             order = here if repetition % 2 == 0 else list(reversed(here))
             for side in order:
-                value = measure(
-                    [sys.executable, str(HERE / "cases.py"), name, str(seconds)],
-                    side_environment(side),
-                    owned,
-                )
+                if name in CPP_CASES and side == "ipcxx":
+                    if cpp_worker is None:
+                        continue
+                    command = [str(cpp_worker), name, str(seconds)]
+                else:
+                    command = [sys.executable, str(HERE / "cases.py"), name, str(seconds)]
+                value = measure(command, side_environment(side), owned)
                 if value is not None:
                     raw[name][side].append(value)
             value = measure([str(floor), name, str(seconds)], side_environment("ipcxx"), owned)
@@ -533,17 +577,13 @@ def ensure_google_benchmark() -> None:
 def run_core_benchmark(quick: bool) -> dict | None:
     """Google Benchmark of the C++ core against raw syscalls (needs libbenchmark-dev)."""
     ensure_google_benchmark()
-    build = BUILD / "core"
-    configure = subprocess.run(
-        ["cmake", "-S", str(ROOT), "-B", str(build), "-G", "Ninja",
-         "-DCMAKE_BUILD_TYPE=Release", "-DIPCXX_BUILD_BENCH=ON"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if configure.returncode != 0:
-        print("core benchmark skipped: cmake failed (is libbenchmark-dev installed?)")
-        print(configure.stderr[-1500:])
+    build = configure_cpp()
+    if build is None:
         return None
-    subprocess.run(["cmake", "--build", str(build), "--target", "ipcxx_core_bench"], check=True)
+    built = subprocess.run(["cmake", "--build", str(build), "--target", "ipcxx_core_bench"])
+    if built.returncode != 0:
+        print("core benchmark skipped: not built (is libbenchmark-dev installed?)")
+        return None
     binary = next(build.rglob("ipcxx_core_bench"))
     worker = subprocess.Popen(
         [str(binary), "--benchmark_format=json",
@@ -642,12 +682,13 @@ def main(argv: list[str] | None = None) -> int:
             ensure_upstream()
         unavailable = ensure_alternatives(needed)  # type: ignore[arg-type]
     floor = build_floor()
+    cpp_worker = build_cpp_worker() if any(n in CPP_CASES for n, _ in cases) else None
     started = datetime.datetime.now(datetime.timezone.utc)
     limit = message_size_limit(65536, may_raise=arguments.raise_msgsize_max)
     with OwnedObjects() as owned, limit as msgsize:
         results = run_python_cases(
             repetitions, seconds, floor, owned, msgsize=msgsize, cases=cases, sides=sides,
-            unavailable=unavailable,
+            unavailable=unavailable, cpp_worker=cpp_worker,
         )  # fmt: skip
     run_sides = tuple(
         sorted({s for n, _ in cases for s in case_sides(n, sides)}, key=SIDE_ORDER.index)
