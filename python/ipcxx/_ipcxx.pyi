@@ -33,7 +33,12 @@ class RobustLock:
     """A lock shared by processes by name, robust to a holder's crash."""
 
     def __init__(
-        self, name: str | bytes | None, *, create: bool = False, mode: int = 0o600
+        self,
+        name: str | bytes | None,
+        *,
+        create: bool = False,
+        mode: int = 0o600,
+        exclusive: bool = False,
     ) -> None: ...
     @property
     def name(self) -> str: ...
@@ -90,6 +95,7 @@ class Channel:
         create: bool = False,
         capacity: int = 1048576,
         mode: int = 0o600,
+        exclusive: bool = False,
     ) -> None: ...
     @property
     def name(self) -> str: ...

@@ -78,8 +78,18 @@ class Channel {
   /// not a channel.
   explicit Channel(std::string name, bool create = false, std::size_t capacity = kDefaultCapacity,
                    mode_t mode = 0600);
+  /// Creates a new channel `name`; throws Error(EEXIST) when the name is taken (whatever it
+  /// holds), like RobustMutex::create.
+  static Channel create(std::string name, std::size_t capacity = kDefaultCapacity,
+                        mode_t mode = 0600);
   /// Creates a channel under a fresh random name.
   static Channel create_unique(std::size_t capacity = kDefaultCapacity, mode_t mode = 0600);
+  /// The ring a `capacity` argument gives: the next power of two, at least kMinCapacity.
+  /// Throws std::invalid_argument beyond kMaxCapacity.
+  static std::size_t ring_capacity(std::size_t capacity);
+  /// The smallest ring whose max_message_size() holds a message of `size` bytes (0 when none
+  /// can: more than kMaxCapacity / 2 - 16).
+  static std::size_t capacity_for_message(std::size_t size) noexcept;
 
   Channel(Channel&& other) noexcept;
   Channel& operator=(Channel&& other) noexcept;

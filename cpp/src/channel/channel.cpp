@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
@@ -522,6 +523,23 @@ Channel::Channel(std::string name, bool create, std::size_t capacity, mode_t mod
   local_ = make_local(std::move(name), std::move(mapping));
 }
 
+Channel Channel::create(std::string name, std::size_t capacity, mode_t mode) {
+  posix::validate_name(name);
+  const std::size_t ring = channel::ring_capacity(capacity);
+  posix::Mapping mapping = channel::create(name, ring, mode);
+  return Channel(make_local(std::move(name), std::move(mapping)));
+}
+
+std::size_t Channel::ring_capacity(std::size_t capacity) {
+  return channel::ring_capacity(capacity);
+}
+
+std::size_t Channel::capacity_for_message(std::size_t size) noexcept {
+  // max_message_size() == capacity / 2 - kRecordHeader.
+  if (size > kMaxCapacity / 2 - kRecordHeader) return 0;
+  return std::max(kMinCapacity, std::bit_ceil(2 * (size + kRecordHeader)));
+}
+
 Channel Channel::create_unique(std::size_t capacity, mode_t mode) {
   const std::size_t ring = ring_capacity(capacity);
   return detail::create_with_unique_name([&](std::string name) {
@@ -572,10 +590,15 @@ std::chrono::nanoseconds Channel::spin() const noexcept {
 namespace {
 
 void check_size(std::size_t size, std::size_t max_message) {
-  if (size > max_message)
-    throw std::length_error("a message of " + std::to_string(size) +
-                            " bytes can never fit in this channel (at most " +
-                            std::to_string(max_message) + " bytes)");
+  if (size <= max_message) [[likely]]
+    return;
+  const std::size_t fits = Channel::capacity_for_message(size);
+  throw std::length_error(
+      "a message of " + std::to_string(size) + " bytes can never fit in this channel (at most " +
+      std::to_string(max_message) + " bytes; " +
+      (fits ? "a channel of capacity " + std::to_string(fits) + " or more would hold it)"
+            : "no channel can hold it: the largest capacity is " +
+                  std::to_string(Channel::kMaxCapacity) + ")"));
 }
 
 }  // namespace

@@ -55,6 +55,23 @@ void validate(const std::string& name, const Header& header, std::size_t size) {
     reject(name, "its size " + std::to_string(size) + " does not match its capacity");
 }
 
+// Whether `size` is that of some channel: the header, the participant table and a ring of a
+// valid capacity.
+bool channel_sized(std::size_t size) {
+  if (size < kRingOffset) return false;
+  const std::size_t capacity = size - kRingOffset;
+  return capacity >= Channel::kMinCapacity && capacity <= Channel::kMaxCapacity &&
+         std::has_single_bit(capacity);
+}
+
+// Whether the magic number may still be being written by a creator: each byte is either
+// still zero (ftruncate's fill) or already the right one.
+bool magic_in_progress(const Header& header) {
+  for (std::size_t i = 0; i < sizeof kMagic; ++i)
+    if (header.magic[i] != 0 && header.magic[i] != kMagic[i]) return false;
+  return true;
+}
+
 void sleep_briefly() {
   const timespec pause{0, 1'000'000};
   ::nanosleep(&pause, nullptr);
@@ -64,9 +81,11 @@ posix::Mapping open_existing(const std::string& name) {
   posix::SharedMemory memory(name, 0);
   const detail::Deadline deadline(kOpenWait);
   for (;;) {
+    // A creator sets the size last (after reserving the pages), so a non-zero size is final:
+    // one that no channel has, or a foreign magic number, is refused at once.
     const std::size_t size = memory.size();
-    if (size != 0 && size < kRingOffset + Channel::kMinCapacity)
-      reject(name, "its size is " + std::to_string(size) + " bytes");
+    if (size != 0 && !channel_sized(size))
+      reject(name, "its size, " + std::to_string(size) + " bytes, is not that of any channel");
     if (size != 0) {
       posix::Mapping mapping = memory.map();
       const Header& header = header_of(mapping);
@@ -76,11 +95,14 @@ posix::Mapping open_existing(const std::string& name) {
         return mapping;
       }
       if (ready != 0) reject(name, "bad header");
+      if (!magic_in_progress(header)) reject(name, "wrong magic number");
     }
     if (deadline.expired())
-      throw ChannelError(name +
-                         " was never initialised as a channel (its creator may have died while "
-                         "creating it; unlink it and create it again)");
+      throw ChannelError(
+          name + (size == 0 ? " is an empty segment" : " has a channel's size") +
+          " that was never initialised as a channel within 1 s: a creator that died or stopped "
+          "while creating it leaves this (if no process is creating it, unlink it and create "
+          "it again)");
     sleep_briefly();
   }
 }

@@ -202,18 +202,23 @@ void channel_dealloc(PyObject* self) {
 }
 
 int channel_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"name", "create", "capacity", "mode", nullptr};
+  static const char* keywords[] = {"name", "create", "capacity", "mode", "exclusive", nullptr};
   OptionalName name;
   PyObject* name_object = Py_None;
   int create = 0;
   Py_ssize_t capacity = static_cast<Py_ssize_t>(Channel::kDefaultCapacity);
   int mode = 0600;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pni", const_cast<char**>(keywords),
-                                   &name_object, &create, &capacity, &mode))
+  int exclusive = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O$pnip", const_cast<char**>(keywords),
+                                   &name_object, &create, &capacity, &mode, &exclusive))
     return -1;
   if (!convert_name(name_object, &name)) return -1;
   if (!name && !create) {
     PyErr_SetString(PyExc_ValueError, "name can only be None with create=True");
+    return -1;
+  }
+  if (exclusive && !create) {
+    PyErr_SetString(PyExc_ValueError, "exclusive=True needs create=True");
     return -1;
   }
   if (capacity <= 0) {
@@ -228,9 +233,11 @@ int channel_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   std::shared_ptr<Channel> opened;
   if (!guarded(self, [&] {
         const auto bytes = static_cast<std::size_t>(capacity);
-        opened = std::make_shared<Channel>(
-            name ? Channel(*name, create != 0, bytes, static_cast<mode_t>(mode))
-                 : Channel::create_unique(bytes, static_cast<mode_t>(mode)));
+        const auto permissions = static_cast<mode_t>(mode);
+        opened = std::make_shared<Channel>(!name ? Channel::create_unique(bytes, permissions)
+                                           : exclusive
+                                               ? Channel::create(*name, bytes, permissions)
+                                               : Channel(*name, create != 0, bytes, permissions));
       }))
     return -1;
   PyObject* stored = name_to_python(opened->name());

@@ -154,16 +154,21 @@ void lock_dealloc(PyObject* self) {
 }
 
 int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"name", "create", "mode", nullptr};
+  static const char* keywords[] = {"name", "create", "mode", "exclusive", nullptr};
   OptionalName name;
   int create = 0;
   int mode = 0600;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|$pi", const_cast<char**>(keywords),
-                                   convert_name, &name, &create, &mode))
+  int exclusive = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&|$pip", const_cast<char**>(keywords),
+                                   convert_name, &name, &create, &mode, &exclusive))
     return -1;
   if (!check_mode(mode)) return -1;
   if (!name && !create) {
     PyErr_SetString(PyExc_ValueError, "name can only be None with create=True");
+    return -1;
+  }
+  if (exclusive && !create) {
+    PyErr_SetString(PyExc_ValueError, "exclusive=True needs create=True");
     return -1;
   }
   if (!is_closed(as_lock(self))) {
@@ -172,9 +177,11 @@ int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   }
   std::shared_ptr<RobustMutex> opened;
   const bool ok = guarded(self, [&] {
-    opened = std::make_shared<RobustMutex>(
-        name ? RobustMutex(*name, create != 0, static_cast<mode_t>(mode))
-             : RobustMutex::create_unique(static_cast<mode_t>(mode)));
+    const auto permissions = static_cast<mode_t>(mode);
+    opened =
+        std::make_shared<RobustMutex>(!name       ? RobustMutex::create_unique(permissions)
+                                      : exclusive ? RobustMutex::create(*name, permissions)
+                                                  : RobustMutex(*name, create != 0, permissions));
   });
   if (!ok) return -1;
   PyObject* name_object = name_to_python(opened->name());
