@@ -272,7 +272,8 @@ struct ring {
 };
 static struct ring *ring_a, *ring_b;
 static int commands[2], replies[2]; /* pipes parent -> child, child -> parent */
-static const char message16[16] = "mmmmmmmmmmmmmmmm";
+/* 16 bytes sent; sized by the literal (with its NUL), which GCC 15+ warns to truncate. */
+static const char message16[] = "mmmmmmmmmmmmmmmm";
 
 static struct ring *open_ring(void) {
   struct ring *r =
