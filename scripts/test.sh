@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of ipcxx on a fresh Linux machine: installs what the tests need (Debian and
 # pip packages), builds and runs the GoogleTest suite through ctest, then for every Python
-# version the package claims (pyproject.toml) builds the package in its own venv and runs
-# upstream posix_ipc's and sysv_ipc's own tests (fetched from PyPI, each in a private IPC
-# namespace) and the ipcxx pytest suite; then the ipcxx suite once more against the build with
-# the free-threading object locks compiled in (newest version), and against the ASan + UBSan
-# build of the extensions. Lint once; stubs on the oldest and newest. Exits non-zero on any
+# version the package claims (pyproject.toml's classifiers; a Free Threading one adds 3.14t)
+# builds the package in its own venv and runs upstream posix_ipc's and sysv_ipc's own tests
+# (fetched from PyPI, each in a private IPC namespace) and the ipcxx pytest suite; on 3.14t
+# also with PYTHON_GIL=0. Interpreters this machine lacks are provided (scripts/pythons.sh):
+# 3.14 and 3.15 are Debian's own builds in a Debian unstable chroot, 3.14t is built from source,
+# both cached outside the project tree. Then the ipcxx suite once more against the build with
+# the free-threading object locks compiled in (newest regular version), and against the ASan +
+# UBSan build of the extensions. Lint once; stubs on the oldest and newest. Exits non-zero on any
 # failure, when a runner collects no tests, and when a claimed Python version is missing.
 #
 # Nothing is installed into any interpreter's own site-packages: every pip install goes into
@@ -15,16 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-# The versions pyproject.toml claims (its "Python :: 3.X" classifiers, the lowest of which is
-# requires-python's bound); each is built and tested.
-mapfile -t claimed_versions < <(
-  grep -oP '^\s*"Programming Language :: Python :: \K3\.[0-9]+(?=")' pyproject.toml | sort -V)
-if ! ((${#claimed_versions[@]})) ||
-  ! grep -qxF "requires-python = \">=${claimed_versions[0]}\"" pyproject.toml; then
-  echo "error: pyproject.toml's requires-python and its Python :: 3.X classifiers disagree" >&2
-  exit 1
-fi
-read -r -a python_versions <<<"${IPCXX_PYTHON_VERSIONS:-${claimed_versions[*]}}"
+# The claimed versions (python_versions), find_interpreters and `on` (scripts/pythons.sh).
+# shellcheck source=scripts/pythons.sh
+source scripts/pythons.sh
 # Lint and the sanitizer run use this one (the machine's default python3).
 main_version=3.11
 
@@ -47,39 +43,18 @@ ipc_objects() {
 }
 export -f ipc_objects
 
-# The interpreter of one X.Y version (not a free-threaded or debug build): pyenv's newest
-# patch release first, then python3.X anywhere on PATH (a pyenv shim that is not selected
-# fails the version check and is passed over).
-find_python() {
-  local version=$1 candidate
-  local candidates=()
-  mapfile -t candidates < <(
-    ls -d "$HOME/.pyenv/versions/$version".*/bin/python3 2>/dev/null | sort -rV
-    type -aP "python$version" 2>/dev/null || true
-  )
-  for candidate in "${candidates[@]}"; do
-    [ -x "$candidate" ] || continue
-    if [ "$("$candidate" -c 'import sys; print("%d.%d%s" % (*sys.version_info[:2], sys.abiflags))' \
-      2>/dev/null)" = "$version" ]; then
-      echo "$candidate"
-      return 0
-    fi
-  done
-  return 1
-}
-
-# make_venv FOLDER INTERPRETER PACKAGE...: a venv (reused when a previous run made it from
-# the same interpreter) with the packages installed.
+# make_venv FOLDER VERSION PACKAGE...: a venv of VERSION's interpreter (reused when a previous
+# run made it from the same interpreter) with the packages installed.
 make_venv() {
-  local folder=$1 interpreter=$2
+  local folder=$1 version=$2
   shift 2
-  if ! [ -x "$folder/bin/python" ] ||
-    [ "$("$folder/bin/python" -c 'import sys; print(sys.version, sys.base_prefix)' 2>/dev/null)" != \
-      "$("$interpreter" -c 'import sys; print(sys.version, sys.prefix)')" ]; then
+  if [ "$(on "$version" "$folder/bin/python" -c 'import sys; print(sys.version, sys.base_prefix)' \
+    2>/dev/null)" != \
+    "$(on "$version" "${interpreter[$version]}" -c 'import sys; print(sys.version, sys.prefix)')" ]; then
     rm -rf "$folder"
-    "$interpreter" -m venv "$folder"
+    on "$version" "${interpreter[$version]}" -m venv "$folder"
   fi
-  "$folder/bin/python" -m pip install "${pip_options[@]}" "$@"
+  on "$version" "$folder/bin/python" -m pip install "${pip_options[@]}" "$@"
 }
 
 step "Debian packages"
@@ -94,21 +69,7 @@ if ((${#missing[@]})); then
 fi
 
 step "Python interpreters: ${python_versions[*]}"
-declare -A interpreter
-absent=()
-for version in "${python_versions[@]}" "$main_version"; do
-  if found=$(find_python "$version"); then
-    interpreter[$version]=$found
-    echo "$version: $found"
-  else
-    absent+=("$version")
-  fi
-done
-if ((${#absent[@]})); then
-  echo "error: no interpreter for Python ${absent[*]}, which the package claims to support;"
-  echo "install it (e.g. pyenv install ${absent[0]}) or put python${absent[0]} on PATH"
-  exit 1
-fi
+find_interpreters "${python_versions[@]}" "$main_version"
 
 step "IPC namespaces visible to the leak guard"
 # The kernel serves message queues without this mount, but the guard lists /dev/mqueue.
@@ -135,7 +96,7 @@ initial_objects=$(ipc_objects)
 
 step "Python $main_version venv with the test and lint tools"
 main_venv=build/venv-$main_version
-make_venv "$main_venv" "${interpreter[$main_version]}" "${test_packages[@]}" "${tool_packages[@]}"
+make_venv "$main_venv" "$main_version" "${test_packages[@]}" "${tool_packages[@]}"
 main_python=$main_venv/bin/python
 
 step "Lint"
@@ -203,11 +164,12 @@ isolated() {
     exit "$status"' isolated "$@"
 }
 
-# run_upstream_suite PYTHON FOLDER: upstream's suite, unmodified, against ipcxx. It was
+# run_upstream_suite VERSION PYTHON FOLDER: upstream's suite, unmodified, against ipcxx. It was
 # written for unittest: run it without capture so sys.stdin.fileno() works.
 run_upstream_suite() {
-  local python=$1 folder=$2 before appeared status=0
-  local suite=("${bounded[@]}" "$python" -m pytest -q -s -p no:cacheprovider tests)
+  local version=$1 python=$2 folder=$3 before appeared status=0 place
+  mapfile -t place < <(entry "$version")
+  local suite=("${bounded[@]}" "${place[@]}" "$python" -m pytest -q -s -p no:cacheprovider tests)
   if ((isolate)); then
     isolated "$folder" "${suite[@]}" </dev/null
     return
@@ -229,12 +191,14 @@ run_upstream_suite() {
 # version-aware expectation, a skip under IPCXX_SANITIZED=1 with its reason).
 declare -A incompatible=()
 
-# run_ipcxx_suite PYTHON CONFIGURATION: the ipcxx pytest suite, whose session guard fails on
-# any object a test left behind. In a private namespace when possible, so that objects other
+# run_ipcxx_suite VERSION PYTHON CONFIGURATION: the ipcxx pytest suite, whose session guard fails
+# on any object a test left behind. In a private namespace when possible, so that objects other
 # programs create meanwhile on a shared machine neither disturb the guard nor are seen by it.
 run_ipcxx_suite() {
-  local suite=("${bounded[@]}" "$1" -m pytest -q -p no:cacheprovider) node
-  for node in ${incompatible[$2]:-}; do
+  local place node
+  mapfile -t place < <(entry "$1")
+  local suite=("${bounded[@]}" "${place[@]}" "$2" -m pytest -q -p no:cacheprovider)
+  for node in ${incompatible[$3]:-}; do
     echo "deselected in this configuration (see scripts/test.sh): $node"
     suite+=(--deselect "$node")
   done
@@ -246,53 +210,79 @@ run_ipcxx_suite() {
   fi
 }
 
+# The newest regular (not free-threaded) version of the run.
+newest_version=$main_version
+for version in "${python_versions[@]}"; do
+  [[ $version == *t ]] || newest_version=$version
+done
+
 for version in "${python_versions[@]}"; do
   venv=build/venv-$version
   python=$venv/bin/python
   step "Python $version: venv with the test packages"
   if [ "$version" != "$main_version" ]; then
-    make_venv "$venv" "${interpreter[$version]}" "${test_packages[@]}"
+    make_venv "$venv" "$version" "${test_packages[@]}"
   fi
 
   step "Python $version: install the package (warnings are errors)"
-  "$python" -m pip install "${pip_options[@]}" --no-build-isolation \
+  on "$version" "$python" -m pip install "${pip_options[@]}" --no-build-isolation \
     --config-settings=cmake.define.IPCXX_WERROR=ON .
 
   # The stubs depend on the version (PEP 688's Buffer is an ABC from 3.12 on; numpy declares
   # __buffer__ only from 3.12 on): they are checked against the oldest and the newest Python run.
-  if [ "$version" = "${python_versions[0]}" ] || [ "$version" = "${python_versions[-1]}" ]; then
+  if [ "$version" = "${python_versions[0]}" ] || [ "$version" = "$newest_version" ]; then
     step "Python $version: type stubs (stubtest; mypy --strict on tests/typing and the guide)"
-    "$python" -m pip install "${pip_options[@]}" "${tool_packages[@]}"
-    (cd "$prefix" && "$root/$python" -m mypy.stubtest posix_ipc sysv_ipc ipcxx._ipcxx)
-    "$python" tests/typing/check.py
+    on "$version" "$python" -m pip install "${pip_options[@]}" "${tool_packages[@]}"
+    (cd "$prefix" && on "$version" "$root/$python" -m mypy.stubtest posix_ipc sysv_ipc ipcxx._ipcxx)
+    on "$version" "$python" tests/typing/check.py
   fi
 
   step "Python $version: upstream posix_ipc 1.3.2 test suite, unmodified, against ipcxx"
-  run_upstream_suite "$root/$python" "$posix_upstream"
+  run_upstream_suite "$version" "$root/$python" "$posix_upstream"
   step "Python $version: upstream sysv_ipc 1.2.0 test suite, unmodified, against ipcxx"
-  run_upstream_suite "$root/$python" "$sysv_upstream"
+  run_upstream_suite "$version" "$root/$python" "$sysv_upstream"
 
   step "Python $version: pytest, the ipcxx suite"
-  run_ipcxx_suite "$root/$python" "$version"
+  run_ipcxx_suite "$version" "$root/$python" "$version"
+
+  if [[ $version == *t ]]; then
+    # Importing a module that does not declare Py_mod_gil = Py_MOD_GIL_NOT_USED turns the GIL
+    # back on (with a warning): every module of the package must leave it off.
+    step "Python $version: the GIL stays off after importing every module of the package"
+    (cd "$prefix" && on "$version" "$root/$python" -W error -c 'import importlib, pkgutil, sys
+imported = []
+for name in ("posix_ipc", "sysv_ipc", "ipcxx"):
+    package = importlib.import_module(name)
+    imported += [name] + [importlib.import_module(module.name).__name__ for module in
+        pkgutil.walk_packages(package.__path__, name + ".") if module.name != "ipcxx.__main__"]
+assert not sys._is_gil_enabled(), "an import enabled the GIL"
+print(f"the GIL is off after importing {len(imported)} modules:", ", ".join(imported))')
+    # PYTHON_GIL=0 keeps the GIL off whatever any module (the test tools' included) declares.
+    step "Python $version with PYTHON_GIL=0: upstream suites and the ipcxx suite"
+    PYTHON_GIL=0 run_upstream_suite "$version" "$root/$python" "$posix_upstream"
+    PYTHON_GIL=0 run_upstream_suite "$version" "$root/$python" "$sysv_upstream"
+    PYTHON_GIL=0 run_ipcxx_suite "$version" "$root/$python" "$version-gil0"
+  fi
 done
 
 step "Packaging: companion wheels, the manylinux ipcxx wheel, a dependent installed offline"
 IPCXX_PACKAGING_PYTHON="${interpreter[$main_version]}" bash scripts/test_packaging.sh
 
 # The locking paths of the free-threading audit (docs/free-threading.md), compiled in on a regular
-# interpreter: the newest claimed Python (3.13: its PyMutex) runs the whole suite on them.
-locks_version=${python_versions[-1]}
+# interpreter: the newest regular Python of the run (its PyMutex) runs the whole suite on them,
+# with the GIL (the free-threaded build runs them without).
+locks_version=$newest_version
 step "Python $locks_version: the ipcxx suite against the object-locks build (IPCXX_OBJECT_LOCKS=ON)"
 locks_venv=build/venv-$locks_version-locks
-make_venv "$locks_venv" "${interpreter[$locks_version]}" "${test_packages[@]}"
-"$locks_venv/bin/python" -m pip install "${pip_options[@]}" --no-build-isolation \
+make_venv "$locks_venv" "$locks_version" "${test_packages[@]}"
+on "$locks_version" "$locks_venv/bin/python" -m pip install "${pip_options[@]}" --no-build-isolation \
   --config-settings=cmake.define.IPCXX_OBJECT_LOCKS=ON --config-settings=cmake.define.IPCXX_WERROR=ON \
   --config-settings=build-dir=build/locks-py .
-run_ipcxx_suite "$root/$locks_venv/bin/python" locks
+run_ipcxx_suite "$locks_version" "$root/$locks_venv/bin/python" locks
 
 step "Python $main_version: the ipcxx suite against the ASan + UBSan build of the extensions"
 sanitize_venv=build/venv-$main_version-sanitize
-make_venv "$sanitize_venv" "${interpreter[$main_version]}" "${test_packages[@]}"
+make_venv "$sanitize_venv" "$main_version" "${test_packages[@]}"
 "$sanitize_venv/bin/python" -m pip install "${pip_options[@]}" --no-build-isolation \
   --config-settings=cmake.define.IPCXX_SANITIZE=ON --config-settings=cmake.define.IPCXX_WERROR=ON \
   --config-settings=cmake.build-type=RelWithDebInfo --config-settings=build-dir=build/sanitize-py .
@@ -308,7 +298,7 @@ LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.s
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$sanitize_logs/asan \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$sanitize_logs/ubsan \
   PYTHONMALLOC=malloc IPCXX_SANITIZED=1 \
-  run_ipcxx_suite "$root/$sanitize_venv/bin/python" sanitize || sanitize_status=$?
+  run_ipcxx_suite "$main_version" "$root/$sanitize_venv/bin/python" sanitize || sanitize_status=$?
 if compgen -G "$sanitize_logs/*" >/dev/null; then
   for report in "$sanitize_logs"/*; do
     printf '\n---- %s\n' "$report"
