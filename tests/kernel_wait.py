@@ -44,16 +44,19 @@ def _syscall_of(process: str, tid: int) -> tuple[int, list[int]] | None:
     return int(fields[0]), [int(value, 16) for value in fields[1:7]]
 
 
-def _mapping_of(process: str, path: str) -> tuple[int, int]:
-    # By inode: glibc maps a semaphore's file under a temporary name before linking it.
+def _mappings_of(process: str, path: str) -> list[tuple[int, int]]:
+    # By inode: glibc maps a semaphore's file under a temporary name before linking it. Every
+    # mapping: two objects of one process opening the same name map it twice.
     inode = os.stat(path).st_ino
+    found = []
     with open(f"/proc/{process}/maps") as maps:
         for line in maps:
             fields = line.split()
             if len(fields) >= 5 and int(fields[4]) == inode:
                 start, end = fields[0].split("-")
-                return int(start, 16), int(end, 16)
-    raise AssertionError(f"no mapping of {path}")
+                found.append((int(start, 16), int(end, 16)))
+    assert found, f"no mapping of {path}"
+    return found
 
 
 def wait_until_blocked(
@@ -76,8 +79,7 @@ def wait_until_blocked(
         if found and found[0] in numbers:
             if futex_in is None:
                 return
-            start, end = _mapping_of(process, futex_in)
-            if start <= found[1][0] < end:
+            if any(start <= found[1][0] < end for start, end in _mappings_of(process, futex_in)):
                 return
         os.sched_yield()
     raise AssertionError(f"thread {tid} never blocked in {syscall}")

@@ -20,6 +20,7 @@ import pytest
 import ipcxx
 import posix_ipc
 from ipcxx import NotRecoverableError, OwnerDiedError, RobustLock
+from tests.kernel_wait import wait_until_blocked
 
 WORKER = Path(__file__).resolve().parent / "robust_lock_workers.py"
 
@@ -328,9 +329,9 @@ def test_ctrl_c_interrupts_a_wait_promptly(lock):
 
 
 # The lock segment (cpp/src/robust_mutex.cpp, RobustMutex::Layout): ready, version, magic,
-# state, unreported_death, then glibc's x86-64 pthread_mutex_t (__lock, __count, __owner,
-# __nusers, __kind, ...). __lock is the owner's TID with the futex flags below.
-_LAYOUT = "<IIQII"
+# state, unreported_death, acquisitions, then glibc's x86-64 pthread_mutex_t (__lock, __count,
+# __owner, __nusers, __kind, ...). __lock is the owner's TID with the futex flags below.
+_LAYOUT = "<IIQIIQ"
 _MUTEX = "<iIiIi"
 _FUTEX_WAITERS, _FUTEX_OWNER_DIED, _FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
 _STATES = {0: "consistent", 1: "inconsistent (owner died, not repaired)", 2: "not recoverable"}
@@ -360,7 +361,7 @@ def _lock_state(name: str, processes: dict[int, str]) -> str:
     size = struct.calcsize(_LAYOUT)
     if len(raw) < size + struct.calcsize(_MUTEX):
         return f"lock segment of {len(raw)} bytes: {raw.hex()}"
-    _ready, _version, _magic, state, unreported = struct.unpack_from(_LAYOUT, raw)
+    _ready, _version, _magic, state, unreported, acquisitions = struct.unpack_from(_LAYOUT, raw)
     word, count, owner, users, kind = struct.unpack_from(_MUTEX, raw, size)
     tid = word & _FUTEX_TID_MASK
     who = processes.get(tid, "not a worker of this test")
@@ -370,7 +371,8 @@ def _lock_state(name: str, processes: dict[int, str]) -> str:
         f"lock word 0x{word & 0xFFFFFFFF:08x}: owner tid {tid} ({who})"
         f" waiters={bool(word & _FUTEX_WAITERS)} owner_died={bool(word & _FUTEX_OWNER_DIED)};"
         f" __owner={owner} __count={count} __nusers={users} __kind={kind};"
-        f" state={_STATES.get(state, state)} unreported_death={unreported}; raw {raw.hex()}"
+        f" state={_STATES.get(state, state)} unreported_death={unreported}"
+        f" acquisitions={acquisitions}; raw {raw.hex()}"
     )
 
 
@@ -626,3 +628,178 @@ def test_a_lock_whose_holder_thread_died_can_be_closed_after_repair(make_name):
     finally:
         ipcxx.unlink_robust_lock(lock.name)
         lock.close()
+
+
+# Every way an acquisition through an object can end, and close() after it (issue 16, class 5):
+# close() is refused only while this object holds the lock or another thread waits on it.
+
+
+def _thread_ended(native_id: int) -> None:
+    """Waits (bounded) until the OS thread is gone: Thread.join() returns before the thread
+    exits, and the kernel reports a held robust mutex only at the exit itself. A thread leaves
+    /proc/self/task after the kernel has handled its robust list."""
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/self/task/{native_id}"):
+        assert time.monotonic() < deadline, "the thread never exited"
+        time.sleep(0.001)
+
+
+def _die_holding(lock: RobustLock) -> None:
+    """Acquires `lock` in a thread that then ends holding it; returns once the thread is gone."""
+    native: list[int] = []
+
+    def hold() -> None:
+        native.append(threading.get_native_id())
+        assert lock.acquire() is True
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holder.join()
+    _thread_ended(native[0])
+
+
+def test_close_after_release_and_after_exit(lock):
+    with lock:
+        with pytest.raises(RuntimeError, match="release"):
+            lock.close()
+    other = RobustLock(lock.name)
+    assert other.acquire() is True
+    other.release()
+    other.close()
+    assert lock.acquire() is True
+    lock.release()
+    lock.close()
+    assert lock.closed
+
+
+def test_close_after_the_holding_thread_died_and_another_object_got_the_report(lock):
+    other = RobustLock(lock.name)
+    try:
+        _die_holding(lock)
+        with pytest.raises(OwnerDiedError):
+            other.acquire()
+        # This thread holds the lock through `other`, not through `lock`.
+        with pytest.raises(RuntimeError, match="does not hold"):
+            lock.release()
+        lock.close()  # refused forever before: the dead thread's hold kept counting
+        assert lock.closed
+        with pytest.raises(RuntimeError, match="release"):
+            other.close()
+        other.make_consistent()
+        other.release()
+        assert not other.locked()
+    finally:
+        other.close()
+
+
+def test_close_after_the_holding_thread_died_before_anyone_was_told(lock):
+    _die_holding(lock)
+    lock.close()
+    assert lock.closed
+    other = RobustLock(lock.name)
+    try:
+        with pytest.raises(OwnerDiedError):  # still reported, exactly once
+            other.acquire()
+        other.make_consistent()
+        other.release()
+        assert other.acquire(timeout=0) is True
+        other.release()
+    finally:
+        other.close()
+
+
+def test_a_fork_child_of_the_holder_holds_nothing_and_can_close(lock):
+    assert lock.acquire() is True
+    results_read, results_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            outcome = []
+            try:
+                lock.release()
+                outcome.append("released")
+            except RuntimeError:
+                outcome.append("release refused")
+            outcome.append(f"acquire {lock.acquire(timeout=0)}")
+            lock.close()
+            outcome.append(f"closed {lock.closed}")
+            os.write(results_write, ";".join(outcome).encode())
+        finally:
+            os._exit(0)
+    os.close(results_write)
+    with os.fdopen(results_read, "rb") as results:
+        reported = results.read().decode()
+    assert os.waitpid(child, 0)[1] == 0
+    assert reported == "release refused;acquire False;closed True"
+    assert lock.locked()  # the parent still holds it
+    with pytest.raises(RuntimeError, match="release"):
+        lock.close()
+    lock.release()
+
+
+def test_close_after_a_holder_process_was_killed(lock, spawn):
+    kill_while_holding(spawn, lock.name)
+    lock.close()  # this process's objects hold nothing: the dead holder was another process
+    other = RobustLock(lock.name)
+    try:
+        with pytest.raises(OwnerDiedError):
+            other.acquire()
+        other.make_consistent()
+        other.release()
+    finally:
+        other.close()
+
+
+def test_dropping_a_holding_object_leaves_the_lock_to_its_thread_until_the_thread_ends(make_name):
+    name = make_name()
+    survivor = RobustLock(name, create=True)
+    try:
+        native: list[int] = []
+
+        def hold_and_drop() -> None:
+            native.append(threading.get_native_id())
+            dropped = RobustLock(name)
+            assert dropped.acquire() is True
+            del dropped  # __del__ while holding: the mapping stays for the kernel's report
+
+        holder = threading.Thread(target=hold_and_drop)
+        holder.start()
+        holder.join()
+        _thread_ended(native[0])
+        with pytest.raises(OwnerDiedError):
+            survivor.acquire()
+        survivor.make_consistent()
+        survivor.release()
+        survivor.close()
+    finally:
+        ipcxx.unlink_robust_lock(name)
+        survivor.close()
+
+
+def test_close_is_refused_while_another_thread_waits_and_allowed_after(lock):
+    other = RobustLock(lock.name)
+    try:
+        assert other.acquire() is True
+        native: list[int] = []
+        started = threading.Event()
+        outcome: list[object] = []
+
+        def wait_then_release() -> None:
+            native.append(threading.get_native_id())
+            started.set()
+            outcome.append(lock.acquire(timeout=30))
+            lock.release()
+
+        waiter = threading.Thread(target=wait_then_release)
+        waiter.start()
+        started.wait()
+        wait_until_blocked(native[0], "futex", futex_in=f"/dev/shm{lock.name}")
+        with pytest.raises(RuntimeError, match="waiting"):
+            lock.close()
+        other.release()
+        waiter.join(30)
+        assert outcome == [True]
+        lock.close()
+        assert lock.closed
+    finally:
+        other.close()

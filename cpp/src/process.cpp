@@ -3,29 +3,25 @@
 
 #include <pthread.h>
 
-#include <atomic>
-
 namespace ipcxx {
+
+namespace detail {
+// Constant-initialised: readable before any static initialiser runs.
+constinit std::atomic<std::uint64_t> fork_generation_count{0};
+}  // namespace detail
 
 namespace {
 
-std::atomic<std::uint64_t> generation{0};
-
-void count_fork_in_child() noexcept { generation.fetch_add(1, std::memory_order_relaxed); }
-
-bool register_handler() noexcept {
-  static const bool registered = ::pthread_atfork(nullptr, nullptr, count_fork_in_child) == 0;
-  return registered;
+void count_fork_in_child() noexcept {
+  detail::fork_generation_count.fetch_add(1, std::memory_order_relaxed);
 }
 
-// Registered at load time as well, so forks before the first fork_generation() call count.
-[[maybe_unused]] const bool registered_at_load = register_handler();
+// Registered when the library is loaded: every user of fork_generation() references the
+// counter defined in this file, so this file (and this initialiser) is always linked in, and
+// no fork can happen before it in a program that has not started yet.
+[[maybe_unused]] const bool registered_at_load =
+    ::pthread_atfork(nullptr, nullptr, count_fork_in_child) == 0;
 
 }  // namespace
-
-std::uint64_t fork_generation() noexcept {
-  register_handler();
-  return generation.load(std::memory_order_relaxed);
-}
 
 }  // namespace ipcxx

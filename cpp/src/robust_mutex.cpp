@@ -14,6 +14,7 @@
 #include "detail/unique_name.hpp"
 #include "ipcxx/error.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
+#include "ipcxx/process.hpp"
 
 namespace ipcxx {
 
@@ -21,7 +22,7 @@ namespace {
 
 // "IPCXXRLK": written before `ready`, so an opener that sees kReady sees the magic too.
 constexpr std::uint64_t kMagic = 0x4b4c525858435049ULL;
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;         // 2: the acquisition counter
 constexpr std::uint32_t kReady = 0x59444552;  // "REDY"; 0 while the creator initialises
 
 // Lock state kept beside the pthread mutex. Written only by the thread holding the mutex.
@@ -41,10 +42,14 @@ struct RobustMutex::Layout {
   // A death that locked() found (it had to take the lock to look) and left for the next
   // acquisition to report.
   std::atomic<std::uint32_t> unreported_death;
+  // Numbers the acquisitions (written by each new holder, so unique): an object knows whether
+  // the lock's latest acquisition is its own (RobustMutex::Hold).
+  std::atomic<std::uint64_t> acquisitions;
   pthread_mutex_t mutex;
 };
 
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 std::size_t robust_mutex_segment_size() noexcept { return sizeof(RobustMutex::Layout); }
 
@@ -97,6 +102,7 @@ void initialise(RobustMutex::Layout& layout, const std::string& name) {
   layout.magic = kMagic;
   layout.state.store(kConsistent, std::memory_order_relaxed);
   layout.unreported_death.store(0, std::memory_order_relaxed);
+  layout.acquisitions.store(0, std::memory_order_relaxed);
   layout.ready.store(kReady, std::memory_order_release);
 }
 
@@ -204,7 +210,7 @@ RobustMutex::RobustMutex(RobustMutex&& other) noexcept
     : name_(std::move(other.name_)),
       mapping_(std::move(other.mapping_)),
       shared_(std::exchange(other.shared_, nullptr)),
-      holds_(std::exchange(other.holds_, std::make_unique<std::atomic<long>>(0))) {}
+      hold_(std::exchange(other.hold_, std::make_unique<Hold>())) {}
 
 RobustMutex& RobustMutex::operator=(RobustMutex&& other) noexcept {
   if (this != &other) {
@@ -212,7 +218,7 @@ RobustMutex& RobustMutex::operator=(RobustMutex&& other) noexcept {
     name_ = std::move(other.name_);
     mapping_ = std::move(other.mapping_);
     shared_ = std::exchange(other.shared_, nullptr);
-    holds_ = std::exchange(other.holds_, std::make_unique<std::atomic<long>>(0));
+    hold_ = std::exchange(other.hold_, std::make_unique<Hold>());
   }
   return *this;
 }
@@ -221,10 +227,11 @@ RobustMutex::~RobustMutex() { close(); }
 
 void RobustMutex::close() noexcept {
   if (!shared_) return;
-  shared_ = nullptr;
   // Unmapping a mutex a thread of ours holds would leave the kernel's robust list pointing
   // at nothing: that thread's death would never be reported and the lock would stay taken.
-  if (holds_ && holds_->load() > 0)
+  const bool held = held_by_this_object();
+  shared_ = nullptr;
+  if (held)
     keep_mapped(std::move(mapping_));
   else
     mapping_.unmap();
@@ -244,6 +251,20 @@ bool RobustMutex::not_recoverable() const {
   return shared_ && shared_->state.load(std::memory_order_acquire) == kNotRecoverable;
 }
 
+namespace {
+
+// Called by a new holder: numbers its acquisition and records it as this object's. Whatever
+// acquisition the object recorded before has ended (the lock has one holder).
+void record_acquisition(RobustMutex::Layout& shared, std::atomic<std::uint64_t>& number,
+                        std::atomic<std::uint64_t>& generation) {
+  const std::uint64_t next = shared.acquisitions.load(std::memory_order_relaxed) + 1;
+  shared.acquisitions.store(next, std::memory_order_release);
+  generation.store(fork_generation(), std::memory_order_relaxed);
+  number.store(next, std::memory_order_release);
+}
+
+}  // namespace
+
 LockOutcome RobustMutex::finish_lock(int result, Syscall call) {
   Layout& shared = layout();
   switch (result) {
@@ -253,16 +274,11 @@ LockOutcome RobustMutex::finish_lock(int result, Syscall call) {
         pthread_mutex_unlock(&shared.mutex);
         fail(ENOTRECOVERABLE, call, name_);
       }
-      if (shared.unreported_death.exchange(0) != 0) {
-        holds_->store(1);  // the dead holder's acquisition (through this object or not) is gone
-        return LockOutcome::owner_died;
-      }
-      ++*holds_;
+      record_acquisition(shared, hold_->number, hold_->generation);
+      if (shared.unreported_death.exchange(0) != 0) return LockOutcome::owner_died;
       return LockOutcome::acquired;
     case EOWNERDEAD:
-      // This thread is the only live holder now; an acquisition the dead thread made through
-      // this object must not keep counting (close() would never unmap).
-      holds_->store(1);
+      record_acquisition(shared, hold_->number, hold_->generation);
       shared.unreported_death.store(0);
       shared.state.store(kInconsistent, std::memory_order_release);
       return LockOutcome::owner_died;
@@ -328,13 +344,50 @@ Holder find_holder(RobustMutex::Layout& shared, const std::string& name) {
 
 }  // namespace
 
+// The number of this object's acquisition when it is the lock's latest one and was made in this
+// process (not inherited across fork), else 0. Its thread may have died since.
+std::uint64_t RobustMutex::own_acquisition() const noexcept {
+  const std::uint64_t number = hold_->number.load(std::memory_order_acquire);
+  if (number == 0 || hold_->generation.load(std::memory_order_relaxed) != fork_generation() ||
+      shared_->acquisitions.load(std::memory_order_acquire) != number)
+    return 0;
+  return number;
+}
+
+bool RobustMutex::held_by_this_object() noexcept {
+  if (!shared_) return false;
+  for (;;) {
+    std::uint64_t number = own_acquisition();
+    if (number == 0) return false;
+    Holder holder = Holder::other;
+    try {
+      holder = find_holder(*shared_, name_);
+    } catch (const Error& error) {
+      // Not recoverable: nobody can hold it. Anything else: assume held (the safe answer).
+      if (error.errno_value() != ENOTRECOVERABLE) return true;
+      holder = Holder::none;
+    }
+    // Our acquisition is the latest and some live thread holds the lock: that is our thread.
+    // (So does, for the few instructions before it numbers its acquisition, the successor of
+    // our dead thread: the safe answer, a close() refused once, never a wrong unmap.)
+    if (holder == Holder::this_thread || holder == Holder::other) return true;
+    // The thread died holding it. Forget that acquisition, unless a thread of ours took the
+    // lock through this object meanwhile: then look again.
+    if (hold_->number.compare_exchange_strong(number, 0)) return false;
+  }
+}
+
 void RobustMutex::release() {
   check_usable(Syscall::pthread_mutex_unlock);
   Layout& shared = layout();
-  // An object releases only what it acquired: releasing through another object of this
-  // process would leave this one counting a hold, and its close() would unmap a mutex this
-  // thread holds (glibc's robust list then points into unmapped memory).
-  if (holds_->load() <= 0) fail(EPERM, Syscall::pthread_mutex_unlock, name_);
+  // An object releases only its own acquisition: releasing through another object of this
+  // process would leave this one recording a hold, and its close() would unmap a mutex this
+  // thread holds (glibc's robust list then points into unmapped memory). That the calling
+  // thread is the holder (not a dead thread, not the parent of this fork child) is left to
+  // pthread_mutex_unlock's own check, which costs nothing more.
+  const std::uint64_t number = hold_->number.load(std::memory_order_acquire);
+  if (number == 0 || shared.acquisitions.load(std::memory_order_acquire) != number)
+    fail(EPERM, Syscall::pthread_mutex_unlock, name_);
   if (shared.state.load(std::memory_order_acquire) == kInconsistent) {
     // Only the holder may doom the lock; anybody else gets the EPERM unlock would give.
     if (find_holder(shared, name_) != Holder::this_thread)
@@ -343,7 +396,9 @@ void RobustMutex::release() {
   }
   if (int error = pthread_mutex_unlock(&shared.mutex))
     fail(error, Syscall::pthread_mutex_unlock, name_);
-  --*holds_;
+  // Unless another thread took the lock through this object already: that hold is its own.
+  std::uint64_t released = number;
+  hold_->number.compare_exchange_strong(released, 0);
 }
 
 void RobustMutex::make_consistent() {

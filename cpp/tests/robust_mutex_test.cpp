@@ -314,6 +314,87 @@ TEST(RobustMutex, ASegmentNeverInitialisedIsNotALockAfterTheOpenWait) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 50ms);
 }
 
+TEST(RobustMutex, HeldByThisObjectFollowsTheAcquisitionThroughIt) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  RobustMutex other = RobustMutex::open(cleanup.name);
+  EXPECT_FALSE(mutex.held_by_this_object());
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  EXPECT_TRUE(mutex.held_by_this_object());
+  bool seen_from_another_thread = false;
+  std::thread([&] { seen_from_another_thread = mutex.held_by_this_object(); }).join();
+  EXPECT_TRUE(seen_from_another_thread);  // this (live) thread holds it through `mutex`
+  EXPECT_FALSE(other.held_by_this_object());
+  EXPECT_EQ(errno_of([&] { other.release(); }), EPERM);
+  mutex.release();
+  EXPECT_FALSE(mutex.held_by_this_object());
+  EXPECT_EQ(errno_of([&] { mutex.release(); }), EPERM);
+}
+
+TEST(RobustMutex, AThreadThatDiedHoldingHoldsNothingOnceItsDeathIsReportedElsewhere) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  RobustMutex other = RobustMutex::open(cleanup.name);
+  // pthread_join returns after the kernel has handled the thread's robust list.
+  std::thread([&] { ASSERT_EQ(mutex.acquire(), LockOutcome::acquired); }).join();
+  EXPECT_EQ(other.acquire(), LockOutcome::owner_died);
+  EXPECT_FALSE(mutex.held_by_this_object());
+  EXPECT_TRUE(other.held_by_this_object());
+  // This thread holds the lock, but not through `mutex`: its release is refused.
+  EXPECT_EQ(errno_of([&] { mutex.release(); }), EPERM);
+  other.make_consistent();
+  other.release();
+  EXPECT_FALSE(other.held_by_this_object());
+  EXPECT_EQ(mutex.acquire(), LockOutcome::acquired);  // the object is usable again
+  EXPECT_TRUE(mutex.held_by_this_object());
+  mutex.release();
+}
+
+TEST(RobustMutex, AThreadThatDiedHoldingHoldsNothingBeforeItsDeathIsReported) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  RobustMutex other = RobustMutex::open(cleanup.name);
+  std::thread([&] { ASSERT_EQ(mutex.acquire(), LockOutcome::acquired); }).join();
+  EXPECT_FALSE(mutex.held_by_this_object());
+  EXPECT_FALSE(mutex.held_by_this_object());
+  mutex.close();  // unmaps: the dead thread's robust list was handled already
+  EXPECT_EQ(other.acquire(), LockOutcome::owner_died);  // the death is still reported once
+  other.make_consistent();
+  other.release();
+  EXPECT_EQ(other.acquire(), LockOutcome::acquired);
+  other.release();
+}
+
+TEST(RobustMutex, AForkChildOfTheHolderHoldsNothing) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  ChildProcess child([&] {
+    // The lock belongs to the parent's thread; this process holds nothing through `mutex`.
+    if (mutex.held_by_this_object()) return 1;
+    if (errno_of([&] { mutex.release(); }) != EPERM) return 2;
+    if (mutex.try_acquire() != LockOutcome::timed_out) return 3;
+    mutex.close();
+    return 0;
+  });
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_TRUE(mutex.held_by_this_object());
+  mutex.release();
+  EXPECT_FALSE(mutex.held_by_this_object());
+}
+
+TEST(RobustMutex, AnObjectDestroyedWhileHeldKeepsTheMappingForTheThreadsDeath) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex other = RobustMutex::create(cleanup.name);
+  std::thread([&] {
+    RobustMutex mutex = RobustMutex::open(cleanup.name);
+    ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  }).join();  // destroyed holding, then the thread ended holding
+  EXPECT_EQ(other.acquire(), LockOutcome::owner_died);
+  other.make_consistent();
+  other.release();
+}
+
 TEST(RobustMutex, ClosedMutexReportsEbadf) {
   Unlinker cleanup{unique_name()};
   RobustMutex mutex = RobustMutex::create(cleanup.name);

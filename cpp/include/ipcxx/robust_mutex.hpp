@@ -38,6 +38,8 @@ class NotALockError : public std::runtime_error {
 /// Error(ENOTRECOVERABLE) instead of waiting. Thread-safe except for close() and moves. The
 /// destructor unmaps (never unlinks); while a thread still holds the lock through this object
 /// the mapping is deliberately kept, so that the kernel can still report that thread's death.
+/// An object releases only its own acquisition, and that acquisition ends with its release, the
+/// death of its thread, or (in a fork child) the fork: see held_by_this_object().
 class RobustMutex {
  public:
   /// How long open() waits by default for a creator to finish initialising.
@@ -68,8 +70,9 @@ class RobustMutex {
   LockOutcome try_acquire();
   /// Waits at most `timeout`, measured on CLOCK_MONOTONIC (pthread_mutex_clocklock).
   LockOutcome acquire_for(std::chrono::nanoseconds timeout);
-  /// Releases; never blocks. Throws Error(EPERM) when this thread does not hold it. After an
-  /// owner_died acquisition without make_consistent(), this makes the lock not recoverable.
+  /// Releases; never blocks. Throws Error(EPERM) when this thread does not hold it through this
+  /// object. After an owner_died acquisition without make_consistent(), this makes the lock not
+  /// recoverable.
   void release();
   /// Marks the state protected by the lock repaired after owner_died (pthread_mutex_consistent).
   /// Throws Error(EINVAL) when there is nothing to repair, EPERM when this thread does not hold it.
@@ -79,7 +82,11 @@ class RobustMutex {
   bool locked();
   /// Whether the lock has become permanently unusable (never throws for that reason).
   bool not_recoverable() const;
-  /// Unmaps (kept mapped while this object holds the lock, see the class comment).
+  /// Whether a live thread of this process holds the lock through this object: false once that
+  /// acquisition was released, its thread died (reported or not), or in a fork child. Never
+  /// waits; like locked(), it takes the lock for an instant to find a dead holder. Never throws.
+  bool held_by_this_object() noexcept;
+  /// Unmaps (kept mapped while held_by_this_object(), see the class comment).
   void close() noexcept;
   bool is_open() const noexcept { return shared_ != nullptr; }
 
@@ -98,12 +105,20 @@ class RobustMutex {
   Layout& layout() const;
   LockOutcome finish_lock(int result, Syscall call);
   void check_usable(Syscall call) const;
+  std::uint64_t own_acquisition() const noexcept;
+
+  // This object's latest acquisition: its number (Layout::acquisitions, unique per lock; 0 for
+  // none) and the fork generation that made it. It holds the lock while the lock's latest
+  // acquisition is this one, in this process, and its thread lives (held_by_this_object()).
+  struct Hold {
+    std::atomic<std::uint64_t> number{0};
+    std::atomic<std::uint64_t> generation{0};
+  };
 
   std::string name_;
   posix::Mapping mapping_;
   Layout* shared_ = nullptr;
-  // Acquisitions through this object not yet released (by any thread of this process).
-  std::unique_ptr<std::atomic<long>> holds_ = std::make_unique<std::atomic<long>>(0);
+  std::unique_ptr<Hold> hold_ = std::make_unique<Hold>();  // boxed: the class stays movable
 };
 
 /// The segment size of a lock (for tests and tools).

@@ -37,7 +37,6 @@ struct RobustLockObject {
   // closes the object. Every field is read and replaced under `lock` (docs/free-threading.md).
   std::shared_ptr<RobustMutex> handle;
   WaiterCount waiters;
-  long holds;      // acquisitions through this object not yet released
   PyObject* name;  // str; null until __init__ succeeds
   ObjectLock lock;
 };
@@ -210,18 +209,7 @@ int lock_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 // The caller still pins the handle, so a close() on another thread sees the pin or the hold.
 PyObject* report(PyObject* self, LockOutcome outcome) {
   if (!holds(outcome)) Py_RETURN_FALSE;
-  RobustLockObject* lock = as_lock(self);
-  if (outcome == LockOutcome::owner_died) {
-    {
-      ObjectLockGuard guard(lock->lock);
-      lock->holds = 1;  // a dead thread's acquisition through this object is gone
-    }
-    return raise_owner_died(self);
-  }
-  {
-    ObjectLockGuard guard(lock->lock);
-    ++lock->holds;
-  }
+  if (outcome == LockOutcome::owner_died) return raise_owner_died(self);
   Py_RETURN_TRUE;
 }
 
@@ -272,12 +260,9 @@ PyObject* lock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
 }
 
 PyObject* lock_release(PyObject* self, PyObject*) {
-  RobustLockObject* lock = as_lock(self);
-  const UsedHandle handle = used(lock);
+  const UsedHandle handle = used(as_lock(self));
   if (!handle) return raise_closed();
   if (!guarded(self, [&] { handle->release(); })) return nullptr;
-  ObjectLockGuard guard(lock->lock);
-  if (lock->holds > 0) --lock->holds;
   Py_RETURN_NONE;
 }
 
@@ -303,7 +288,9 @@ PyObject* lock_close(PyObject* self, PyObject*) {
   {
     ObjectLockGuard guard(lock->lock);
     if (!lock->handle) Py_RETURN_NONE;  // idempotent, like a file's close()
-    if (lock->holds > 0) {
+    // The core reconciles the hold with the lock's real owner: a thread that died holding it,
+    // or the parent of this fork child, holds nothing here. Never waits.
+    if (lock->handle->held_by_this_object()) {
       refusal = "release the lock before closing it";
     } else if (lock->waiters.any()) {
       // A wait that took the lock after a close could never give it back: refuse instead.
