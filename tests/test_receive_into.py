@@ -8,12 +8,14 @@ import array
 import mmap
 import subprocess
 import sys
+import threading
 
 import numpy
 import pytest
 
 import posix_ipc
 import sysv_ipc
+from tests.kernel_wait import wait_until_blocked
 
 
 @pytest.fixture
@@ -139,3 +141,64 @@ def test_send_refuses_a_non_contiguous_buffer(posix_queue, sysv_queue):
     for queue in (posix_queue, sysv_queue):
         with pytest.raises((TypeError, BufferError)):
             queue.send(strided)
+
+
+# Every buffer too small for the message is the documented ValueError, the message staying
+# queued: empty buffers included, on the non-blocking path and after a wait (issue 16, 6).
+
+
+@pytest.mark.parametrize("size", [0, 1, 99])
+@pytest.mark.parametrize("block", [True, False])
+def test_sysv_every_too_small_buffer_is_a_value_error_and_the_message_stays(
+    sysv_queue, size, block
+):
+    sysv_queue.send(b"x" * 100, type=3)
+    with pytest.raises(ValueError, match=f"larger than the buffer .{size} bytes.; it stays"):
+        sysv_queue.receive_into(bytearray(size), block=block)
+    with pytest.raises(ValueError, match=f"larger than the buffer .{size} bytes.; it stays"):
+        sysv_queue.receive_into(memoryview(bytearray(size + 8))[8:], block, 3)
+    assert sysv_queue.current_messages == 1
+    assert sysv_queue.receive() == (b"x" * 100, 3)
+
+
+def test_sysv_a_too_small_buffer_is_a_value_error_after_a_wait_too(sysv_queue):
+    main = threading.get_native_id()
+
+    def send_once_waiting() -> None:
+        wait_until_blocked(main, "msgrcv")
+        sysv_ipc.MessageQueue(sysv_queue.key).send(b"late", type=5)
+
+    sender = threading.Thread(target=send_once_waiting)
+    sender.start()
+    try:
+        with pytest.raises(ValueError, match=r"larger than the buffer \(0 bytes\); it stays"):
+            sysv_queue.receive_into(bytearray(0))
+    finally:
+        sender.join(30)
+    assert sysv_queue.receive(type=5) == (b"late", 5)
+
+
+def test_sysv_an_empty_buffer_takes_an_empty_message(sysv_queue):
+    sysv_queue.send(b"", type=4)
+    assert sysv_queue.receive_into(bytearray(0)) == (0, 4)
+    assert sysv_queue.current_messages == 0
+
+
+def test_sysv_the_buffer_not_max_message_size_limits_receive_into(sysv_queue):
+    big = sysv_ipc.MessageQueue(sysv_queue.key, max_message_size=4096)
+    big.send(b"y" * 2000, type=6)  # longer than sysv_queue.max_message_size (1024)
+    buffer = bytearray(2000)
+    assert sysv_queue.receive_into(buffer) == (2000, 6)
+    assert buffer == b"y" * 2000
+
+
+@pytest.mark.parametrize("timeout", [None, 0, 1])
+@pytest.mark.parametrize("size", [0, 1, 1023])
+def test_posix_every_too_small_buffer_is_a_value_error_and_the_message_stays(
+    posix_queue, size, timeout
+):
+    posix_queue.send(b"kept", priority=2)
+    with pytest.raises(ValueError, match=f"{size} bytes; the queue's max_message_size is 1024"):
+        posix_queue.receive_into(bytearray(size), timeout)
+    assert posix_queue.current_messages == 1
+    assert posix_queue.receive() == (b"kept", 2)

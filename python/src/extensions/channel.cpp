@@ -331,6 +331,32 @@ PyObject* channel_receive_into(PyObject* self, PyObject* const* args, Py_ssize_t
   });
 }
 
+// Sets `sent` on the exception being raised: how many messages went out before it (like
+// BlockingIOError.characters_written), so that an interrupted send_many() can resume or account.
+// An exception whose class refuses new attributes is raised unchanged.
+void attach_sent(std::size_t sent) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject* raised = PyErr_GetRaisedException();
+  if (!raised) return;
+#else
+  PyObject *type = nullptr, *raised = nullptr, *traceback = nullptr;
+  PyErr_Fetch(&type, &raised, &traceback);
+  PyErr_NormalizeException(&type, &raised, &traceback);
+  if (!raised) {
+    PyErr_Restore(type, raised, traceback);
+    return;
+  }
+#endif
+  PyObject* count = PyLong_FromSize_t(sent);
+  if (!count || PyObject_SetAttrString(raised, "sent", count) < 0) PyErr_Clear();
+  Py_XDECREF(count);
+#if PY_VERSION_HEX >= 0x030C0000
+  PyErr_SetRaisedException(raised);
+#else
+  PyErr_Restore(type, raised, traceback);
+#endif
+}
+
 PyObject* channel_send_many(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                             PyObject* kwnames) {
   PyObject* messages = nullptr;
@@ -375,12 +401,16 @@ PyObject* channel_send_many(PyObject* self, PyObject* const* args, Py_ssize_t na
           }
         }
       });
+  if (result) return result;
   // A timeout after some messages went out reports how many did.
-  if (!result && sent > 0 && PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+  if (sent > 0 && PyErr_ExceptionMatches(PyExc_TimeoutError)) {
     PyErr_Clear();
     return PyLong_FromSize_t(sent);
   }
-  return result;
+  // Any other end (a signal handler's exception, the channel closed by one, a ChannelError)
+  // must not lose the count of messages already delivered.
+  attach_sent(sent);
+  return nullptr;
 }
 
 PyObject* channel_receive_many(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -590,10 +620,13 @@ PyMethodDef channel_methods[] = {
     {"send_many", as_method<channel_send_many>(), METH_FASTCALL | METH_KEYWORDS,
      "send_many($self, buffers, /, timeout=None)\n--\n\n"
      "Send each buffer as one message, in order, in as few reservations as fit. Returns how\n"
-     "many were sent: all, or fewer when the timeout expired after the first."},
+     "many were sent: all, or fewer when the timeout expired after the first. Any other\n"
+     "exception raised while sending (a signal handler's, ValueError when a handler closed\n"
+     "the channel) has an attribute `sent`: how many went out before it."},
     {"receive_many", as_method<channel_receive_many>(), METH_FASTCALL | METH_KEYWORDS,
      "receive_many($self, max_count, /, timeout=None)\n--\n\n"
-     "Wait for the first message, then take up to max_count that are there: a list of bytes."},
+     "Wait for the first message, then take up to max_count that are there: a list of bytes.\n"
+     "It waits only while it has taken nothing: an exception means no message was taken."},
     {"reserve", as_method<channel_reserve>(), METH_FASTCALL | METH_KEYWORDS,
      "reserve($self, size, /, timeout=None)\n--\n\n"
      "with ch.reserve(size) as view: a writable memoryview of a message of `size` bytes,\n"

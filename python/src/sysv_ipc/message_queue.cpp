@@ -176,17 +176,17 @@ PyObject* queue_send(PyObject* self, PyObject* const* args, Py_ssize_t nargs, Py
 }
 
 // The failure of a receive as the module reports it. A message longer than a receive_into()
-// buffer smaller than max_message_size (E2BIG; the message stays queued) is the caller's
-// buffer problem, so it says so: `buffer_size` is that size, or 0 for receive().
+// buffer (E2BIG; the message stays queued) is the caller's buffer problem, so it says so:
+// `buffer_size` is that buffer's size (0 included), nullopt for receive().
 PyObject* raise_receive_failure(PyObject* self, const std::exception_ptr& failure,
-                                std::size_t buffer_size) {
+                                std::optional<std::size_t> buffer_size) {
   try {
     std::rethrow_exception(failure);
   } catch (const Error& error) {
-    if (error.errno_value() == E2BIG && buffer_size != 0) {
+    if (error.errno_value() == E2BIG && buffer_size) {
       PyErr_Format(PyExc_ValueError,
                    "The message is larger than the buffer (%zu bytes); it stays in the queue",
-                   buffer_size);
+                   *buffer_size);
       return nullptr;
     }
     return sysv_errors::raise_current_exception(self, Operation::queue_receive,
@@ -202,7 +202,8 @@ PyObject* raise_receive_failure(PyObject* self, const std::exception_ptr& failur
 // nullopt. Returns nullopt with a Python exception set when nothing was received.
 template <typename Receive>
 std::optional<sysv::ReceivedMessage> receive_message(PyObject* self, int block,
-                                                     std::size_t buffer_size, Receive&& receive) {
+                                                     std::optional<std::size_t> buffer_size,
+                                                     Receive&& receive) {
   MessageQueueObject* queue = as_queue(self);
   const sysv::MessageQueue handle = core(queue);
   std::optional<sysv::ReceivedMessage> received;
@@ -251,7 +252,7 @@ PyObject* receive_with(PyObject* self, int block, long type) {
   BasicBorrowedScratch<sysv::ReceiveBuffer> borrowed;
   sysv::ReceiveBuffer& scratch = borrowed.get();
   const std::optional<sysv::ReceivedMessage> received =
-      receive_message(self, block, 0, [&](const sysv::MessageQueue& queue, bool wait) {
+      receive_message(self, block, std::nullopt, [&](const sysv::MessageQueue& queue, bool wait) {
         return queue.receive(type, max_size, scratch, wait);
       });
   if (!received) return nullptr;
@@ -288,17 +289,15 @@ PyObject* queue_receive_into(PyObject* self, PyObject* args, PyObject* kwargs) {
     return nullptr;
   const int block = blocking_from(block_object);
   if (block < 0) return nullptr;
-  // Read the object only now: converting the arguments may have run Python code.
-  const std::size_t max_size = as_queue(self)->max_message_size;
-  const std::span<std::byte> room = target.writable_bytes();
-  const std::span<std::byte> into = room.first(std::min(room.size(), max_size));
+  // The buffer is the only limit (docs/guide.md): max_message_size bounds receive(), whose
+  // result it sizes. The scratch grows with the message, not with the buffer.
+  const std::span<std::byte> into = target.writable_bytes();
   BasicBorrowedScratch<sysv::ReceiveBuffer> borrowed;
   sysv::ReceiveBuffer& scratch = borrowed.get();
   const std::optional<sysv::ReceivedMessage> received =
-      receive_message(self, block, room.size() < max_size ? room.size() : 0,
-                      [&](const sysv::MessageQueue& queue, bool wait) {
-                        return queue.receive_into(type, into, scratch, wait);
-                      });
+      receive_message(self, block, into.size(), [&](const sysv::MessageQueue& queue, bool wait) {
+        return queue.receive_into(type, into, scratch, wait);
+      });
   if (!received) return nullptr;
   return new_pair(PyLong_FromSize_t(received->size), PyLong_FromLong(received->type));
 }
