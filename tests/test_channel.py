@@ -260,19 +260,22 @@ def test_peek_consumes_on_exit_even_after_an_exception(channel):
 def test_views_outlive_close_of_the_channel(make_name):
     made = Channel(make_name(), create=True, capacity=4096)
     made.send(b"kept mapped")
-    with made.peek() as view:
-        part = view[5:]
-        made.close()
-        assert bytes(view) == b"kept mapped"
-    assert bytes(part) == b"mapped"  # still mapped (its bytes now belong to the ring again)
+    peeked = made.peek()
+    with pytest.raises(BufferError, match="consumed"):
+        with peeked as view:
+            part = view[5:]
+            made.close()
+            assert bytes(view) == b"kept mapped"
+    # Still mapped, and still this message's: the slice holds it (the block's end refused).
+    assert bytes(part) == b"mapped" and not peeked.finished
+    del part, view
+    assert peeked.finished
     reopened = Channel(made.name)
     with reopened.reserve(3) as view:
         reopened.close()
         view[:] = b"end"
     again = Channel(made.name)
     assert again.receive(0) == b"end"
-    del part
-    gc.collect()
     again.unlink()
     again.close()
 
@@ -431,3 +434,224 @@ def test_a_reservation_inherited_by_a_fork_child_is_not_finished_there(channel):
     with reservation as view:
         view[:] = b"dad"
     assert channel.receive(0) == b"dad"
+
+
+# Lifetimes a user cannot get wrong (issue 16, class 1): a view dropped without an exit is
+# finished when collected, and an export that outlives its block keeps the message held (the
+# block's end raises BufferError) instead of aliasing ring bytes that producers reuse.
+
+
+def test_a_reservation_entered_and_dropped_in_another_process_is_discarded_when_collected(
+    channel, spawn
+):
+    child = spawn(
+        "import gc, sys, ipcxx\n"
+        "ch = ipcxx.Channel(sys.argv[1])\n"
+        "view = ch.reserve(8).__enter__()\n"
+        "view[:] = b'unsent!!'\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "del view  # never exited: the view and its memoryview form a cycle\n"
+        "gc.collect()\n"
+        "print('collected', flush=True)\n"
+        "sys.stdin.readline()\n",  # alive until the end: a dead one would be recovered anyway
+        channel.name,
+    )
+    assert child.read_line() == "held"
+    channel.send(b"behind it")
+    with pytest.raises(TimeoutError):
+        channel.receive(0)  # FIFO: held back by the open reservation
+    child.send_line("drop")
+    assert child.read_line() == "collected"
+    assert channel.receive(0) == b"behind it"
+    assert channel.abandoned == 1 and channel.lost == 0
+    assert child.finish() == 0
+
+
+def test_a_peek_entered_and_dropped_in_another_process_is_consumed_when_collected(channel, spawn):
+    half = b"h" * channel.max_message_size  # two of these fill the ring exactly
+    channel.send(half)
+    child = spawn(
+        "import gc, sys, ipcxx\n"
+        "ch = ipcxx.Channel(sys.argv[1])\n"
+        "view = ch.peek(timeout=30).__enter__()\n"
+        "print(len(view), flush=True)\n"
+        "sys.stdin.readline()\n"
+        "del view\n"
+        "gc.collect()\n"
+        "print('collected', flush=True)\n"
+        "sys.stdin.readline()\n",
+        channel.name,
+    )
+    assert child.read_line() == str(len(half))
+    channel.send(b"2" * len(half))
+    with pytest.raises(TimeoutError):
+        channel.send(b"3" * len(half), timeout=0)  # the peeked message holds its space
+    child.send_line("drop")
+    assert child.read_line() == "collected"
+    channel.send(b"3" * len(half), timeout=0)
+    assert channel.receive(0)[:1] == b"2" and channel.receive(0)[:1] == b"3"
+    assert channel.lost == 0
+    assert child.finish() == 0
+
+
+def test_hundreds_of_dropped_views_leak_no_participant_slot_and_no_mapping(make_name):
+    # Reservations and peeks on two channels, so that no peek waits behind a reservation that
+    # is not collected yet (FIFO).
+    reserved = Channel(make_name(), create=True, capacity=1 << 16)
+    peeked = Channel(make_name(), create=True, capacity=1 << 16)
+
+    def mappings() -> int:
+        with open("/proc/self/maps") as maps:
+            names = [f"/dev/shm{made.name}" for made in (reserved, peeked)]
+            return sum(name in line for line in maps for name in names)
+
+    before = mappings()
+    for turn in range(600):  # more than the 512 participant slots of each channel
+        user = Channel(reserved.name)
+        view = user.reserve(8).__enter__()
+        assert gc.is_tracked(view.obj)
+        view[:] = b"dropped!"
+        del view  # entered, never exited
+        user.close()
+        user = Channel(peeked.name)
+        user.send(b"p")
+        user.peek().__enter__()  # entered and dropped at once
+        user.close()
+        # A young-generation collection finds most; a full one now and then catches those the
+        # interpreter's own collections promoted meanwhile.
+        gc.collect(0 if turn % 100 else 2)
+    gc.collect()
+    assert mappings() == before
+    for made in (reserved, peeked):
+        late = Channel(made.name)  # a slot is free
+        late.send(b"joined")
+        assert made.receive(0) == b"joined"  # every "p" was consumed, every reservation dropped
+        late.close()
+    assert reserved.abandoned == 600 and peeked.lost == 0
+    for made in (reserved, peeked):
+        made.unlink()
+        made.close()
+
+
+def test_a_numpy_array_that_outlives_its_peek_keeps_the_message_until_it_dies(channel, spawn):
+    numpy = pytest.importorskip("numpy")
+    channel.send(numpy.arange(4, dtype=numpy.float64).tobytes())
+    peeked = channel.peek()
+    with pytest.raises(BufferError, match="held until"):
+        with peeked as view:
+            array = numpy.frombuffer(view, dtype=numpy.float64)
+    assert not peeked.finished
+    producer = spawn(
+        "import sys, ipcxx\n"
+        "ch = ipcxx.Channel(sys.argv[1])\n"
+        "for _ in iter(sys.stdin.readline, ''):\n"
+        "    sent = 0\n"
+        "    try:\n"
+        "        while True:\n"
+        "            ch.send(b'\\x7f' * ch.max_message_size, timeout=0)\n"
+        "            sent += 1\n"
+        "    except TimeoutError:\n"
+        "        print(sent, flush=True)\n",
+        channel.name,
+    )
+    full = b"\x7f" * channel.max_message_size
+    producer.send_line("fill")
+    assert producer.read_line() == "1"  # the rest of the ring; the held message's space is not
+    assert channel.receive(0) == full
+    producer.send_line("fill")
+    assert producer.read_line() == "0"  # nothing frees the held space while the array lives
+    assert array.tolist() == [0.0, 1.0, 2.0, 3.0]
+    del array, view
+    assert peeked.finished
+    producer.send_line("fill")
+    assert int(producer.read_line()) >= 1
+    assert channel.receive(0) == full and channel.lost == 0
+    assert producer.finish() == 0
+
+
+def test_a_reservation_exported_beyond_its_block_is_refused_and_never_sent(channel):
+    numpy = pytest.importorskip("numpy")
+    reservation = channel.reserve(32)
+    with pytest.raises(BufferError, match="discarded"):
+        with reservation as view:
+            array = numpy.frombuffer(view, dtype=numpy.float64)
+            array[:] = [1, 2, 3, 4]
+    channel.send(b"behind it")
+    with pytest.raises(TimeoutError):
+        channel.receive(0)  # the reservation is still held (FIFO)
+    array[0] = 9.0  # still its own bytes: nobody else reads or writes them
+    with pytest.raises(ValueError, match="exited"):
+        reservation.__enter__()
+    with pytest.raises(BufferError):
+        memoryview(reservation)
+    assert reservation.__exit__(None, None, None) is False  # a second exit does nothing
+    del array, view
+    assert reservation.finished
+    assert channel.receive(0) == b"behind it"
+    assert channel.abandoned == 1
+
+
+def test_a_pickle_buffer_and_a_slice_outliving_a_block_hold_the_message(channel):
+    import pickle
+
+    channel.send(b"pickled bytes")
+    peeked = channel.peek()
+    with pytest.raises(BufferError, match="held until every such buffer is released"):
+        with peeked as view:
+            buffer = pickle.PickleBuffer(view)
+            part = view[8:]
+    assert bytes(buffer.raw()) == b"pickled bytes" and bytes(part) == b"bytes"
+    del buffer
+    assert not peeked.finished  # the slice still holds it
+    del part, view
+    assert peeked.finished
+    assert "finished" in repr(peeked)
+
+
+def test_an_exception_in_a_block_with_a_live_export_is_kept_as_the_context(channel):
+    channel.send(b"abc")
+    peeked = channel.peek()
+    with pytest.raises(BufferError) as raised:
+        with peeked as view:
+            part = view[1:]
+            raise KeyError("the block's own error")
+    assert isinstance(raised.value.__context__, KeyError)
+    assert "exited" in repr(peeked)
+    assert bytes(part) == b"bc"
+    del part, view
+    assert peeked.finished
+
+
+def test_views_in_a_dropped_exit_stack_are_finished_when_collected(channel):
+    import contextlib
+
+    channel.send(b"peeked")
+    stack = contextlib.ExitStack()
+    written = stack.enter_context(channel.reserve(4))
+    written[:] = b"lost"
+    assert bytes(stack.enter_context(channel.peek())) == b"peeked"
+    channel.send(b"behind")
+    del stack, written  # never closed
+    gc.collect()
+    assert channel.receive(0) == b"behind"
+    assert channel.abandoned == 1 and channel.lost == 0
+
+
+def test_a_view_left_in_a_frame_that_raised_is_finished_when_collected(channel):
+    def enter_and_fail() -> None:
+        view = channel.reserve(4).__enter__()
+        view[:] = b"half"
+        raise KeyError("failed before any with statement")
+
+    try:
+        enter_and_fail()
+    except KeyError as error:
+        caught = error  # its traceback keeps the frame, and the frame the view
+    channel.send(b"behind")
+    with pytest.raises(TimeoutError):
+        channel.receive(0)
+    del caught
+    gc.collect()
+    assert channel.receive(0) == b"behind"
+    assert channel.abandoned == 1

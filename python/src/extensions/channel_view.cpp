@@ -1,8 +1,9 @@
 // The zero-copy views of ipcxx.Channel: reserve() and peek() return one of these context
 // managers; __enter__ gives a memoryview of the message's bytes inside the ring.
-#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <new>
+#include <thread>
 #include <utility>
 
 #include "common/object_lock.hpp"
@@ -14,6 +15,16 @@ namespace ipcxx::python::ipcxx_state {
 
 namespace {
 
+// A view's life (docs/guide.md "Channel", the lifetime rule):
+//   open     -> exiting   one __exit__ won; it releases the memoryview, then decides
+//   exiting  -> finished  no export of the view was left: committed, discarded or consumed
+//   exiting  -> leased    an export outlives the block: BufferError, and the message stays
+//                         the view's until the last export is released (then discarded or
+//                         consumed: never memory that producers reuse while it is aliased)
+//   leased   -> finished  at that last release
+//   open     -> finished  collected (or freed) without an exit: discarded or consumed
+enum class Stage : std::uint8_t { open, exiting, leased, finished };
+
 struct ViewObject {
   PyObject_HEAD
   // Keeps the mapping alive while any view (or memoryview of it) exists, even after the
@@ -24,42 +35,26 @@ struct ViewObject {
   Py_ssize_t size;
   std::uint64_t generation;  // a fork child must not finish its parent's message
   bool writable;             // a reservation (else a peeked message)
-  // Two threads leaving one view (or one leaving while another drops the last other
-  // reference) must not both commit or consume: with object locks on, the one whose exchange
-  // turns it true finishes. A regular build's GIL serialises finish() (no Python code in it).
-#if IPCXX_OBJECT_LOCKS_ON
-  std::atomic<bool> finished;
-#else
-  bool finished;
-#endif
-  PyObject* memoryview;  // the one __enter__ made (set once, under `lock`); released on exit
+  // Under `lock` (free-threaded builds: two threads may exit, export and release at once;
+  // CPython's memoryview.release() has no lock of its own, so only the one exit that wins
+  // `open -> exiting` may call it).
+  Stage stage;
+  unsigned long exiting_thread;  // the winner of `open -> exiting` (a nested exit on it returns)
+  Py_ssize_t exports;            // buffers exported and not yet released
+  PyObject* memoryview;          // the one __enter__ made; taken out by __exit__
   ObjectLock lock;
 };
 
 ViewObject* as_view(PyObject* self) { return reinterpret_cast<ViewObject*>(self); }
 
-bool is_finished(const ViewObject* view) {
-#if IPCXX_OBJECT_LOCKS_ON
-  return view->finished.load(std::memory_order_acquire);
-#else
-  return view->finished;
-#endif
+Stage stage_of(ViewObject* view) {
+  ObjectLockGuard guard(view->lock);
+  return view->stage;
 }
 
-// True for exactly one caller: the one that finishes the view.
-bool take_finish(ViewObject* view) {
-#if IPCXX_OBJECT_LOCKS_ON
-  return !view->finished.exchange(true, std::memory_order_acq_rel);
-#else
-  if (view->finished) return false;
-  view->finished = true;
-  return true;
-#endif
-}
-
-// Commits or discards a reservation, consumes a peeked message. Idempotent.
+// Commits or discards a reservation, consumes a peeked message. Called once, by whoever moved
+// the view to `finished` (no lock held: the core call runs no Python code and never blocks).
 void finish(ViewObject* view, bool commit) {
-  if (!take_finish(view)) return;
   if (view->generation != fork_generation() || !view->channel) return;
   if (view->writable) {
     const ChannelReservation reservation{view->position, view->data,
@@ -79,12 +74,34 @@ PyObject* view_new(PyTypeObject*, PyObject*, PyObject*) {
   return nullptr;
 }
 
+int view_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  Py_VISIT(as_view(self)->memoryview);  // its managed buffer refers back to the view: a cycle
+  return 0;
+}
+
+int view_clear(PyObject* self) {
+  ViewObject* view = as_view(self);
+  PyObject* memoryview = nullptr;
+  {
+    ObjectLockGuard guard(view->lock);
+    memoryview = std::exchange(view->memoryview, nullptr);
+  }
+  Py_XDECREF(memoryview);
+  return 0;
+}
+
 void view_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
+  PyObject_GC_UnTrack(self);
   ViewObject* view = as_view(self);
-  // Dropped unfinished (never entered, or collected): a reservation is given up (never sent
-  // half-written), a peeked message counts as read.
-  finish(view, false);
+  // Every export holds a reference, so none is left. Dropped without an exit (never entered,
+  // or collected with its memoryview): a reservation is given up (never sent half-written), a
+  // peeked message counts as read.
+  if (view->stage == Stage::open) {
+    view->stage = Stage::finished;
+    finish(view, false);
+  }
   Py_CLEAR(view->memoryview);
   view->channel.~shared_ptr();
   view->lock.~ObjectLock();
@@ -94,46 +111,72 @@ void view_dealloc(PyObject* self) {
 
 int view_getbuffer(PyObject* self, Py_buffer* buffer, int flags) {
   ViewObject* view = as_view(self);
-  if (is_finished(view)) {
-    PyErr_SetString(PyExc_BufferError,
-                    "the message is finished: its bytes are the channel's again");
-    buffer->obj = nullptr;
+  buffer->obj = nullptr;
+  if ((flags & PyBUF_WRITABLE) && !view->writable) {
+    PyErr_SetString(PyExc_BufferError, "a peeked message is read-only");
     return -1;
   }
+  Stage stage = Stage::open;
+  {
+    ObjectLockGuard guard(view->lock);
+    stage = view->stage;
+    if (stage == Stage::open) ++view->exports;
+  }
+  if (stage != Stage::open) {
+    PyErr_SetString(PyExc_BufferError,
+                    stage == Stage::finished
+                        ? "the message is finished: its bytes are the channel's again"
+                        : "the view was exited: no new buffer of it can be made");
+    return -1;
+  }
+  // Cannot fail now: the only refusal of PyBuffer_FillInfo (writable on read-only) is above.
   return PyBuffer_FillInfo(buffer, self, view->data, view->size, view->writable ? 0 : 1, flags);
+}
+
+void view_releasebuffer(PyObject* self, Py_buffer*) {
+  ViewObject* view = as_view(self);
+  bool last = false;
+  {
+    ObjectLockGuard guard(view->lock);
+    last = --view->exports == 0 && view->stage == Stage::leased;
+    if (last) view->stage = Stage::finished;
+  }
+  // The block was exited while this export lived (BufferError then): given up or consumed now.
+  if (last) finish(view, false);
+}
+
+PyObject* raise_exited(const ViewObject* view, Stage stage) {
+  PyErr_SetString(PyExc_ValueError,
+                  stage == Stage::finished ? "the message is finished"
+                  : view->writable ? "the view was exited: the reservation is held by an export"
+                                   : "the view was exited: the message is held by an export");
+  return nullptr;
 }
 
 PyObject* view_enter(PyObject* self, PyObject*) {
   ViewObject* view = as_view(self);
-  if (is_finished(view)) {
-    PyErr_SetString(PyExc_ValueError, "the message is finished");
-    return nullptr;
-  }
-  PyObject* stored = nullptr;
+  Stage stage = Stage::open;
   {
     ObjectLockGuard guard(view->lock);
-    stored = view->memoryview;
+    stage = view->stage;
+    if (stage == Stage::open && view->memoryview) return Py_NewRef(view->memoryview);
   }
-  if (!stored) {
-    // Made outside the lock (an allocation may run the collector, hence Python code); a
-    // thread that entered meanwhile may have stored its own: then that one is handed out.
-    PyObject* made = PyMemoryView_FromObject(self);
-    if (!made) return nullptr;
-    if constexpr (kObjectLocks) {
-      ObjectLockGuard guard(view->lock);
-      if (view->memoryview) {
-        stored = view->memoryview;
-      } else {
-        view->memoryview = stored = made;
-        made = nullptr;
-      }
-    } else {
-      view->memoryview = stored = std::exchange(made, nullptr);
+  if (stage != Stage::open) return raise_exited(view, stage);
+  // Made outside the lock (an allocation may run Python code, and getbuffer takes the lock);
+  // a thread that entered meanwhile may have stored its own: then that one is handed out.
+  PyObject* made = PyMemoryView_FromObject(self);
+  if (!made) return nullptr;
+  PyObject* result = nullptr;
+  {
+    ObjectLockGuard guard(view->lock);
+    stage = view->stage;
+    if (stage == Stage::open) {
+      if (!view->memoryview) view->memoryview = std::exchange(made, nullptr);
+      result = Py_NewRef(view->memoryview);
     }
-    Py_XDECREF(made);  // the other thread's was stored first
   }
-  // Set once and cleared only by the deallocator: `stored` stays valid while self lives.
-  return Py_NewRef(stored);
+  Py_XDECREF(made);  // not stored: another thread's came first, or the view was exited
+  return result ? result : raise_exited(view, stage);
 }
 
 // METH_FASTCALL: the with statement calls it with (type, value, traceback) every time.
@@ -143,35 +186,70 @@ PyObject* view_exit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     return nullptr;
   }
   ViewObject* view = as_view(self);
-  finish(view, nargs == 0 || args[0] == Py_None);
+  const unsigned long me = PyThread_get_thread_ident();
   PyObject* memoryview = nullptr;
-  {
-    // Set once by __enter__ and cleared only by the deallocator: no reference needed.
-    ObjectLockGuard guard(view->lock);
-    memoryview = view->memoryview;
+  for (;;) {
+    {
+      ObjectLockGuard guard(view->lock);
+      if (view->stage == Stage::open) {
+        view->stage = Stage::exiting;
+        view->exiting_thread = me;
+        memoryview = std::exchange(view->memoryview, nullptr);
+        break;
+      }
+      // Another thread is exiting it: wait until it is done, so that every exit returns with
+      // the view finished (or leased). Not when the exit in progress is this thread's own
+      // (a __del__ run inside it) or a fork parent's thread that does not exist here.
+      if (view->stage != Stage::exiting || view->exiting_thread == me ||
+          view->generation != fork_generation())
+        Py_RETURN_FALSE;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    std::this_thread::yield();
+    Py_END_ALLOW_THREADS
   }
   if (memoryview) {
-    // Forbid further use of the view handed out. A slice or export taken from it stays
-    // readable (the mapping lives as long as it), but the bytes belong to other messages now.
+    // Forbid further use of the memoryview handed out; fails while something exports it.
     PyObject* released = PyObject_CallMethodNoArgs(memoryview, of(self).release_name);
     if (released)
       Py_DECREF(released);
     else
-      PyErr_Clear();  // an export of it is still alive: it keeps the mapping, nothing breaks
+      PyErr_Clear();  // an export of it lives: the count below shows it
+    Py_DECREF(memoryview);
   }
-  Py_RETURN_FALSE;
+  Py_ssize_t exports = 0;
+  {
+    ObjectLockGuard guard(view->lock);
+    exports = view->exports;
+    view->stage = exports == 0 ? Stage::finished : Stage::leased;
+  }
+  if (exports == 0) {
+    finish(view, nargs == 0 || args[0] == Py_None);
+    Py_RETURN_FALSE;
+  }
+  // Never finish while something aliases the bytes: producers would overwrite them.
+  PyErr_Format(PyExc_BufferError,
+               "the view's memory is still exported (a slice, a cast, a numpy array or another "
+               "buffer made from it in the block is alive): the %s stays held until every such "
+               "buffer is released, then %s",
+               view->writable ? "reservation" : "message",
+               view->writable ? "discarded (never sent)" : "consumed");
+  return nullptr;
 }
 
 PyObject* view_get_size(PyObject* self, void*) { return PyLong_FromSsize_t(as_view(self)->size); }
 PyObject* view_get_finished(PyObject* self, void*) {
-  return PyBool_FromLong(is_finished(as_view(self)));
+  return PyBool_FromLong(stage_of(as_view(self)) == Stage::finished);
 }
 
 PyObject* view_repr(PyObject* self) {
   ViewObject* view = as_view(self);
+  const Stage stage = stage_of(view);
   return PyUnicode_FromFormat("<ipcxx.ChannelView %s of %zd bytes%s>",
                               view->writable ? "reservation" : "peek", view->size,
-                              is_finished(view) ? " (finished)" : "");
+                              stage == Stage::finished ? " (finished)"
+                              : stage == Stage::open   ? ""
+                                                       : " (exited, held by an export)");
 }
 
 int reject_write(PyObject*, PyObject*, void*) {
@@ -185,7 +263,9 @@ PyMethodDef view_methods[] = {
     {"__exit__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(view_exit)),
      METH_FASTCALL,
      "Finish the message: a reservation is sent (discarded after an exception), a peeked\n"
-     "message is consumed. The memoryview is released."},
+     "message is consumed. The memoryview is released. BufferError when a buffer made from\n"
+     "the view in the block is still alive: the message then stays held until it is released,\n"
+     "and is discarded (a reservation) or consumed (a peek)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef view_getset[] = {
@@ -200,10 +280,13 @@ PyType_Slot view_slots[] = {
                        "with statement.")},
     {Py_tp_new, reinterpret_cast<void*>(view_new)},
     {Py_tp_dealloc, reinterpret_cast<void*>(view_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(view_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(view_clear)},
     {Py_tp_methods, view_methods},
     {Py_tp_getset, view_getset},
     {Py_tp_repr, reinterpret_cast<void*>(view_repr)},
     {Py_bf_getbuffer, reinterpret_cast<void*>(view_getbuffer)},
+    {Py_bf_releasebuffer, reinterpret_cast<void*>(view_releasebuffer)},
     {0, nullptr}};
 
 PyObject* make_view(PyObject* owner, const std::shared_ptr<Channel>& channel,
@@ -218,6 +301,7 @@ PyObject* make_view(PyObject* owner, const std::shared_ptr<Channel>& channel,
       channel->consume_lost({position, data, size});
     return nullptr;
   }
+  // tp_alloc zeroed the object and tracked it: the collector sees a null memoryview.
   ViewObject* view = as_view(self);
   new (&view->channel) std::shared_ptr<Channel>(channel);
   view->position = position;
@@ -225,11 +309,9 @@ PyObject* make_view(PyObject* owner, const std::shared_ptr<Channel>& channel,
   view->size = static_cast<Py_ssize_t>(size);
   view->generation = fork_generation();
   view->writable = writable;
-#if IPCXX_OBJECT_LOCKS_ON
-  new (&view->finished) std::atomic<bool>(false);
-#else
-  view->finished = false;
-#endif
+  view->stage = Stage::open;
+  view->exiting_thread = 0;
+  view->exports = 0;
   view->memoryview = nullptr;
   new (&view->lock) ObjectLock();
   return self;
@@ -249,8 +331,9 @@ PyObject* make_peek_view(PyObject* owner, const std::shared_ptr<Channel>& channe
 }
 
 PyType_Spec& channel_view_spec() {
-  static PyType_Spec spec = {"ipcxx.ChannelView", sizeof(ViewObject), 0, Py_TPFLAGS_DEFAULT,
-                             view_slots};
+  // Garbage-collected: a view and the memoryview __enter__ made refer to each other.
+  static PyType_Spec spec = {"ipcxx.ChannelView", sizeof(ViewObject), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, view_slots};
   return spec;
 }
 
