@@ -226,10 +226,11 @@ def test_stat_and_rm_find_each_object_by_its_escaped_name(namespace):
         assert result["gone"], shown
 
 
-def test_rm_takes_names_literally_too_and_prefers_the_escaped_reading(namespace):
+def test_rm_takes_names_literally_too_and_refuses_when_both_readings_name_objects(namespace):
     # The shell can pass the exact bytes ($'...'); and when a literal argument is also the
-    # escaped form of another object, the escaped reading wins (the other is reached by its
-    # own escaped form, which is unique).
+    # escaped form of another object, rm refuses rather than guess (a name copied from a plain
+    # `ls /dev/shm` could otherwise remove the other object); each is reached by its own
+    # escaped form, which is unique.
     newline, backslash_n = b"/a\n", b"/a\\n"
     outcome = namespace(
         """
@@ -243,11 +244,14 @@ def test_rm_takes_names_literally_too_and_prefers_the_escaped_reading(namespace)
             after_first = [exists(kind, name) for kind, name in objects]
             second = cli("rm", "--kind", "shm", "/a\\\\\\\\n", env=DATA["env"])
             after_second = [exists(kind, name) for kind, name in objects]
+            third = cli("rm", "--kind", "shm", "a\\\\n", env=DATA["env"])
+            after_third = [exists(kind, name) for kind, name in objects]
         finally:
             remove_all(objects)
         print(json.dumps(dict(literal=literal, after_literal=after_literal, first=first,
                               after_first=after_first, second=second,
-                              after_second=after_second)))
+                              after_second=after_second, third=third,
+                              after_third=after_third)))
         """,
         {
             "objects": [
@@ -262,12 +266,18 @@ def test_rm_takes_names_literally_too_and_prefers_the_escaped_reading(namespace)
     assert outcome["literal"]["status"] == 0, bytes.fromhex(outcome["literal"]["err"])
     assert bytes.fromhex(outcome["literal"]["out"]) == b"removed shm /raw\\xff\\e\n"
     assert outcome["after_literal"] == [True, True, False]
-    # `a\n` (backslash, n) is first the escaped form of "/a" + newline.
-    assert bytes.fromhex(outcome["first"]["out"]) == b"removed shm /a\\n\n"
-    assert outcome["after_first"] == [False, True, False]
-    # `/a\\n` is the escaped form of the literal backslash-n name.
+    # `a\n` (backslash, n) is the escaped form of "/a" + newline and, literally, the other
+    # object's name: refused, nothing removed, both candidates named.
+    assert outcome["first"]["status"] == 2
+    assert b"read literally" in bytes.fromhex(outcome["first"]["err"])
+    assert outcome["after_first"] == [True, True, False]
+    # `/a\\n` is the escaped form of the literal backslash-n name (its literal reading names
+    # nothing).
     assert bytes.fromhex(outcome["second"]["out"]) == b"removed shm /a\\\\n\n"
-    assert outcome["after_second"] == [False, False, False]
+    assert outcome["after_second"] == [True, False, False]
+    # Now `a\n` names one object only.
+    assert bytes.fromhex(outcome["third"]["out"]) == b"removed shm /a\\n\n"
+    assert outcome["after_third"] == [False, False, False]
 
 
 def test_rm_older_than_goes_on_past_an_entry_it_cannot_remove(namespace):

@@ -93,6 +93,31 @@ def test_subclasses_pickle_as_themselves(make_name):
         made.close()
 
 
+class _Creating(ipcxx.Channel):
+    """A subclass whose __init__ creates and takes other arguments."""
+
+    def __init__(self, tag: str, name: str) -> None:
+        super().__init__(name, create=True, capacity=8192)
+        self.tag = tag
+
+
+def test_unpickling_a_subclass_opens_without_its_init_and_keeps_its_attributes(make_name):
+    name = make_name()
+    made = _Creating("hello", name)
+    try:
+        made.send(b"queued")
+        copy = pickle.loads(pickle.dumps(made))
+        assert type(copy) is _Creating and copy.tag == "hello"
+        assert copy.receive(timeout=5) == b"queued"
+        copy.close()
+        data = pickle.dumps(made)
+        made.unlink()
+        with pytest.raises(FileNotFoundError):  # never created by the subclass's __init__
+            pickle.loads(data)
+    finally:
+        made.close()
+
+
 def test_closed_objects_and_views_do_not_pickle(channel, lock, make_name):
     closed_channel = ipcxx.Channel(channel.name)
     closed_channel.close()

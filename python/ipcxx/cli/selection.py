@@ -37,15 +37,22 @@ class Reference:
 
     def matching(self, objects: Iterable[IpcObject]) -> list[IpcObject]:
         """The objects this reference names: for a POSIX name, those of its first reading
-        that matches any."""
+        that matches any. Raises SelectionError when both readings match objects (say `rv\\x41`
+        and `rvA`): guessing could remove the wrong one."""
         objects = list(objects)
         if not self.names:
             return [obj for obj in objects if self.matches(obj)]
-        for name in self.names:
-            found = [obj for obj in objects if obj.name == name]
-            if found:
-                return found
-        return []
+        readings = [[obj for obj in objects if obj.name == name] for name in self.names]
+        matched = [found for found in readings if found]
+        if len(matched) > 1:
+            both = matched[0] + matched[1]
+            raise SelectionError(
+                f"{printable(self.text)}: names {shown(matched[0][0].name)} read as an escaped"
+                f" name and {shown(matched[1][0].name)} read literally; type the one you mean"
+                " as ls shows it",
+                both,
+            )
+        return matched[0] if matched else []
 
     def matches(self, obj: IpcObject) -> bool:
         """True if obj is what this System V reference names."""
