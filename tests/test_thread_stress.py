@@ -31,6 +31,8 @@ KINDS = [
     "sysv_message_queue",
     "robust_lock",
     "channel",
+    "channel_views",
+    "async_waiters",
     "posix_notification",
 ]
 
@@ -324,6 +326,8 @@ def sysv_semaphore_set(rounds: int, deadline: float, report: dict) -> None:
 
 
 def sysv_shared_memory(rounds: int, deadline: float, report: dict) -> None:
+    import mmap
+
     import sysv_ipc
 
     # ValueError: attach() to a segment the closer removed and the kernel destroyed (EINVAL,
@@ -356,9 +360,11 @@ def sysv_shared_memory(rounds: int, deadline: float, report: dict) -> None:
                 memory.attach()
             else:
                 # Not a second attach: each would stay mapped (DC-21) and run into the
-                # process's map count.
-                if memory.attached and not memory.address:
-                    state.failures.append("attached at address 0")
+                # process's map count. One read: `attached` then `address` would be two, and a
+                # detach between them is not an error (0 means detached).
+                address = memory.address
+                if address % mmap.PAGESIZE:
+                    state.failures.append(f"attached at {address:#x}, not a page boundary")
 
         def closer() -> None:
             for _ in range(3):
@@ -564,6 +570,195 @@ def channel(rounds: int, deadline: float, report: dict) -> None:
         probe.close()
 
 
+def _is_open(view) -> bool:
+    """Whether a ChannelView was not exited yet (its repr says "(finished)" or "(exited, ...)"
+    once it was)."""
+    return repr(view).endswith("bytes>")
+
+
+def channel_views(rounds: int, deadline: float, report: dict) -> None:
+    import ipcxx
+
+    # ValueError: __enter__ of an exited view, or the Channel closed by the closer; BufferError:
+    # an export of an exited view, or an exit that met another thread's live export (the
+    # documented refusal: that reservation is discarded when the export is released);
+    # TimeoutError: timeout=0 met a full or empty ring (or a reservation held by an export).
+    allowed = (ValueError, BufferError, TimeoutError)
+    name = _posix_name()
+    probe = ipcxx.Channel(name, create=True, capacity=1 << 16)
+    try:
+
+        def one_round() -> None:
+            chan = ipcxx.Channel(name)
+            current: list = [None]  # the one view every worker touches
+            made: list = []  # every view published
+            reserved: list[bytes] = []  # written into reservations (each sent once or discarded)
+            sent: list[bytes] = []  # sent with send() (each arrives once)
+            arrived: list[bytes] = []  # received, drained, or read through a peek view
+            steps = [0] * THREADS
+            state = Round(allowed)
+
+            def publish() -> None:
+                """Worker 0: a new reservation or peek view, entered, once the last one was
+                exited (finished, or held by an export)."""
+                view = current[0]
+                if view is not None and _is_open(view):
+                    return
+                steps[0] += 1
+                if steps[0] % 2:
+                    message = b"r%07d" % steps[0]
+                    view = chan.reserve(len(message), timeout=0)
+                    view.__enter__()[:] = message
+                    reserved.append(message)
+                else:
+                    message = b"s%07d" % steps[0]
+                    chan.send(message, timeout=0)
+                    sent.append(message)
+                    view = chan.peek(timeout=0)
+                    arrived.append(bytes(view.__enter__()))  # not shared yet: this thread's
+                made.append(view)
+                current[0] = view
+
+            def worker(i: int) -> None:
+                if i == 0:
+                    publish()
+                    return
+                view = current[0]
+                if view is None:
+                    return
+                step = steps[i] % 4
+                steps[i] += 1
+                if step == 0:
+                    if view.__exit__(None, None, None) is not False:
+                        state.failures.append("an exit returned something other than False")
+                    if _is_open(view):
+                        state.failures.append("a view is still open after an exit returned")
+                elif step == 1:
+                    with memoryview(view) as mapped:  # an export racing the exits
+                        if len(mapped) != view.size:
+                            state.failures.append("an export of the wrong size")
+                elif step == 2:
+                    view.__enter__()  # the stored memoryview, or ValueError once exited
+                    repr(view)
+                else:
+                    arrived.append(chan.receive(timeout=0))
+
+            def closer() -> None:
+                for _ in range(3):
+                    chan.close()
+                    chan.__init__(name)  # views keep the ring mapped
+                chan.close()
+
+            state.run(worker, closer, deadline)
+            if current[0] is not None:
+                try:
+                    current[0].__exit__(None, None, None)
+                except BufferError:
+                    state.failures.append("an export outlived every worker")
+            while True:
+                try:
+                    arrived.append(probe.receive(timeout=0))
+                except TimeoutError:
+                    break
+            state.add_to(report)
+            if not all(view.finished for view in made):
+                report["failures"].append("a view is not finished after the round")
+            # Conservation: each message sent arrives once; each reservation arrives once or
+            # was discarded (an exit refused because of another thread's export).
+            if len(set(arrived)) != len(arrived):
+                report["failures"].append("a message arrived twice")
+            if not set(sent) <= set(arrived):
+                report["failures"].append(f"{len(set(sent) - set(arrived))} sent never arrived")
+            if not set(arrived) <= set(sent) | set(reserved):
+                report["failures"].append("a message arrived that nobody wrote")
+            committed = len(set(arrived) & set(reserved))
+            if committed + probe.abandoned - abandoned_before[0] != len(reserved):
+                report["failures"].append(
+                    f"{len(reserved)} reserved, {committed} arrived, "
+                    f"{probe.abandoned - abandoned_before[0]} discarded"
+                )
+            abandoned_before[0] = probe.abandoned
+            if probe.lost:
+                report["failures"].append(f"lost {probe.lost}")
+
+        abandoned_before = [0]
+        for _ in range(rounds):
+            one_round()
+    finally:
+        probe.unlink()
+        probe.close()
+
+
+def async_waiters(rounds: int, deadline: float, report: dict) -> None:
+    import asyncio
+
+    import posix_ipc
+    from ipcxx.aio.pool import get_pool
+
+    # BusyError: a wait's timeout expired.
+    allowed = (posix_ipc.BusyError,)
+    sem_name, queue_name = _posix_name(), _posix_name()
+    sem = posix_ipc.Semaphore(sem_name, posix_ipc.O_CREX, initial_value=2)
+    queue = posix_ipc.MessageQueue(queue_name, posix_ipc.O_CREX, max_messages=4, max_message_size=8)
+    try:
+
+        def one_round() -> None:
+            # Every thread runs its own event loop; all their tasks wait on the same two objects.
+            loops = [asyncio.new_event_loop() for _ in range(THREADS)]
+            sent = [0] * THREADS
+            received = [0] * THREADS
+            state = Round(allowed)
+
+            async def take() -> None:
+                await sem.acquire_async(0.05)
+                sem.release()  # no await in between: a cancellation never holds a unit
+
+            async def pass_message(i: int) -> None:
+                await queue.send_async(b"a%02d" % i, 0.05)
+                sent[i] += 1
+                message, _ = await queue.receive_async(0.05)
+                received[i] += 1
+                if len(message) != 3 or message[:1] != b"a":
+                    state.failures.append(f"corrupt message {message!r}")
+
+            async def batch(i: int) -> None:
+                tasks = [asyncio.ensure_future(take()) for _ in range(3)]
+                tasks.append(asyncio.ensure_future(pass_message(i)))
+                await asyncio.sleep(0)
+                tasks[i % 4].cancel()  # cancelled in its wait (exactly: nothing taken or sent)
+                for result in await asyncio.gather(*tasks, return_exceptions=True):
+                    if isinstance(result, (posix_ipc.BusyError, asyncio.CancelledError)):
+                        continue
+                    if isinstance(result, BaseException):
+                        state.failures.append(f"task: {type(result).__name__}: {result}")
+
+            def worker(i: int) -> None:
+                loops[i].run_until_complete(batch(i))
+
+            state.run(worker, lambda: None, deadline)
+            if not get_pool().wait_idle(30):
+                report["failures"].append("the wait pool never became idle")
+            for loop in loops:
+                loop.run_until_complete(asyncio.sleep(0))  # deliveries posted to it
+                loop.close()
+            state.add_to(report)
+            if sem.value != 2:
+                report["failures"].append(f"semaphore value {sem.value}, expected 2")
+            left = sum(sent) - sum(received)
+            if queue.current_messages != left:
+                report["failures"].append(f"{queue.current_messages} queued, expected {left}")
+            while queue.current_messages:
+                queue.receive(0)
+
+        for _ in range(rounds):
+            one_round()
+    finally:
+        sem.unlink()
+        sem.close()
+        queue.unlink()
+        queue.close()
+
+
 def posix_notification(rounds: int, deadline: float, report: dict) -> None:
     import gc
 
@@ -575,8 +770,12 @@ def posix_notification(rounds: int, deadline: float, report: dict) -> None:
     allowed = (posix_ipc.ExistentialError, posix_ipc.BusyError, OSError)
     name = _posix_name()
     probe = posix_ipc.MessageQueue(name, posix_ipc.O_CREX, max_messages=8, max_message_size=64)
-    counts = {"made": 0, "gone": 0, "ran": 0}
-    counting = threading.Lock()
+    # Counted by appending to lists (one atomic call each), never under a lock: a __del__ of a
+    # parameter that another thread freed can run on this thread at any point, inside such a
+    # lock too (free-threaded builds free it later on its owning thread), and would deadlock.
+    made: list[None] = []
+    gone: list[None] = []
+    ran: list[None] = []
 
     try:
 
@@ -590,12 +789,10 @@ def posix_notification(rounds: int, deadline: float, report: dict) -> None:
 
                 def __init__(self, i: int) -> None:
                     self.i = i
-                    with counting:
-                        counts["made"] += 1
+                    made.append(None)
 
                 def __del__(self) -> None:
-                    with counting:
-                        counts["gone"] += 1
+                    gone.append(None)
                     if self.i % 4 == 0:
                         try:
                             queue.request_notification(None)
@@ -603,8 +800,7 @@ def posix_notification(rounds: int, deadline: float, report: dict) -> None:
                             pass
 
             def callback(parameter: Parameter) -> None:
-                with counting:
-                    counts["ran"] += 1
+                ran.append(None)
 
             def worker(i: int) -> None:
                 step = i % 4
@@ -634,19 +830,15 @@ def posix_notification(rounds: int, deadline: float, report: dict) -> None:
             until = time.monotonic() + 10
             while time.monotonic() < until:
                 gc.collect()
-                with counting:
-                    if counts["made"] == counts["gone"]:
-                        break
+                if len(made) == len(gone):
+                    break
                 time.sleep(0.01)
-            with counting:
-                if counts["made"] != counts["gone"]:
-                    report["failures"].append(
-                        f"parameters made {counts['made']}, gone {counts['gone']}"
-                    )
+            if len(made) != len(gone):
+                report["failures"].append(f"parameters made {len(made)}, gone {len(gone)}")
 
         for _ in range(rounds):
             one_round()
-        report["notifications_run"] = counts["ran"]
+        report["notifications_run"] = len(ran)
     finally:
         probe.unlink()
         probe.close()
@@ -738,6 +930,7 @@ def test_sixteen_threads_and_a_closer_end_in_success_or_documented_errors(kind, 
     finally:
         _remove_leftovers(prefix, output, kind)
     assert child.returncode == 0, f"child died ({child.returncode}):\n{child.stderr[-4000:]}"
+    assert output.strip(), f"the child printed no report:\n{child.stderr[-4000:]}"
     report = json.loads(output.strip().splitlines()[-1])
     assert report["failures"] == [], report["failures"][:10]
     assert report["operations"] > rounds * THREADS, report
