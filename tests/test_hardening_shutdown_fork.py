@@ -1,7 +1,8 @@
 """Issue 9, classes 3 and 4: waiters woken while the interpreter shuts down, notification
-callbacks alive at exit, fork() while notification threads fire, and close() in a fork child
-whose parent had a thread waiting. Each scenario runs in its own interpreter: an abort
-("GIL is released", "exception not rethrown") or a deadlock shows in its exit status."""
+callbacks alive at exit, and close() in a fork child whose parent had a thread waiting (fork()
+while notifications fire: tests/test_hardening_notifications.py). Each scenario runs in its
+own interpreter: an abort ("GIL is released", "exception not rethrown") or a deadlock shows in
+its exit status."""
 
 from __future__ import annotations
 
@@ -131,58 +132,6 @@ queue.send(b"wake")
 assert os.read(reader, 1) == b"r"
 queue.close()
 posix_ipc.unlink_message_queue(name)
-""",
-        make_name(),
-    )
-
-
-def test_fork_while_notifications_fire_does_not_deadlock_the_child(make_name):
-    """A thread keeps registering callbacks and firing them; the main thread forks; each child
-    uses the notification registry and must exit promptly."""
-    run_python(
-        """
-import os, sys, threading, time, posix_ipc
-name = sys.argv[1]
-queue = posix_ipc.MessageQueue(name, posix_ipc.O_CREX)
-stop = threading.Event()
-fired = []
-def fire():
-    while not stop.is_set():
-        try:
-            queue.request_notification((fired.append, 1))
-            queue.send(b"x")
-            queue.receive()
-        except posix_ipc.Error:
-            pass
-thread = threading.Thread(target=fire)
-thread.start()
-for _ in range(60):
-    pid = os.fork()
-    if pid == 0:
-        child = posix_ipc.MessageQueue(name)
-        try:
-            child.request_notification((print, None))
-            child.request_notification(None)
-        except posix_ipc.BusyError:
-            pass   # the parent holds the queue's one registration
-        child.close()
-        os._exit(0)
-    deadline = time.monotonic() + 20
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            assert os.waitstatus_to_exitcode(status) == 0, status
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            raise SystemExit("fork child deadlocked")
-        time.sleep(0.001)
-stop.set()
-thread.join()
-queue.close()
-posix_ipc.unlink_message_queue(name)
-print("fired", len(fired))
 """,
         make_name(),
     )

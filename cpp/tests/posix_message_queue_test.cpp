@@ -8,6 +8,7 @@
 #include <mutex>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "child_process.hpp"
 #include "ipcxx/error.hpp"
@@ -102,6 +103,99 @@ TEST(PosixMessageQueue, CancelledCallbackNeverRuns) {
   ASSERT_TRUE(queue.send(bytes_of("x")));
   queue.close();  // the registration is gone; nothing can fire any more
   EXPECT_FALSE(ran);
+}
+
+TEST(PosixMessageQueue, DispatcherCallbacksRunOnOneThreadAndOneCancelledBeforeItsTurnNever) {
+  constexpr int kQueues = 6;
+  std::vector<Unlinker> names;
+  std::vector<MessageQueue> queues;
+  for (int i = 0; i < kQueues; ++i) {
+    names.push_back(Unlinker{unique_name()});
+    queues.push_back(MessageQueue::create(names.back().name, QueueLimits{2, 16}));
+  }
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool release = false;
+  std::vector<pid_t> threads;  // kernel thread id per callback run, in run order
+  bool cancelled_ran = false;
+  const auto record = [&] {
+    std::lock_guard lock(mutex);
+    threads.push_back(::gettid());
+    changed.notify_all();
+  };
+  // The first callback holds the dispatcher until the others are queued or pending.
+  queues[0].notify_callback(
+      [&] {
+        record();
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [&] { return release; });
+      },
+      ipcxx::posix::CallbackThread::dispatcher);
+  for (int i = 1; i < kQueues - 1; ++i)
+    queues[i].notify_callback(record, ipcxx::posix::CallbackThread::dispatcher);
+  queues[kQueues - 1].notify_callback([&] { cancelled_ran = true; },
+                                      ipcxx::posix::CallbackThread::dispatcher);
+  ASSERT_TRUE(queues[0].send(bytes_of("x")));
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, 10s, [&] { return threads.size() == 1; }));
+  }
+  for (int i = 1; i < kQueues; ++i) ASSERT_TRUE(queues[i].send(bytes_of("x")));
+  queues[kQueues - 1].cancel_notification();  // fired already; its turn has not come
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+    changed.notify_all();
+  }
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(changed.wait_for(lock, 10s, [&] { return threads.size() == kQueues - 1; }));
+  for (pid_t thread : threads) EXPECT_EQ(thread, threads.front());
+  EXPECT_NE(threads.front(), ::gettid());
+  EXPECT_FALSE(cancelled_ran);
+}
+
+namespace {
+// Waits up to 10 s for a callback on `queue` after a send; true when it ran.
+bool callback_runs_after_send(MessageQueue& queue, ipcxx::posix::CallbackThread thread) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool ran = false;
+  queue.notify_callback(
+      [&] {
+        std::lock_guard lock(mutex);
+        ran = true;
+        changed.notify_all();
+      },
+      thread);
+  if (!queue.send(bytes_of("x"))) return false;
+  std::unique_lock lock(mutex);
+  const bool done = changed.wait_for(lock, 10s, [&] { return ran; });
+  lock.unlock();
+  queue.cancel_notification();
+  queue.try_receive();
+  return done;
+}
+}  // namespace
+
+TEST(PosixMessageQueue, AForkChildsCallbacksNeverTakeTheParentsEvents) {
+  // glibc's SIGEV_THREAD (CallbackThread::fresh) shares one netlink socket between parent and
+  // child: each side's reader takes the other's events, which are then lost (or worse).
+  Unlinker parents{unique_name()};
+  Unlinker childs{unique_name()};
+  MessageQueue queue = MessageQueue::create(parents.name, QueueLimits{2, 16});
+  MessageQueue other = MessageQueue::create(childs.name, QueueLimits{2, 16});
+  ASSERT_TRUE(callback_runs_after_send(queue, ipcxx::posix::CallbackThread::dispatcher));
+  for (int round = 0; round < 20; ++round) {
+    ChildProcess child([&] {
+      for (int i = 0; i < 20; ++i)
+        if (!callback_runs_after_send(other, ipcxx::posix::CallbackThread::dispatcher)) return 1;
+      return 0;
+    });
+    for (int i = 0; i < 20; ++i)
+      ASSERT_TRUE(callback_runs_after_send(queue, ipcxx::posix::CallbackThread::dispatcher))
+          << "round " << round << ", event " << i;
+    ASSERT_EQ(child.wait(), 0) << "round " << round;
+  }
 }
 
 TEST(PosixMessageQueue, SignalOutsideTheValidRangeIsEinval) {

@@ -1,12 +1,13 @@
 // The process-wide table behind mq_notify(SIGEV_THREAD) callbacks; fork-safe.
 #include "detail/notification_registry.hpp"
 
-#include <cxxabi.h>
 #include <pthread.h>
 
 #include <mutex>
 #include <unordered_map>
 #include <utility>
+
+#include "detail/dispatcher.hpp"
 
 namespace ipcxx::detail {
 
@@ -52,6 +53,10 @@ Registry& registry() {
 // Built at load time, so the fork handlers exist before any thread can be using the table.
 [[maybe_unused]] Registry& registry_at_load = registry();
 
+std::uint64_t token_of(sigval value) {
+  return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(value.sival_ptr));
+}
+
 }  // namespace
 
 std::uint64_t store_notification_callback(std::function<void()> callback) {
@@ -74,24 +79,10 @@ void drop_notification_callback(std::uint64_t token) noexcept {
   }
 }
 
-// Runs `callback`, swallowing what it throws except a forced unwind: pthread_exit (CPython ends
-// threads that way at interpreter exit) must pass, or glibc aborts ("exception not rethrown").
-// libsupc++ hands a catch of abi::__forced_unwind& no object (it is a foreign exception), a
-// reference UBSan reports as bound to null; nothing reads it, so that check is off here.
-__attribute__((no_sanitize_undefined)) static void run_guarded(
-    const std::function<void()>& callback) {
-  try {
-    callback();
-  } catch (abi::__forced_unwind&) {
-    throw;
-  } catch (...) {
-    // A notification thread has nobody to report to; callbacks handle their own errors.
-  }
-}
-
 // Not noexcept: a forced unwind must be able to leave through here (see the header).
-void run_notification_callback(sigval value) {
-  const auto token = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(value.sival_ptr));
+void run_notification_callback(sigval value) { run_stored_callback(token_of(value)); }
+
+void run_stored_callback(std::uint64_t token) {
   std::function<void()> callback;
   {
     Registry& table = registry();
@@ -101,7 +92,7 @@ void run_notification_callback(sigval value) {
     callback = std::move(found->second);
     table.callbacks->erase(found);
   }
-  run_guarded(callback);
+  run_swallowing_errors(callback);
 }
 
 }  // namespace ipcxx::detail

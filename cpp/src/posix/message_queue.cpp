@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "detail/deadline.hpp"
+#include "detail/notification_listener.hpp"
 #include "detail/notification_registry.hpp"
 #include "detail/syscall.hpp"
 #include "detail/unique_name.hpp"
@@ -248,14 +249,20 @@ void MessageQueue::notify_signal(int signal_number) {
   detail::check(::mq_notify(mqd_.get(), &event), Syscall::mq_notify, name_);
 }
 
-void MessageQueue::notify_callback(std::function<void()> callback) {
+void MessageQueue::notify_callback(std::function<void()> callback, CallbackThread thread) {
   cancel_notification();
   const std::uint64_t token = detail::store_notification_callback(std::move(callback));
-  sigevent event{};
-  event.sigev_notify = SIGEV_THREAD;
-  event.sigev_notify_function = detail::run_notification_callback;
-  event.sigev_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
-  if (::mq_notify(mqd_.get(), &event) != 0) {
+  int result = 0;
+  if (thread == CallbackThread::dispatcher) {
+    result = detail::notify_through_listener(mqd_.get(), token);
+  } else {
+    sigevent event{};
+    event.sigev_notify = SIGEV_THREAD;
+    event.sigev_notify_function = detail::run_notification_callback;
+    event.sigev_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
+    result = ::mq_notify(mqd_.get(), &event);
+  }
+  if (result != 0) {
     const int saved = errno;
     detail::drop_notification_callback(token);
     errno = saved;

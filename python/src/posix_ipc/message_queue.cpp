@@ -18,6 +18,7 @@
 #include "common/held_buffer.hpp"
 #include "common/method_cast.hpp"
 #include "common/object_lock.hpp"
+#include "common/permanent_thread_state.hpp"
 #include "common/python_compat.hpp"
 #include "common/waiter_count.hpp"
 #include "ipcxx/error.hpp"
@@ -80,10 +81,12 @@ PyObject* name_of(MessageQueueObject* queue) {
   return new_reference_under(queue->lock, queue->name);
 }
 
-// A Python (callable, parameter) pair run by a notification thread (of the main interpreter:
-// PyGILState_Ensure knows no other). Its references are released with the GIL held,
-// whichever thread lets go of it last; during shutdown they are left alone. A thread that
-// CPython ends while it waits for the GIL at exit unwinds through here (no catch).
+// A Python (callable, parameter) pair, run on the core's dispatcher thread (one per process,
+// of the main interpreter: callbacks are refused in others) with that thread's permanent
+// thread state, so no notification creates or destroys a thread state (issue 16, 7). Its
+// references are released with the GIL held, whichever thread lets go of it last; during
+// shutdown they are left alone. A thread that CPython ends while it waits for the GIL at exit
+// unwinds through run() (no catch, and no RAII that would touch Python on the way out).
 class PythonNotification {
  public:
   PythonNotification(PyObject* callable, PyObject* parameter)
@@ -91,6 +94,8 @@ class PythonNotification {
   PythonNotification(const PythonNotification&) = delete;
   PythonNotification& operator=(const PythonNotification&) = delete;
   ~PythonNotification() {
+    // After run() nothing is left; otherwise the last holder is a thread of Python's (the
+    // object's own reference, or the core dropping its copy on cancel, replace or close).
     if ((!callable_ && !parameter_) || interpreter_finalizing()) return;
     const PyGILState_STATE state = PyGILState_Ensure();
     Py_CLEAR(callable_);
@@ -99,15 +104,14 @@ class PythonNotification {
   }
 
   void run() {
-    if (interpreter_finalizing()) return;
-    const PyGILState_STATE state = PyGILState_Ensure();
+    if (!take_gil_with_permanent_thread_state()) return;  // finalizing: Python is off limits
     PyObject* result = PyObject_CallOneArg(callable_, parameter_);
     // Upstream drops the callback's exception silently (DC-8): report it instead.
     if (!result) PyErr_WriteUnraisable(callable_);
     Py_XDECREF(result);
     Py_CLEAR(callable_);
     Py_CLEAR(parameter_);
-    PyGILState_Release(state);
+    PyEval_SaveThread();
   }
 
  private:
@@ -496,6 +500,7 @@ PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* k
                       "Callback notifications are only available in the main interpreter");
       return nullptr;
     }
+    if (!register_permanent_thread_state_fork_hooks()) return nullptr;
     callback = std::make_shared<PythonNotification>(PyTuple_GET_ITEM(notification, 0),
                                                     PyTuple_GET_ITEM(notification, 1));
   }
@@ -519,7 +524,8 @@ PyObject* queue_request_notification(PyObject* self, PyObject* args, PyObject* k
         else if (is_signal)
           pinned->notify_signal(signal_number);
         else
-          pinned->notify_callback([callback] { callback->run(); });
+          pinned->notify_callback([callback] { callback->run(); },
+                                  posix::CallbackThread::dispatcher);
       } catch (...) {
         failure = std::current_exception();
       }

@@ -33,6 +33,20 @@ struct Received {
   unsigned priority;  ///< the message's priority
 };
 
+/// Which thread runs a notify_callback() callback.
+enum class CallbackThread {
+  /// The process's one dispatcher thread, long-lived: callbacks of every queue run there one at
+  /// a time, in the order their notifications arrived; a callback cancelled or closed before
+  /// its turn does not run. Events come through a socket of this process's own, read by one
+  /// listener thread: no thread per event, and a fork child neither runs nor takes the
+  /// parent's events (its own callbacks start its own threads).
+  dispatcher,
+  /// glibc's SIGEV_THREAD: a new thread per notification, possibly while other callbacks run.
+  /// glibc shares its notification socket with fork children, so a child that also asks for
+  /// callbacks can take the parent's events: avoid in programs that fork.
+  fresh,
+};
+
 /// A received message with its own storage.
 struct Message {
   std::vector<std::byte> data;
@@ -110,8 +124,10 @@ class MessageQueue {
   /// Cancels this process's earlier request first. Throws Error(EINVAL) for a signal outside
   /// 1..SIGRTMAX (before any syscall), Error(EBUSY) when another process is registered.
   void notify_signal(int signal_number);
-  /// Like notify_signal(), but runs `callback` once on a new thread instead.
-  void notify_callback(std::function<void()> callback);
+  /// Like notify_signal(), but runs `callback` once instead, on the thread `thread` says.
+  /// Exceptions the callback throws are swallowed.
+  void notify_callback(std::function<void()> callback,
+                       CallbackThread thread = CallbackThread::dispatcher);
   /// Drops this process's registration, if any. Never throws.
   void cancel_notification() noexcept;
 
