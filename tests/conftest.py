@@ -35,6 +35,7 @@ class Sizes:
         self.kills = 100 if full else 10
         self.fuzz_examples = 2_000 if full else 150
         self.leak_objects = 100_000 if full else 10_000
+        self.notification_forks = 10_000 if full else 1_000
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ run in a child interpreter (tests/child_python.py)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
@@ -77,13 +76,12 @@ if hung:
     raise SystemExit(f"fork child {hung[0]} hung in os.fork()")
 """
 
-# Fork storm sizes: the old code hung within this many forks in most quick runs and in every
-# full run (docs/reliability.md).
 STORM_QUEUES = 128
 
 
 def test_forks_during_a_storm_of_callbacks_on_many_queues_all_complete(make_name, sizes):
-    forks = 10_000 if sizes.full else 1_000
+    """1 000 forks (10 000 with --full); how often the old code hung: docs/reliability.md."""
+    forks = sizes.notification_forks
     names = [make_name() for _ in range(STORM_QUEUES)]
     done = run_python(FORK_STORM, str(forks), *names, timeout=600)
     counts = done.stdout.split()
@@ -102,53 +100,53 @@ def queue(make_name):
         made.close()
 
 
-def _thread_state() -> int:
-    """The calling thread's PyThreadState address (the GIL is held)."""
-    get = ctypes.pythonapi.PyThreadState_Get
-    get.restype = ctypes.c_void_p
-    return get()
+# 200 callbacks on 8 queues: each records its native thread id and its PyThreadState address,
+# and calls PyGILState_Ensure/Release as C extensions do (had the permanent state a count of 0,
+# the Release would delete it under the running callback: a crash).
+ONE_THREAD = """
+import ctypes, sys, threading, posix_ipc
+names = sys.argv[1:]
+get_state = ctypes.pythonapi.PyThreadState_Get
+get_state.restype = ctypes.c_void_p
+queues = [posix_ipc.MessageQueue(name, posix_ipc.O_CREX) for name in names]
+rounds = 25
+seen = []
+running = [0, 0]  # now, most at once
+lock = threading.Lock()
+done = threading.Semaphore(0)
+def callback(queue):
+    with lock:
+        running[0] += 1
+        running[1] = max(running)
+    ctypes.pythonapi.PyGILState_Release(ctypes.pythonapi.PyGILState_Ensure())
+    seen.append((threading.get_native_id(), get_state()))
+    if len(seen) < rounds * len(queues):
+        queue.request_notification((callback, queue))  # before the queue is empty again
+    queue.receive()
+    with lock:
+        running[0] -= 1
+    done.release()
+try:
+    for queue in queues:
+        queue.request_notification((callback, queue))
+    for _ in range(rounds):
+        for queue in queues:
+            queue.send(b"x")
+        for _ in queues:  # each queue re-armed and empty again
+            assert done.acquire(timeout=30), len(seen)
+finally:
+    for queue in queues:
+        queue.request_notification(None)
+        queue.close()
+        queue.unlink()
+assert len(set(seen)) == 1, set(seen)  # one thread, one thread state
+assert seen[0][0] != threading.get_native_id()
+assert running[1] == 1, running
+"""
 
 
 def test_callbacks_run_one_at_a_time_on_one_thread_with_one_thread_state(make_name):
-    import posix_ipc
-
-    queues = [posix_ipc.MessageQueue(make_name(), posix_ipc.O_CREX) for _ in range(8)]
-    rounds = 25
-    seen: list[tuple[int, int]] = []
-    running = [0, 0]  # now, most at once
-    lock = threading.Lock()
-    finished = threading.Event()
-
-    def callback(queue):
-        with lock:
-            running[0] += 1
-            running[1] = max(running)
-        seen.append((threading.get_native_id(), _thread_state()))
-        if len(seen) < rounds * len(queues):
-            queue.request_notification((callback, queue))  # before the queue is empty again
-        queue.receive()
-        with lock:
-            running[0] -= 1
-        if len(seen) == rounds * len(queues):
-            finished.set()
-
-    try:
-        for queue in queues:
-            queue.request_notification((callback, queue))
-        for _ in range(rounds):
-            for queue in queues:
-                # Empty again means re-armed: only then does the next message notify.
-                while queue.current_messages:
-                    os.sched_yield()
-                queue.send(b"x")
-        assert finished.wait(30), len(seen)
-    finally:
-        for queue in queues:
-            queue.request_notification(None)
-            queue.close()
-    assert len(set(seen)) == 1, set(seen)  # one thread, one thread state, for 200 callbacks
-    assert seen[0][0] != threading.get_native_id()
-    assert running[1] == 1
+    run_python(ONE_THREAD, *(make_name() for _ in range(8)), timeout=60)
 
 
 def test_n_messages_sent_after_n_rearms_give_exactly_n_callbacks_in_order(queue):

@@ -696,7 +696,8 @@ PyMethodDef queue_methods[] = {
     {"request_notification", as_method<queue_request_notification>(), METH_VARARGS | METH_KEYWORDS,
      "request_notification($self, /, notification=None)\n--\n\n"
      "Be told once when the queue goes from empty to non-empty: a signal number, or a\n"
-     "(function, parameter) tuple called on a new thread. None cancels."},
+     "(function, parameter) tuple, called on the process's notification thread (one at a\n"
+     "time, in arrival order). None cancels."},
     {"close", queue_close, METH_NOARGS,
      "close($self, /)\n--\n\nClose this descriptor; the queue stays until unlinked."},
     {"unlink", queue_unlink, METH_NOARGS,
