@@ -48,9 +48,11 @@ export -f ipc_objects
 make_venv() {
   local folder=$1 version=$2
   shift 2
-  if [ "$(on "$version" "$folder/bin/python" -c 'import sys; print(sys.version, sys.base_prefix)' \
-    2>/dev/null)" != \
-    "$(on "$version" "${interpreter[$version]}" -c 'import sys; print(sys.version, sys.prefix)')" ]; then
+  local made expected
+  made=$(on "$version" "$folder/bin/python" -c 'import sys; print(sys.version, sys.base_prefix)' \
+    2>/dev/null) || true
+  expected=$(on "$version" "${interpreter[$version]}" -c 'import sys; print(sys.version, sys.prefix)')
+  if [ "$made" != "$expected" ]; then
     rm -rf "$folder"
     on "$version" "${interpreter[$version]}" -m venv "$folder"
   fi
@@ -265,7 +267,7 @@ print(f"the GIL is off after importing {len(imported)} modules:", ", ".join(impo
   fi
 done
 
-step "Packaging: companion wheels, the manylinux ipcxx wheel, a dependent installed offline"
+step "Packaging: companion wheels, every version's manylinux ipcxx wheel, installed offline"
 IPCXX_PACKAGING_PYTHON="${interpreter[$main_version]}" bash scripts/test_packaging.sh
 
 # The locking paths of the free-threading audit (docs/free-threading.md), compiled in on a regular
@@ -275,9 +277,9 @@ locks_version=$newest_version
 step "Python $locks_version: the ipcxx suite against the object-locks build (IPCXX_OBJECT_LOCKS=ON)"
 locks_venv=build/venv-$locks_version-locks
 make_venv "$locks_venv" "$locks_version" "${test_packages[@]}"
-on "$locks_version" "$locks_venv/bin/python" -m pip install "${pip_options[@]}" --no-build-isolation \
-  --config-settings=cmake.define.IPCXX_OBJECT_LOCKS=ON --config-settings=cmake.define.IPCXX_WERROR=ON \
-  --config-settings=build-dir=build/locks-py .
+on "$locks_version" "$locks_venv/bin/python" -m pip install "${pip_options[@]}" \
+  --no-build-isolation --config-settings=cmake.define.IPCXX_OBJECT_LOCKS=ON \
+  --config-settings=cmake.define.IPCXX_WERROR=ON --config-settings=build-dir=build/locks-py .
 run_ipcxx_suite "$locks_version" "$root/$locks_venv/bin/python" locks
 
 step "Python $main_version: the ipcxx suite against the ASan + UBSan build of the extensions"
