@@ -6,7 +6,8 @@
 #
 #   debian_chroot.sh create        makes it with debootstrap (installed with apt-get when
 #                                  missing), or does nothing when the cached one is complete
-#   debian_chroot.sh run CMD...    runs CMD in it, in the current directory, with exit status
+#   debian_chroot.sh run CMD...    runs CMD in it, in the current directory (which must be in
+#                                  the repository or /tmp), with CMD's exit status
 #
 # The chroot is a cache outside the project tree: $IPCXX_CACHE (default ~/.cache/ipcxx)/debian-sid,
 # made anew when its package list changes. `run` mounts what CMD needs (/proc; /dev with the
