@@ -35,7 +35,21 @@
  *   DOC_REPAIR      the consumer-lock repair walks from rhead only while CLAIMED by the dead tag: it
  *                   stops at a PAD/ABANDONED the dead holder stepped over, leaving its later claims
  *                   CLAIMED above rhead forever.
+ * End of stream (docs/channel.md "End of stream"): each producer declares itself before its first
+ * reservation (mark its slot uncounted -> one fetch_add of the stream word: producers + 1 and
+ * declarations + 1 -> mark counted) and finishes after its last commit (CAS its mark -> 0, then
+ * producers - 1). A consumer whose walk found nothing checks the end: one load of the stream word
+ * (declarations > 0 and producers == 0: ended), else a scan of the marks (a dead owner's mark is
+ * retired: CAS -> 0, then producers - 1 if it was counted; a live mark: not ended) bracketed by two
+ * loads of declarations (ended only if unchanged); only then does it read rhead and tail (drained:
+ * rhead >= tail). Producers may die at every one of these steps, consumers while retiring. A
+ * consumer that sees the end while a producer has still to declare (a late joiner) keeps
+ * receiving: the late producer reopens the stream.
  * Deliberately broken variants (must fail):
+ *   BUG_EOS_DRAIN_FIRST     the consumer reads rhead/tail before it checks that producers ended.
+ *   BUG_EOS_MARK_LATE       a declaring producer counts itself before it marks its slot.
+ *   BUG_EOS_NO_SEQ          the scan does not compare declarations before and after.
+ *   BUG_EOS_UNCOUNTED       a retired mark is decremented even when it was never counted.
  *   BUG_NO_REPAIR           the consumer-lock takeover skips the repair.
  *   BUG_COMMIT_BEFORE_COPY  the producer commits before it copies the payload.
  *   STRICT_COUNTERS         requires lost/abandoned to be exact although a recoverer can die between
@@ -94,6 +108,8 @@ byte pos[C], st[C];                   /* word0 */
 byte ln[C], own[C];                  /* word1 */
 byte data[C];                         /* payload: id of the message whose bytes a unit holds */
 byte lost, abandoned;                 /* the shared counters */
+byte mark[NP + 1];                    /* slot words: 0, MARKED, MARKED|COUNTED */
+byte pcount, pseq;                    /* the stream word: producers (low), declarations (high) */
 
 /* ghosts */
 bool dead[NP + NC + 1];
@@ -105,6 +121,8 @@ byte claimer[NM + 1];
 byte lastpub[NP + 1];                 /* FIFO: last id per producer handed out */
 byte pdeaths, cdeaths;
 byte uncounted_ab, uncounted_lost;    /* recoverer died between its CAS and its increment */
+bool decl[NP + 1];                    /* its fetch_add on the stream word is done */
+byte eos;                             /* ends of stream seen by consumers */
 
 /* A record that is CONSUMED or ABANDONED is never read again except its position, state and
  * length (the head advance): its owner and payload are set to 0 (values nobody reads; a stale
@@ -118,6 +136,17 @@ byte uncounted_ab, uncounted_lost;    /* recoverer died between its CAS and its 
 
 #define INV assert(head <= rhead && rhead <= tail && tail <= head + C)
 #define ALLFINISHED ((done[1] || dead[1]) && (done[2] || dead[2]))
+#define MARKED 2
+#define COUNTED 1
+/* every producer has declared (or died first): a consumer that sees the end may stop */
+#define ALLDECLARED ((decl[1] || dead[1]) && (decl[2] || dead[2]))
+/* a retry of the end check could now say "ended" (the finisher's wake-up, or the slice after
+ * which a waiter scans: no live mark) */
+/* The check said "ended" (its linearization point): no declared producer is alive and unfinished.
+ * Remember who had declared: their messages must all be handed out once the ring is drained. */
+#define ENDED_NOW assert(!decl[1] || done[1] || dead[1]); assert(!decl[2] || done[2] || dead[2]); \
+  snap = (decl[1] -> 2 : 0) | (decl[2] -> 4 : 0)
+#define ENDABLE (pseq > 0 && (pcount == 0 || ((mark[1] == 0 || dead[1]) && (mark[2] == 0 || dead[2]))))
 
 /* Death instead of the next store: at most MAXPD producers and MAXCD consumers per run. */
 #define DIE_GUARD ((me <= NP && pdeaths < MAXPD) || (me > NP && cdeaths < MAXCD))
@@ -197,6 +226,20 @@ proctype producer(byte me) {
   byte t, h, q, j, u, x;
   byte hh, r, p, s, l, o;
   bool ok;
+
+  /* declare: mark the slot (uncounted), count (producers and declarations in one fetch_add),
+   * mark counted. A death between leaves an uncounted mark or a count without a counted mark:
+   * the count then stays high, never low. */
+#ifdef EOS
+#ifndef BUG_EOS_MARK_LATE
+  STEP(mark[me] = MARKED);
+  STEP(atomic { pcount++; pseq++; decl[me] = true });
+#else
+  STEP(atomic { pcount++; pseq++; decl[me] = true });
+  STEP(mark[me] = MARKED);
+#endif
+  STEP(mark[me] = MARKED | COUNTED);
+#endif
 
 call:
   if
@@ -397,7 +440,13 @@ space:
   fi;
 
 finish:
+#ifdef EOS
+  /* finish after the last commit: CAS the own mark -> 0, then producers - 1 */
+  STEP(atomic { assert(mark[me] == (MARKED | COUNTED)); mark[me] = 0; done[me] = true });
+  STEP(atomic { assert(pcount > 0); pcount-- });
+#else
   done[me] = true;
+#endif
 died:
   skip
 }
@@ -406,6 +455,9 @@ proctype consumer(byte me) {
   byte h, t, n, j, x, u;
   byte cp[MAXCLAIM];      /* positions claimed by this receive */
   byte hh, r, p, s, l, o;
+  byte ws, wc;            /* the stream word as loaded */
+  bool alld;              /* ghost: every producer had declared (or died) when the check began */
+  byte snap;              /* ghost: producers declared when the check said "ended" (bit p) */
   bool ok;
 
 receive:
@@ -479,7 +531,7 @@ receive:
     j = 0; x = 0 });
   STEP(clock = 0);
   if
-  :: n == 0 -> goto wait
+  :: n == 0 -> goto endcheck
   :: else
   fi;
   h = 0;
@@ -509,9 +561,98 @@ receive:
   advance_head();
   goto receive;
 
+endcheck:
+  skip;
+#ifdef EOS
+  /* Nothing to take at h (where the walk stopped). End of stream? First the producers, then
+   * the ring. */
+#ifdef BUG_EOS_DRAIN_FIRST
+  d_step { r = rhead; t = tail };
+#endif
+  d_step { ws = pseq; wc = pcount; alld = ALLDECLARED; if :: ws > 0 && wc == 0 -> ENDED_NOW :: else fi };
+  if
+  :: ws == 0 -> goto notended                /* no producer yet: not started */
+  :: ws > 0 && wc == 0 -> goto ended         /* fast: nobody counted */
+  :: else
+  fi;
+  /* scan the marks (a real waiter scans after each sleep slice); retire the dead */
+  p = 1;
+  do
+  :: p <= NP ->
+     o = mark[p];
+     if
+     :: o == 0
+     :: o != 0 && !dead[p] -> goto notended  /* a live producer (or one declaring) */
+     :: o != 0 && dead[p] ->
+        STEP(atomic { if :: mark[p] == o -> mark[p] = 0; ok = true :: else -> ok = false fi });
+#ifndef BUG_EOS_UNCOUNTED
+        if
+        :: ok && (o & COUNTED) -> STEP(atomic { assert(pcount > 0); pcount-- })
+        :: else
+        fi;
+#else
+        if
+        :: ok && pcount > 0 -> STEP(pcount--)
+        :: else
+        fi;
+#endif
+        ok = false
+     fi;
+     o = 0;
+     p++
+  :: else -> break
+  od;
+  p = 0;
+#ifndef BUG_EOS_NO_SEQ
+  /* declarations again (one load): someone declared during the scan? */
+  d_step { if :: pseq != ws -> ok = false :: else -> ENDED_NOW; ok = true fi };
+  if
+  :: !ok -> goto notended
+  :: else -> ok = false
+  fi;
+#else
+  d_step { ENDED_NOW };
+#endif
+ended:
+  skip;
+#ifndef BUG_EOS_DRAIN_FIRST
+  d_step { r = rhead; t = tail };
+#endif
+  if
+  :: r < t -> goto notended                  /* left in the ring: receive it (or its recovery) */
+  :: else
+  fi;
+  /* End of stream: every declared producer finished or died, and every message it committed
+   * was handed out (delivered, or lost with its consumer), every reservation abandoned. */
+  d_step {
+    eos++;
+    p = 1;
+    do
+    :: p <= NM ->
+       assert(!(snap & (1 << PRODUCER_OF(p))) || (mstat[p] != M_COMMITTED && mstat[p] != M_RESERVED));
+       p++
+    :: else -> break
+    od;
+    p = 0; r = 0; t = 0; ws = 0; wc = 0; snap = 0
+  }
+  if
+  :: alld -> goto finish
+  :: else                                    /* a producer still to join reopens the stream */
+  fi;
+notended:
+  r = 0; t = 0; ws = 0; wc = 0; alld = false; snap = 0;
 wait:
-  /* Nothing to take at h (where the walk stopped): wait for new data, another consumer's
-   * progress, the owner's commit or death, or the end of all producers. */
+  /* wait for new data, another consumer's progress, the owner's commit or death, or the end */
+  atomic {
+    (rhead != h
+     || (tail > h && (st[h % C] != RESERVED || dead[own[h % C]]))
+     || (tail <= h && ENDABLE))
+  }
+#else
+wait:
+  /* Nothing to take at h: wait for new data, another consumer's progress, the owner's commit
+   * or death, or the end of all producers (a ghost: without -DEOS consumers stop when every
+   * producer has finished or died and the ring is drained). */
   atomic {
     (rhead != h
      || (tail > h && (st[h % C] != RESERVED || dead[own[h % C]]))
@@ -521,6 +662,7 @@ wait:
   :: ALLFINISHED && rhead >= tail -> goto finish
   :: else
   fi;
+#endif
   /* recovery at rhead */
   h = 0;
   r = rhead;

@@ -85,11 +85,21 @@ expect_violation() {
 echo "spin model of the Channel protocol: $(spin -V)"
 expect_pass protocol "2 producers (one with send_many) x 2 messages, 2 consumers (receive up to 2), ring of 4 units, 1 producer + 1 consumer death"
 
+expect_pass eos "end of stream: 2 producers x 1 message declaring and finishing, 2 consumers that stop at the end, deaths at every step" -DEOS -DM=1
+
 echo "broken variants (each must be caught):"
 expect_violation BUG_NO_REPAIR 'assertion violated.*s!=3' \
   "consumer-lock takeover without the repair" -DBUG_NO_REPAIR
 expect_violation BUG_COMMIT_BEFORE_COPY 'assertion violated.*copied' \
   "commit before the copy" -DBUG_COMMIT_BEFORE_COPY
+expect_violation BUG_EOS_DRAIN_FIRST 'assertion violated.*snap' \
+  "end of stream: the ring read before the producers" -DEOS -DM=1 -DBUG_EOS_DRAIN_FIRST
+expect_violation BUG_EOS_MARK_LATE 'assertion violated.*decl' \
+  "end of stream: a producer counted before its slot is marked" -DEOS -DM=1 -DBUG_EOS_MARK_LATE
+expect_violation BUG_EOS_NO_SEQ 'assertion violated.*decl' \
+  "end of stream: the scan ignores declarations made meanwhile" -DEOS -DM=1 -DBUG_EOS_NO_SEQ
+expect_violation BUG_EOS_UNCOUNTED 'assertion violated.*pcount' \
+  "end of stream: an uncounted mark retired with a decrement" -DEOS -DM=1 -DBUG_EOS_UNCOUNTED
 echo "the protocol as first written in docs/channel.md (each problem must be caught):"
 expect_violation DOC_NO_ADVANCE 'invalid end state' \
   "only the consumer that marks advances head" -DDOC_NO_ADVANCE
