@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,12 +179,13 @@ TEST(Channel, BadSegmentsAreRejectedWithAClearError) {
   };
   corrupt([](auto& header, auto&) { header.magic[0] = 'X'; });
   EXPECT_THROW(Channel{name}, ChannelError);
-  corrupt([](auto& header, auto&) { header.version = 2; });
+  // Version 1 had no end-of-stream words: its segments are refused, not misread.
+  corrupt([](auto& header, auto&) { header.version = 1; });
   try {
     Channel opened{name};
     ADD_FAILURE() << "opened a channel of another version";
   } catch (const ChannelError& error) {
-    EXPECT_NE(std::string(error.what()).find("version 2"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("version 1"), std::string::npos) << error.what();
   }
   corrupt([](auto& header, auto&) { header.capacity = 12345; });
   EXPECT_THROW(Channel{name}, ChannelError);
@@ -496,4 +498,198 @@ TEST(Channel, ARingLargerThanTheFreeSpaceIsRefusedAtCreationAndOneThatFitsFillsS
   const int code = child.wait();
   if (code == ipcxx::testing::kChildSkipped) GTEST_SKIP() << "needs root for a private /dev/shm";
   EXPECT_EQ(code, 0);
+}
+
+// --- end of stream ------------------------------------------------------------------------
+
+namespace {
+
+// Per-message delivery counts shared with forked children (an anonymous shared mapping).
+struct Tally {
+  static constexpr std::size_t kMax = 1 << 16;
+  std::atomic<std::uint32_t>* counts;
+  Tally() {
+    void* memory = ::mmap(nullptr, kMax * sizeof(std::uint32_t), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) throw std::runtime_error("mmap");
+    counts = static_cast<std::atomic<std::uint32_t>*>(memory);
+  }
+  ~Tally() { ::munmap(counts, kMax * sizeof(std::uint32_t)); }
+};
+
+// A consumer until the end: 0 when every message was intact and the stream ended.
+int consume_to_the_end(const std::string& name, Tally& tally) {
+  Channel own(name);
+  for (;;) {
+    auto got = own.receive(20s);
+    if (!got) return own.ended() ? 0 : 2;  // 2: a timeout, not the end
+    if (!intact(*got) || id_of(*got) >= Tally::kMax) return 3;
+    tally.counts[id_of(*got)].fetch_add(1);
+  }
+}
+
+}  // namespace
+
+TEST(ChannelEndOfStream, AStreamWithoutAProducerYetHasNotEnded) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  EXPECT_FALSE(channel.ended());
+  EXPECT_FALSE(channel.receive(30ms));
+  EXPECT_FALSE(channel.ended());  // consumers started before the producers wait for them
+}
+
+TEST(ChannelEndOfStream, CleanFinishEndsEveryConsumerAfterEachMessageOnce) {
+  Channel channel = Channel::create_unique(1 << 14);
+  Unlinker unlink{channel.name()};
+  Tally tally;
+  constexpr std::uint32_t kCount = 20000;
+  channel.declare_producer();  // before the consumers start: the stream cannot end early
+  std::vector<std::unique_ptr<ChildProcess>> consumers;
+  for (int i = 0; i < 2; ++i)
+    consumers.push_back(
+        std::make_unique<ChildProcess>([&] { return consume_to_the_end(channel.name(), tally); }));
+  for (std::uint32_t i = 0; i < kCount; ++i)
+    ASSERT_TRUE(channel.send(message(i, 4 + i % 300), 10s));
+  channel.finish();
+  EXPECT_TRUE(channel.finished());
+  EXPECT_THROW(channel.try_send(message(0, 4)), ChannelError);  // finished: no more sends
+  for (auto& consumer : consumers) EXPECT_EQ(consumer->wait(), 0);
+  for (std::uint32_t i = 0; i < kCount; ++i) ASSERT_EQ(tally.counts[i].load(), 1u) << i;
+  EXPECT_TRUE(channel.ended());
+  EXPECT_FALSE(channel.receive(0ns));
+}
+
+TEST(ChannelEndOfStream, AKilledProducerEndsTheStreamAfterItsCommittedMessages) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  Signal sent;
+  ChildProcess producer([&] {
+    Channel own(channel.name());
+    for (std::uint32_t i = 0; i < 5; ++i)
+      if (own.try_send(message(i, 40)) != ChannelStatus::done) return 1;
+    ChannelReservation reservation;  // and one half-written when it dies
+    if (own.try_reserve(100, reservation) != ChannelStatus::done) return 1;
+    sent.notify();
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(sent.wait());
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    auto got = channel.receive(5s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(id_of(*got), i);
+  }
+  EXPECT_FALSE(channel.receive(30ms));  // alive, holding its reservation: not the end
+  EXPECT_FALSE(channel.ended());
+  producer.kill();
+  producer.wait();
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(channel.receive(5s));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(channel.ended());
+  EXPECT_LT(waited, 100ms);
+  EXPECT_EQ(channel.abandoned(), 1u);
+}
+
+TEST(ChannelEndOfStream, AProducerJoiningBeforeTheLastFinishesExtendsTheStream) {
+  Channel consumer = Channel::create_unique(1 << 14);
+  Unlinker unlink{consumer.name()};
+  {
+    Channel first(consumer.name());
+    ASSERT_EQ(first.try_send(message(1, 8)), ChannelStatus::done);
+    Channel second(consumer.name());
+    second.declare_producer();  // joins while `first` is still producing
+    first.finish();
+    ASSERT_TRUE(consumer.receive(1s));
+    EXPECT_FALSE(consumer.receive(30ms));
+    EXPECT_FALSE(consumer.ended());  // `second` keeps it open
+    ASSERT_EQ(second.try_send(message(2, 8)), ChannelStatus::done);
+  }  // closing `second` finishes it
+  auto got = consumer.receive(1s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 2u);
+  EXPECT_FALSE(consumer.receive(1s));
+  EXPECT_TRUE(consumer.ended());
+  // A producer after the end reopens the stream: its messages are delivered, then it ends again.
+  Channel late(consumer.name());
+  late.declare_producer();
+  EXPECT_FALSE(consumer.ended());
+  ASSERT_EQ(late.try_send(message(3, 8)), ChannelStatus::done);
+  late.finish();
+  got = consumer.receive(1s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(id_of(*got), 3u);
+  EXPECT_FALSE(consumer.receive(1s));
+  EXPECT_TRUE(consumer.ended());
+}
+
+TEST(ChannelEndOfStream, AFinishWakesASleepingConsumerAtOnce) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  Signal waiting, finish;
+  ChildProcess producer([&] {
+    Channel own(channel.name());
+    own.declare_producer();
+    waiting.notify();
+    if (!finish.wait()) return 1;
+    own.finish();
+    for (;;) ::pause();  // alive: only the finish can end the stream
+  });
+  ASSERT_TRUE(waiting.wait());
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(50ms);  // let the receive below go to sleep first
+    finish.notify();
+  });
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(channel.receive(5s));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  finisher.join();
+  EXPECT_TRUE(channel.ended());
+  EXPECT_LT(waited, 50ms + ipcxx::Channel::kSlice);  // woken by the finish, not a slice later
+}
+
+TEST(ChannelEndOfStream, ManyProducersAndConsumersAcrossProcessesEachMessageOnce) {
+  Channel channel = Channel::create_unique(1 << 13);
+  Unlinker unlink{channel.name()};
+  Tally tally;
+  constexpr std::uint32_t kProducers = 3, kPerProducer = 4000;
+  channel.declare_producer();  // holds the stream open until every producer declared
+  Signal declared;
+  std::vector<std::unique_ptr<ChildProcess>> children;
+  for (std::uint32_t p = 0; p < kProducers; ++p)
+    children.push_back(std::make_unique<ChildProcess>([&, p] {
+      Channel own(channel.name());
+      own.declare_producer();
+      declared.notify();
+      for (std::uint32_t i = 0; i < kPerProducer; ++i)
+        if (!own.send(message(p * kPerProducer + i, 4 + i % 100), 10s)) return 1;
+      return 0;  // the destructor finishes
+    }));
+  for (int c = 0; c < 3; ++c)
+    children.push_back(
+        std::make_unique<ChildProcess>([&] { return consume_to_the_end(channel.name(), tally); }));
+  for (std::uint32_t p = 0; p < kProducers; ++p) ASSERT_TRUE(declared.wait());
+  channel.finish();
+  for (auto& child : children) EXPECT_EQ(child->wait(), 0);
+  for (std::uint32_t i = 0; i < kProducers * kPerProducer; ++i)
+    ASSERT_EQ(tally.counts[i].load(), 1u) << i;
+}
+
+TEST(ChannelEndOfStream, ACountLeftHighByADeathIsCorrectedByTheScan) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  {
+    Channel producer(channel.name());
+    ASSERT_EQ(producer.try_send(message(1, 8)), ChannelStatus::done);
+  }
+  // A producer killed between counting itself and marking its slot counted leaves the count
+  // one high with no mark: the fast check never says "ended", the scan must.
+  SharedMemory memory(channel.name(), 0);
+  auto mapping = memory.map();
+  auto& header = *reinterpret_cast<ipcxx::channel::Header*>(mapping.bytes().data());
+  header.stream.fetch_add(ipcxx::channel::kDeclaration);
+  ASSERT_TRUE(channel.receive(1s));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(channel.receive(5s));
+  EXPECT_TRUE(channel.ended());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 100ms);
 }

@@ -44,7 +44,15 @@ struct ChannelDelivery {
 /// What a non-blocking attempt found. `would_block`: no space (producer) or no message
 /// (consumer) now, or a lock busy for longer than a few milliseconds; `too_large`: the next
 /// message does not fit the caller's buffer (it stays queued).
-enum class ChannelStatus : std::uint8_t { done, would_block, too_large };
+/// `ended` (receive_into() only): the stream has ended and nothing is left (see ended()).
+enum class ChannelStatus : std::uint8_t { done, would_block, too_large, ended };
+
+/// claim() found the end of the stream (docs/channel.md, "End of stream"): every producer
+/// finished or died and nothing is left to claim.
+class ChannelEndOfStream : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 /// What a receive_into() found: done (`size` bytes were written to the buffer), would_block (no
 /// message in time) or too_large (the next message has `size` bytes, more than the buffer
@@ -145,7 +153,7 @@ class Channel {
   // True when the step may now succeed, false when the time ran out or a signal arrived
   // (EINTR). A wait that slept without progress runs the death recovery of docs/channel.md.
 
-  /// Waits until a message may be claimable.
+  /// Waits until a message may be claimable, or the stream may have ended (see ended()).
   bool wait_readable(std::chrono::nanoseconds timeout, bool first_wait = true);
   /// Waits until a message of `size` bytes may fit.
   bool wait_writable(std::size_t size, std::chrono::nanoseconds timeout, bool first_wait = true);
@@ -162,24 +170,44 @@ class Channel {
   std::optional<ChannelReservationGuard> reserve_for(std::size_t size,
                                                      std::chrono::nanoseconds timeout);
   /// The next message, consumed when the guard goes out of scope (counted lost if an
-  /// exception leaves it). Throws ChannelError for a corrupted header.
+  /// exception leaves it). Throws ChannelError for a corrupted header; claim() throws
+  /// ChannelEndOfStream at the end of the stream, where claim_for() returns nullopt.
   ChannelDeliveryGuard claim();
   std::optional<ChannelDeliveryGuard> try_claim();
   std::optional<ChannelDeliveryGuard> claim_for(std::chrono::nanoseconds timeout);
 
   /// Copies the next message into `buffer` (no allocation); waits without limit. A message
-  /// longer than the buffer is not waited past: too_large, and it stays queued.
+  /// longer than the buffer is not waited past: too_large, and it stays queued; at the end of
+  /// the stream: ended.
   ChannelReceived receive_into(std::span<std::byte> buffer);
   ChannelReceived try_receive_into(std::span<std::byte> buffer);
   ChannelReceived receive_into_for(std::span<std::byte> buffer, std::chrono::nanoseconds timeout);
+
+  // End of stream (docs/channel.md, "End of stream"). A registration (this object in this
+  // process) is a producer from its first send/reserve or declare_producer() until finish(),
+  // its destruction or its process's death. The stream has ended when some producer declared
+  // and none is left unfinished and alive; a producer declaring later reopens it.
+
+  /// Declares this object a producer now (the first send does it otherwise), so that the stream
+  /// cannot end before it sends. Idempotent. Throws ChannelError after finish().
+  void declare_producer();
+  /// This object sends no more: when it was the last producer, consumers see the end once
+  /// they drained the ring. Idempotent; later sends and reserves throw ChannelError.
+  /// Reservations still open are still delivered when committed.
+  void finish() noexcept;
+  /// Whether finish() was called (in this process).
+  bool finished() const noexcept;
+  /// True when the stream has ended and nothing is left to claim. One load, and at most once
+  /// per kSlice a scan of the producers (a /proc read each) to notice dead ones.
+  bool ended();
 
   // Blocking conveniences for C++ callers (nullopt timeout: without limit).
 
   /// Sends one message; false when the timeout expired first.
   bool send(std::span<const std::byte> data,
             std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-  /// Receives one message into a new vector; nullopt when the timeout expired first.
-  /// (receive_into() and claim() do not allocate.)
+  /// Receives one message; nullopt when the timeout expired first or the stream ended
+  /// (ended() tells which).
   std::optional<std::vector<std::byte>> receive(
       std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
 

@@ -55,6 +55,14 @@ struct Channel::Local {
   // This process's registration: the tag is valid in the fork generation it was made in.
   std::atomic<std::uint64_t> tag_generation{~std::uint64_t{0}};
   std::atomic<std::uint32_t> tag{0};
+  // End of stream: the fork generation in which this registration declared itself a producer
+  // (and has not finished), and the one in which it finished (no more sends).
+  std::atomic<std::uint64_t> producer_generation{~std::uint64_t{0}};
+  std::atomic<std::uint64_t> finished_generation{~std::uint64_t{0}};
+  // The stream word for which this object's last scan found no live producer (the stream has
+  // ended as long as the word stays the same), and when the next scan is due.
+  std::atomic<std::uint64_t> ended_stream{0};
+  std::atomic<std::int64_t> next_scan_ns{0};
   // 0 when free, else the holder's fork generation + 1 (a fork child takes over a lock that a
   // parent's thread held at fork time: that thread does not exist in the child).
   std::atomic<std::uint64_t> register_lock{0};
@@ -86,6 +94,19 @@ struct Channel::Local {
   std::uint32_t own_tag();
   void release_tag() noexcept;
 
+  std::uint32_t producer_tag() {
+    if (producer_generation.load(std::memory_order_acquire) == fork_generation())
+      return tag.load(std::memory_order_relaxed);
+    return declare();
+  }
+  std::uint32_t declare();
+  void finish() noexcept;
+  void drop_producers(std::uint32_t count) noexcept;
+  bool producers_ended();
+  bool scan_producers();
+  bool drained() const;
+  bool end_reached() const;
+
   enum class Locked : std::uint8_t { taken, taken_over, busy };
   Locked take(std::atomic<std::uint32_t>& lock, std::uint32_t self);
   void take_consumer_lock_over() noexcept;
@@ -105,7 +126,7 @@ struct Channel::Local {
   template <typename Ready>
   bool wait(std::atomic<std::uint32_t>& word, Ready&& ready, std::chrono::nanoseconds timeout,
             bool first_wait);
-  void recover();
+  void recover(bool for_data);
   bool recover_reserved(std::uint64_t position, std::uint32_t self);
 
   [[noreturn]] void corrupted(std::uint64_t position) const {
@@ -144,8 +165,116 @@ std::uint32_t Channel::Local::own_tag() {
 void Channel::Local::release_tag() noexcept {
   // Only the process that registered gives the slot back (not a fork child that inherited it).
   if (tag_generation.load(std::memory_order_acquire) != fork_generation()) return;
+  finish();  // closing a producer finishes it
   unregister_participant(slots, tag.load(std::memory_order_relaxed));
   tag_generation.store(~std::uint64_t{0}, std::memory_order_release);
+}
+
+// --- end of stream (docs/channel.md, "End of stream") -------------------------------------
+
+// Marks this registration's slot, then counts it (producers + 1 and declarations + 1 in one
+// step), then marks it counted: a death between the steps leaves the count high, never low.
+std::uint32_t Channel::Local::declare() {
+  const std::uint64_t generation = fork_generation();
+  if (finished_generation.load(std::memory_order_acquire) == generation)
+    throw ChannelError(name + ": this Channel object has finished sending (finish() or close)");
+  const std::uint32_t self = own_tag();
+  for (;;) {  // one declaration per registration: the registration lock serialises threads
+    std::uint64_t holder = register_lock.load(std::memory_order_acquire);
+    if (holder == generation + 1) {
+      sched_yield();
+    } else if (register_lock.compare_exchange_weak(holder, generation + 1,
+                                                   std::memory_order_acquire)) {
+      break;
+    }
+  }
+  struct Unlock {
+    std::atomic<std::uint64_t>& lock;
+    ~Unlock() { lock.store(0, std::memory_order_release); }
+  } unlock{register_lock};
+  if (producer_generation.load(std::memory_order_acquire) == generation) return self;
+  if (finished_generation.load(std::memory_order_acquire) == generation)
+    throw ChannelError(name + ": this Channel object has finished sending (finish() or close)");
+  Slot& slot = slots[(self & 1023) - 1];
+  const std::uint32_t mark = (self >> 10) << 2 | kMarked;
+  // The slot's previous owner (dead: the slot is ours now) may have left a counted mark.
+  const std::uint32_t old = slot.producer.exchange(mark, std::memory_order_seq_cst);
+  if (old & kCounted) drop_producers(1);
+  header->stream.fetch_add(kDeclaration, std::memory_order_seq_cst);
+  slot.producer.store(mark | kCounted, std::memory_order_seq_cst);
+  producer_generation.store(generation, std::memory_order_release);
+  return self;
+}
+
+void Channel::Local::finish() noexcept {
+  const std::uint64_t generation = fork_generation();
+  finished_generation.store(generation, std::memory_order_release);
+  if (producer_generation.load(std::memory_order_acquire) != generation) return;
+  producer_generation.store(~std::uint64_t{0}, std::memory_order_release);
+  const std::uint32_t self = tag.load(std::memory_order_relaxed);
+  std::uint32_t mark = (self >> 10) << 2 | kMarked | kCounted;
+  if (slots[(self & 1023) - 1].producer.compare_exchange_strong(mark, 0, std::memory_order_seq_cst))
+    drop_producers(1);
+  wake_if_waiting(header->data_word);
+}
+
+// producers - count, never below 0 (a corrupting process could otherwise borrow from the
+// declarations).
+void Channel::Local::drop_producers(std::uint32_t count) noexcept {
+  std::uint64_t stream = header->stream.load(std::memory_order_seq_cst);
+  while (producers_of(stream) >= count &&
+         !header->stream.compare_exchange_weak(stream, stream - count, std::memory_order_seq_cst)) {
+  }
+}
+
+// The fast check: one load. True when some producer declared and none is counted, or this
+// object's last scan found none alive and nobody declared or finished since.
+bool Channel::Local::producers_ended() {
+  const std::uint64_t stream = header->stream.load(std::memory_order_seq_cst);
+  if (declarations_of(stream) == 0) return false;
+  return producers_of(stream) == 0 || stream == ended_stream.load(std::memory_order_relaxed);
+}
+
+// The exact check: every marked slot's owner is looked up (/proc); a dead one's mark is retired
+// (and its count dropped). Ended when none is alive and no declaration happened meanwhile.
+bool Channel::Local::scan_producers() {
+  const std::uint32_t self = own_tag();
+  const std::uint64_t before = header->stream.load(std::memory_order_seq_cst);
+  if (declarations_of(before) == 0) return false;
+  if (producers_of(before) == 0) return true;
+  bool ended = true;
+  for (std::uint32_t index = 0; index < kParticipants; ++index) {
+    std::uint32_t mark = slots[index].producer.load(std::memory_order_seq_cst);
+    if (mark == 0) continue;
+    if (tag_alive(slots, make_tag(index, mark >> 2), self)) {
+      ended = false;  // a live producer (or one declaring); the dead are still retired
+      continue;
+    }
+    const std::uint32_t seen = mark;
+    if (slots[index].producer.compare_exchange_strong(mark, 0, std::memory_order_seq_cst) &&
+        (seen & kCounted)) {
+      drop_producers(1);
+      wake_if_waiting(header->data_word);
+    }
+  }
+  const std::uint64_t after = header->stream.load(std::memory_order_seq_cst);
+  if (!ended || declarations_of(after) != declarations_of(before)) return false;
+  ended_stream.store(after, std::memory_order_relaxed);
+  return true;
+}
+
+// Read after the producers' check: nothing left to claim (rhead, then tail).
+bool Channel::Local::drained() const {
+  const std::uint64_t rhead = header->rhead.load(std::memory_order_seq_cst);
+  return rhead >= header->tail.load(std::memory_order_seq_cst);
+}
+
+bool Channel::Local::end_reached() const {
+  const std::uint64_t stream = header->stream.load(std::memory_order_seq_cst);
+  if (declarations_of(stream) == 0) return false;
+  if (producers_of(stream) != 0 && stream != ended_stream.load(std::memory_order_relaxed))
+    return false;
+  return drained();
 }
 
 // --- locks --------------------------------------------------------------------------------
@@ -212,7 +341,7 @@ bool Channel::Local::take_consumer_lock(std::uint32_t self) {
 
 std::size_t Channel::Local::reserve(const std::size_t* sizes, std::size_t count,
                                     ChannelReservation* out) {
-  const std::uint32_t self = own_tag();
+  const std::uint32_t self = producer_tag();
   const Locked locked = take(header->producer_lock, self);
   producer_lock_stalled.store(locked == Locked::busy, std::memory_order_relaxed);
   if (locked == Locked::busy) return 0;
@@ -427,7 +556,7 @@ bool Channel::Local::wait(std::atomic<std::uint32_t>& word, Ready&& ready,
     if (ready()) return true;
     // A whole slice without a wake-up: maybe a participant died holding what we wait for.
     if (Clock::now() - slept_from >= slice) {
-      recover();
+      recover(&word == &header->data_word);
       if (ready()) return true;
     }
   }
@@ -448,7 +577,7 @@ bool Channel::Local::recover_reserved(std::uint64_t position, std::uint32_t self
   return true;
 }
 
-void Channel::Local::recover() {
+void Channel::Local::recover(bool for_data) {
   const std::uint32_t self = own_tag();
   bool changed = false;
   // Locks held by the dead: taken over and released, so that waiters not contending for them
@@ -468,6 +597,8 @@ void Channel::Local::recover() {
   }
   // A consumer waits at rhead: its producer may be dead.
   changed |= recover_reserved(header->rhead.load(std::memory_order_acquire), self);
+  // A consumer waits for the end: producers may have died.
+  if (for_data && !producers_ended()) scan_producers();
   // A producer waits for head: records claimed by dead consumers are lost.
   advance_head();
   for (int step = 0; step < 4096; ++step) {
@@ -669,7 +800,32 @@ void Channel::consume_lost(const ChannelDelivery& delivery) noexcept {
 bool Channel::wait_readable(std::chrono::nanoseconds timeout, bool first_wait) {
   Local& local = *local_;
   return local.wait(
-      local.header->data_word, [&] { return local.readable(); }, timeout, first_wait);
+      local.header->data_word, [&] { return local.readable() || local.end_reached(); }, timeout,
+      first_wait);
+}
+
+void Channel::declare_producer() { local_->producer_tag(); }
+
+void Channel::finish() noexcept { local_->finish(); }
+
+bool Channel::finished() const noexcept {
+  return local_->finished_generation.load(std::memory_order_acquire) == fork_generation();
+}
+
+bool Channel::ended() {
+  Local& local = *local_;
+  if (!local.producers_ended()) {
+    // The exact check reads /proc for every live producer: at most once per slice per object
+    // (a waiter's recovery also runs it after every slice without a wake-up).
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    const std::int64_t now_ns = std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+    if (now_ns < local.next_scan_ns.load(std::memory_order_relaxed)) return false;
+    local.next_scan_ns.store(now_ns + std::chrono::nanoseconds(kSlice).count(),
+                             std::memory_order_relaxed);
+    if (!local.scan_producers()) return false;
+  }
+  return local.drained();
 }
 
 bool Channel::wait_writable(std::size_t size, std::chrono::nanoseconds timeout, bool first_wait) {
@@ -728,6 +884,7 @@ std::optional<std::vector<std::byte>> Channel::receive(
         throw;
       }
     }
+    if (ended()) return std::nullopt;
     const auto left = budget.left();
     if (!left) return std::nullopt;
     wait_readable(*left, first);
@@ -784,24 +941,30 @@ std::optional<ChannelDeliveryGuard> Channel::try_claim() {
 
 std::optional<ChannelDeliveryGuard> Channel::claim_for(std::chrono::nanoseconds timeout) {
   ChannelDelivery delivery;
+  bool at_end = false;  // the loop also stops at the end of the stream
   if (!retry(
-          timeout, [&] { return try_claim(delivery) == ChannelStatus::done; },
-          [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); }))
+          timeout, [&] { return try_claim(delivery) == ChannelStatus::done || (at_end = ended()); },
+          [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); }) ||
+      at_end)
     return std::nullopt;
   return ChannelDeliveryGuard(local_.get(), delivery);
 }
 
 ChannelDeliveryGuard Channel::claim() {
   ChannelDelivery delivery;
+  bool at_end = false;
   retry(
-      std::nullopt, [&] { return try_claim(delivery) == ChannelStatus::done; },
+      std::nullopt,
+      [&] { return try_claim(delivery) == ChannelStatus::done || (at_end = ended()); },
       [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  if (at_end) throw ChannelEndOfStream(local_->name + ": end of stream");
   return ChannelDeliveryGuard(local_.get(), delivery);
 }
 
 ChannelReceived Channel::try_receive_into(std::span<std::byte> buffer) {
   ChannelDelivery delivery;
   const ChannelStatus status = try_claim(delivery, buffer.size());
+  if (status == ChannelStatus::would_block && ended()) return {ChannelStatus::ended, 0};
   if (status != ChannelStatus::done)
     return {status, status == ChannelStatus::too_large ? delivery.size : 0};
   if (delivery.size) std::memcpy(buffer.data(), delivery.data, delivery.size);

@@ -1,4 +1,4 @@
-// The channel segment's layout (version 1) and its record headers; docs/channel.md is the spec.
+// The channel segment's layout (version 2) and its record headers; docs/channel.md is the spec.
 #pragma once
 
 #include <atomic>
@@ -8,7 +8,7 @@
 namespace ipcxx::channel {
 
 inline constexpr char kMagic[8] = {'I', 'P', 'C', 'X', 'X', 'C', 'H', '\0'};
-inline constexpr std::uint32_t kVersion = 1;
+inline constexpr std::uint32_t kVersion = 2;  // 2: the end-of-stream words
 inline constexpr std::uint32_t kReady = 0x59444552;  // "REDY"; 0 while the creator initialises
 inline constexpr std::uint32_t kParticipants = 512;
 inline constexpr std::size_t kHeaderBytes = 4096;
@@ -45,17 +45,33 @@ struct Header {
   alignas(64) std::atomic<std::uint32_t> space_word;
   alignas(64) std::atomic<std::uint64_t> lost;
   std::atomic<std::uint64_t> abandoned;
+  // End of stream: producers declared and not finished (low 32 bits; never below the true
+  // number, may stay above it after a death) | declarations ever made (high 32 bits).
+  alignas(64) std::atomic<std::uint64_t> stream;
 };
 static_assert(sizeof(Header) <= kHeaderBytes);
 static_assert(offsetof(Header, tail) == 64 && offsetof(Header, lost) == 512);
+static_assert(offsetof(Header, stream) == 576);
+
+inline constexpr std::uint64_t kDeclaration = std::uint64_t{1} << 32 | 1;  // one fetch_add
+constexpr std::uint32_t producers_of(std::uint64_t stream) {
+  return static_cast<std::uint32_t>(stream);
+}
+constexpr std::uint32_t declarations_of(std::uint64_t stream) {
+  return static_cast<std::uint32_t>(stream >> 32);
+}
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
-// One registered process: identity = pid << 42 | start time; 0 when free.
+// One registered process: identity = pid << 42 | start time; 0 when free. `producer` is the
+// registration's producer mark: 0, or incarnation << 2 | kMarked | kCounted (docs/channel.md,
+// "End of stream"); a mark of another incarnation is a dead registration's.
 struct Slot {
   std::atomic<std::uint64_t> identity;
   std::atomic<std::uint32_t> incarnation;
-  std::uint32_t unused;
+  std::atomic<std::uint32_t> producer;
 };
+inline constexpr std::uint32_t kMarked = 2;
+inline constexpr std::uint32_t kCounted = 1;
 static_assert(sizeof(Slot) == kSlotBytes);
 
 // A record header inside the ring: word0 = position | state, word1 = length | owner << 32.
