@@ -11,8 +11,9 @@ message returns it stores its count of committed messages in bytes 0-7 of PROGRE
 mmap: a store, no syscall, so a kill lands anywhere), and it stops after QUOTA messages or
 (QUOTA 0) once the parent sets byte 8. A consumer mixes receive(), receive_many() and peek()
 (pausing inside the peek), and appends each message's (id, seq) to RECORD_FILE, an mmap of u64
-slots whose slot 0 counts the records; b"STOP" ends it. Both print "ready" once the channel is
-open.
+slots whose slot 0 counts the records; the end of the stream (ipcxx.EndOfStream: every producer
+finished or died and the ring is drained) ends it, with no sentinel message. Both print "ready"
+once the channel is open.
 """
 
 from __future__ import annotations
@@ -77,35 +78,30 @@ def consume(name: str, record_path: str) -> None:
     count = 0
     print("ready", flush=True)
 
-    def note(data: bytes | memoryview) -> bool:
+    def note(data: bytes | memoryview) -> None:
         nonlocal count
-        if bytes(data[:4]) == b"STOP":
-            return False
         producer, seq = check(data)
         if count + 1 >= RECORD_SLOTS:
             raise SystemExit("record file full")
         struct.pack_into("<Q", record, 8 * (count + 1), producer << 32 | seq)
         count += 1
         struct.pack_into("<Q", record, 0, count)
-        return True
 
     turn = 0
-    while True:
-        turn += 1
-        if turn % 3 == 0:
-            stops = sum(not note(data) for data in channel.receive_many(16))
-            if stops:
-                for _ in range(stops - 1):  # one STOP per consumer: give the others back
-                    channel.send(b"STOP")
-                return
-        elif turn % 3 == 1:
-            if not note(channel.receive()):
-                return
-        else:
-            with channel.peek() as view:
-                time.sleep(0.0002)  # a kill here loses the peeked message (counted in lost)
-                if not note(view):
-                    return
+    try:
+        while True:
+            turn += 1
+            if turn % 3 == 0:
+                for data in channel.receive_many(16):
+                    note(data)
+            elif turn % 3 == 1:
+                note(channel.receive())
+            else:
+                with channel.peek() as view:
+                    time.sleep(0.0002)  # a kill here loses the peeked message (counted in lost)
+                    note(view)
+    except ipcxx.EndOfStream:
+        return
 
 
 def main() -> None:

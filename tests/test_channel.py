@@ -320,7 +320,10 @@ def test_segments_that_are_not_channels_raise_channel_error(make_name):
     mapped[8:12] = struct.pack("<I", 99)  # version
     with pytest.raises(ChannelError, match="version 99"):
         Channel(name)
-    mapped[8:12] = struct.pack("<I", 1)
+    mapped[8:12] = struct.pack("<I", 1)  # layout 1 had no end-of-stream words: refused
+    with pytest.raises(ChannelError, match="version 1, this build reads version 2"):
+        Channel(name)
+    mapped[8:12] = struct.pack("<I", 2)
     assert isinstance(ChannelError("x"), ValueError)
     opened = Channel(name)
     opened.send(b"x" * 40)

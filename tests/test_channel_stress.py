@@ -47,6 +47,9 @@ class Run:
 
     def __init__(self, name: str, directory: Path, quota: int) -> None:
         self.channel = Channel(name, create=True, capacity=1 << 16)
+        # The parent holds the stream open while producers are killed and replaced; its
+        # finish() at the end is the consumers' end of stream (no sentinel messages).
+        self.channel.declare_producer()
         self.directory = directory
         self.quota = quota
         self.producers: dict[int, Worker] = {}
@@ -101,16 +104,17 @@ class Run:
                 file.seek(8)
                 file.write(b"\1")  # unlimited producers stop at their next message
             assert worker.wait(max(1, deadline - time.monotonic())) == 0, f"producer {producer}"
-        for _ in self.consumers:
-            self.channel.send(b"STOP", timeout=DEADLINE)
+        self.channel.finish()
         for worker in self.consumers:
             assert worker.wait(max(1, deadline - time.monotonic())) == 0, "consumer"
         # Messages claimed by killed consumers are counted lost when their space is needed:
-        # push three largest messages through, so that head passes the whole ring.
+        # push three largest messages through, so that head passes the whole ring (a new
+        # producer: it reopens the ended stream).
         largest = bytes(self.channel.max_message_size)
-        for _ in range(3):
-            self.channel.send(largest, timeout=DEADLINE)
-            assert self.channel.receive(timeout=DEADLINE) == largest
+        with Channel(self.channel.name) as pusher:
+            for _ in range(3):
+                pusher.send(largest, timeout=DEADLINE)
+                assert self.channel.receive(timeout=DEADLINE) == largest
 
     def committed(self, producer: int) -> int:
         """Messages producer has certainly committed (its stored count)."""

@@ -155,6 +155,10 @@ def _reports(channel: ipcxx.Channel, count: int) -> list[tuple[int, str, bool]]:
 def test_process_arguments_under_every_start_method(channel, lock, method):
     context = multiprocessing.get_context(method)
     channel.spin = 0.0001
+    # The children send one after the other (the lock orders them): without this, the first
+    # one's close could end the stream before the second declared itself (docs/channel.md,
+    # "End of stream").
+    channel.declare_producer()
     children = [
         context.Process(target=pickling_workers.report, args=(channel, lock)) for _ in range(2)
     ]

@@ -547,7 +547,7 @@ def channel(rounds: int, deadline: float, report: dict) -> None:
             while True:
                 try:
                     leftovers.append(probe.receive(timeout=0))
-                except TimeoutError:
+                except (TimeoutError, ipcxx.EndOfStream):  # the workers' handle was closed
                     break
             state.add_to(report)
             # Conservation: every message sent is received exactly once (by a worker or by

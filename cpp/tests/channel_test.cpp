@@ -557,6 +557,11 @@ TEST(ChannelEndOfStream, CleanFinishEndsEveryConsumerAfterEachMessageOnce) {
   for (std::uint32_t i = 0; i < kCount; ++i) ASSERT_EQ(tally.counts[i].load(), 1u) << i;
   EXPECT_TRUE(channel.ended());
   EXPECT_FALSE(channel.receive(0ns));
+  // The other blocking forms end too: no wait without limit after the end.
+  EXPECT_THROW(channel.claim(), ipcxx::ChannelEndOfStream);
+  EXPECT_FALSE(channel.claim_for(10s));
+  std::byte buffer[16];
+  EXPECT_EQ(channel.receive_into(buffer).status, ChannelStatus::ended);
 }
 
 TEST(ChannelEndOfStream, AKilledProducerEndsTheStreamAfterItsCommittedMessages) {

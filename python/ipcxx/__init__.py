@@ -9,6 +9,7 @@ every multiprocessing start method.
 from ._ipcxx import Channel as Channel
 from ._ipcxx import ChannelError as ChannelError
 from ._ipcxx import ChannelView as ChannelView
+from ._ipcxx import EndOfStream as EndOfStream
 from ._ipcxx import NotRecoverableError as NotRecoverableError
 from ._ipcxx import OwnerDiedError as OwnerDiedError
 from ._ipcxx import RobustLock as RobustLock

@@ -8,7 +8,7 @@
 namespace ipcxx::channel {
 
 inline constexpr char kMagic[8] = {'I', 'P', 'C', 'X', 'X', 'C', 'H', '\0'};
-inline constexpr std::uint32_t kVersion = 2;  // 2: the end-of-stream words
+inline constexpr std::uint32_t kVersion = 2;         // 2: the end-of-stream words
 inline constexpr std::uint32_t kReady = 0x59444552;  // "REDY"; 0 while the creator initialises
 inline constexpr std::uint32_t kParticipants = 512;
 inline constexpr std::size_t kHeaderBytes = 4096;

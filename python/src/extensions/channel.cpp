@@ -112,8 +112,14 @@ bool guarded(PyObject* owner, Body&& body) {
   }
 }
 
-// What one attempt of a method did: finished (result or Python error set), or must wait.
-enum class Attempt { finished, wait_readable, wait_writable };
+// What one attempt of a method did: finished (result or Python error set), must wait, or
+// found the end of the stream (docs/channel.md, "End of stream").
+enum class Attempt { finished, wait_readable, wait_writable, ended };
+
+// A consumer's attempt that found nothing: the end of the stream, or wait.
+Attempt nothing_to_claim(Channel& channel) {
+  return channel.ended() ? Attempt::ended : Attempt::wait_readable;
+}
 
 // The loop every method runs: an attempt with the GIL held; when it must wait, a sliced wait
 // without the GIL (signal handlers between slices), then another attempt. `attempt(channel)`
@@ -143,6 +149,11 @@ PyObject* run(PyObject* self, const Timeout& timeout, const char* what, std::siz
         }))
       return nullptr;
     if (step == Attempt::finished) return result;
+    if (step == Attempt::ended) {
+      PyErr_SetString(of(self).end_of_stream,
+                      "end of stream: every producer finished or died and nothing is left");
+      return nullptr;
+    }
     std::chrono::nanoseconds slice = Channel::kSlice;
     if (!timeout.forever) {
       const auto left = deadline - Clock::now();
@@ -298,7 +309,7 @@ PyObject* channel_receive(PyObject* self, PyObject* const* args, Py_ssize_t narg
   std::size_t no_size = 0;
   return run(self, timeout, "a message", no_size, [&](Channel& channel, PyObject*& result) {
     ChannelDelivery delivery;
-    if (channel.try_claim(delivery) != ChannelStatus::done) return Attempt::wait_readable;
+    if (channel.try_claim(delivery) != ChannelStatus::done) return nothing_to_claim(channel);
     result = take_bytes(channel, delivery);
     return Attempt::finished;
   });
@@ -317,7 +328,7 @@ PyObject* channel_receive_into(PyObject* self, PyObject* const* args, Py_ssize_t
     ChannelDelivery delivery;
     const ChannelStatus status =
         channel.try_claim(delivery, static_cast<std::size_t>(buffer.size()));
-    if (status == ChannelStatus::would_block) return Attempt::wait_readable;
+    if (status == ChannelStatus::would_block) return nothing_to_claim(channel);
     if (status == ChannelStatus::too_large) {
       PyErr_Format(PyExc_ValueError,
                    "the next message has %zu bytes, more than the buffer's %zd (it stays queued)",
@@ -435,7 +446,7 @@ PyObject* channel_receive_many(PyObject* self, PyObject* const* args, Py_ssize_t
   std::size_t no_size = 0;
   return run(self, timeout, "a message", no_size, [&](Channel& channel, PyObject*& result) {
     const std::size_t claimed = channel.try_claim_many(deliveries);
-    if (claimed == 0) return Attempt::wait_readable;
+    if (claimed == 0) return nothing_to_claim(channel);
     PyObject* list = PyList_New(static_cast<Py_ssize_t>(claimed));
     std::size_t made = 0;
     for (; list && made < claimed; ++made) {
@@ -488,10 +499,38 @@ PyObject* channel_peek(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
              [&](Channel& channel, PyObject*& result, const std::shared_ptr<Channel>& handle) {
                ChannelDelivery delivery;
                if (channel.try_claim(delivery) != ChannelStatus::done)
-                 return Attempt::wait_readable;
+                 return nothing_to_claim(channel);
                result = make_peek_view(self, handle, delivery);
                return Attempt::finished;
              });
+}
+
+// for message in channel: receive() without a timeout until the end of the stream.
+PyObject* channel_iternext(PyObject* self) {
+  std::size_t no_size = 0;
+  PyObject* result =
+      run(self, Timeout{}, "a message", no_size, [&](Channel& channel, PyObject*& out) {
+        ChannelDelivery delivery;
+        if (channel.try_claim(delivery) != ChannelStatus::done) return nothing_to_claim(channel);
+        out = take_bytes(channel, delivery);
+        return Attempt::finished;
+      });
+  if (!result && PyErr_ExceptionMatches(of(self).end_of_stream)) PyErr_Clear();  // StopIteration
+  return result;
+}
+
+PyObject* channel_declare_producer(PyObject* self, PyObject*) {
+  const BorrowedChannel handle = borrowed(as_channel(self));
+  if (!handle) return raise_closed();
+  if (!guarded(self, [&] { handle->declare_producer(); })) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* channel_finish(PyObject* self, PyObject*) {
+  const BorrowedChannel handle = borrowed(as_channel(self));
+  if (!handle) return raise_closed();
+  handle->finish();
+  Py_RETURN_NONE;
 }
 
 PyObject* channel_close(PyObject* self, PyObject*) {
@@ -543,6 +582,9 @@ PyObject* get_lost(PyObject* self, void*) {
 }
 PyObject* get_abandoned(PyObject* self, void*) {
   return read_open(self, [](Channel& c) { return PyLong_FromUnsignedLongLong(c.abandoned()); });
+}
+PyObject* get_finished(PyObject* self, void*) {
+  return read_open(self, [](Channel& c) { return PyBool_FromLong(c.finished()); });
 }
 PyObject* get_closed(PyObject* self, void*) { return PyBool_FromLong(!borrowed(as_channel(self))); }
 PyObject* get_spin(PyObject* self, void*) {
@@ -612,7 +654,9 @@ PyMethodDef channel_methods[] = {
      "without limit; 0: not at all); TimeoutError when it expires; ValueError for a message\n"
      "longer than max_message_size."},
     {"receive", as_method<channel_receive>(), METH_FASTCALL | METH_KEYWORDS,
-     "receive($self, /, timeout=None)\n--\n\nThe next message as bytes; TimeoutError."},
+     "receive($self, /, timeout=None)\n--\n\n"
+     "The next message as bytes; TimeoutError; EndOfStream once every producer finished or\n"
+     "died and nothing is left (for message in channel: the end)."},
     {"receive_into", as_method<channel_receive_into>(), METH_FASTCALL | METH_KEYWORDS,
      "receive_into($self, buffer, /, timeout=None)\n--\n\n"
      "Copy the next message into a writable buffer; returns its size. ValueError when it is\n"
@@ -635,6 +679,15 @@ PyMethodDef channel_methods[] = {
      "peek($self, /, timeout=None)\n--\n\n"
      "with ch.peek() as view: a read-only memoryview of the next message, consumed when the\n"
      "block exits (also on an exception)."},
+    {"declare_producer", channel_declare_producer, METH_NOARGS,
+     "declare_producer($self, /)\n--\n\n"
+     "Count this object as a producer now (its first send does it otherwise), so that the\n"
+     "stream cannot end before it sends: call it before starting producers that join later."},
+    {"finish", channel_finish, METH_NOARGS,
+     "finish($self, /)\n--\n\n"
+     "This object sends no more (idempotent; later sends raise ChannelError). When every\n"
+     "producer has finished or died, consumers get EndOfStream once they drained the ring.\n"
+     "close() finishes too."},
     {"close", channel_close, METH_NOARGS,
      "close($self, /)\n--\n\nUnmap the channel from this object (idempotent); views and waits in "
      "progress keep it mapped until they end. Never unlinks."},
@@ -659,6 +712,8 @@ PyGetSetDef channel_getset[] = {
     {"abandoned", get_abandoned, reject_write,
      "Reservations never committed: their producer died or discarded them (read-only).", nullptr},
     {"closed", get_closed, reject_write, "True after close() (read-only).", nullptr},
+    {"finished", get_finished, reject_write,
+     "True after finish() in this process: this object sends no more (read-only).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyType_Slot channel_slots[] = {
@@ -673,6 +728,8 @@ PyType_Slot channel_slots[] = {
     {Py_tp_methods, channel_methods},
     {Py_tp_getset, channel_getset},
     {Py_tp_repr, reinterpret_cast<void*>(channel_repr)},
+    {Py_tp_iter, reinterpret_cast<void*>(PyObject_SelfIter)},
+    {Py_tp_iternext, reinterpret_cast<void*>(channel_iternext)},
     {0, nullptr}};
 
 }  // namespace

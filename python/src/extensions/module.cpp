@@ -35,6 +35,8 @@ bool State::exec(PyObject* module) {
   Py_DECREF(type);  // the module keeps it
   channel_error = add_exception(module, "ipcxx", "ChannelError", PyExc_ValueError);
   if (!channel_error) return false;
+  end_of_stream = add_exception(module, "ipcxx", "EndOfStream", PyExc_EOFError);
+  if (!end_of_stream) return false;
   type = add_type(module, "Channel", channel_spec());
   if (!type) return false;
   Py_DECREF(type);
@@ -48,6 +50,7 @@ int State::traverse(visitproc visit, void* arg) {
   Py_VISIT(owner_died_error);
   Py_VISIT(not_recoverable_error);
   Py_VISIT(channel_error);
+  Py_VISIT(end_of_stream);
   Py_VISIT(channel_view_type);
   Py_VISIT(release_name);
   return 0;
@@ -56,6 +59,7 @@ int State::traverse(visitproc visit, void* arg) {
 void State::release() {
   Py_CLEAR(release_name);
   Py_CLEAR(channel_view_type);
+  Py_CLEAR(end_of_stream);
   Py_CLEAR(channel_error);
   Py_CLEAR(not_recoverable_error);
   Py_CLEAR(owner_died_error);

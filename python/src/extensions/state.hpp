@@ -10,6 +10,7 @@ struct State {
   PyObject* owner_died_error = nullptr;
   PyObject* not_recoverable_error = nullptr;
   PyObject* channel_error = nullptr;      // ipcxx.ChannelError (a ValueError)
+  PyObject* end_of_stream = nullptr;      // ipcxx.EndOfStream (an EOFError)
   PyObject* channel_view_type = nullptr;  // what Channel.reserve() and peek() return
   PyObject* release_name = nullptr;       // "release", interned: a view's exit calls it
 
