@@ -279,7 +279,8 @@ locks_venv=build/venv-$locks_version-locks
 make_venv "$locks_venv" "$locks_version" "${test_packages[@]}"
 on "$locks_version" "$locks_venv/bin/python" -m pip install "${pip_options[@]}" \
   --no-build-isolation --config-settings=cmake.define.IPCXX_OBJECT_LOCKS=ON \
-  --config-settings=cmake.define.IPCXX_WERROR=ON --config-settings=build-dir=build/locks-py .
+  --config-settings=cmake.define.IPCXX_WERROR=ON \
+  "--config-settings=build-dir=build/locks-py-$locks_version" .
 run_ipcxx_suite "$locks_version" "$root/$locks_venv/bin/python" locks
 
 step "Python $main_version: the ipcxx suite against the ASan + UBSan build of the extensions"
