@@ -718,7 +718,8 @@ PyGetSetDef channel_getset[] = {
 
 PyType_Slot channel_slots[] = {
     {Py_tp_doc,
-     const_cast<char*>("Channel(name=None, *, create=False, capacity=1048576, mode=0o600)\n--\n\n"
+     const_cast<char*>("Channel(name=None, *, create=False, capacity=1048576, mode=0o600, "
+                       "exclusive=False)\n--\n\n"
                        "Messages between processes through a ring in POSIX shared memory: any\n"
                        "number of producers and consumers, each message delivered once, FIFO per\n"
                        "producer. name=None with create=True picks a random name.")},

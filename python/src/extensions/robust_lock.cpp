@@ -390,7 +390,7 @@ PyGetSetDef lock_getset[] = {
 
 PyType_Slot lock_slots[] = {
     {Py_tp_doc,
-     const_cast<char*>("RobustLock(name, *, create=False, mode=0o600)\n--\n\n"
+     const_cast<char*>("RobustLock(name, *, create=False, mode=0o600, exclusive=False)\n--\n\n"
                        "A lock shared by processes by name, robust to a holder's crash: the next\n"
                        "acquire() takes it and raises OwnerDiedError. name=None with create=True\n"
                        "picks a random name. A thread holds it; only that thread may release it.")},
