@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ipcxx import Channel, unlink_channel
+from ipcxx import Channel, EndOfStream, unlink_channel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,12 +78,13 @@ def signal_once_blocked(spawn, channel) -> Iterator[Callable[[Callable[..., None
 
 
 def drain(reader: Channel) -> list[bytes]:
-    """Everything in the channel now (nobody else sends)."""
+    """Everything in the channel now (nobody else sends). A closed sender that was the only
+    producer ends the stream: EndOfStream once drained."""
     got: list[bytes] = []
     while True:
         try:
             got += reader.receive_many(1000, timeout=0)
-        except TimeoutError:
+        except (TimeoutError, EndOfStream):
             return got
 
 
