@@ -97,7 +97,7 @@ async def interrupted(operation: Operation, rng: random.Random) -> tuple[str, An
         return "cancelled", None
     except asyncio.TimeoutError:
         return "timed out", None
-    except (posix_ipc.BusyError, sysv_ipc.BusyError):
+    except (posix_ipc.BusyError, sysv_ipc.BusyError, TimeoutError):  # ipcxx: builtin TimeoutError
         return "busy", None
 
 

@@ -25,7 +25,8 @@ every thread is blocked on another wait) and the longest a thread stays on a can
 class Job:
     """One pending wait: `attempt(timeout)` performs the blocking call (0 = non-blocking) and
     returns a value, or raises `busy` when it could not complete in time; `give_back(value)`
-    undoes a completed attempt whose waiter is gone. `future` belongs to `loop`."""
+    undoes a completed attempt whose waiter is gone (None: an attempt that takes nothing, such
+    as a readiness wait, has nothing to undo). `future` belongs to `loop`."""
 
     __slots__ = ("loop", "future", "attempt", "_give_back", "busy", "abandoned", "_pool")
 
@@ -33,7 +34,7 @@ class Job:
         self,
         loop: asyncio.AbstractEventLoop,
         attempt: Callable[[float], Any],
-        give_back: Callable[[Any], None],
+        give_back: Callable[[Any], None] | None,
         busy: type[BaseException],
         pool: WaitPool,
     ) -> None:
@@ -53,6 +54,8 @@ class Job:
 
     def give_back(self, value: Any) -> None:
         """Undoes a completed attempt whose waiter is gone (counted in WaitPool.given_back)."""
+        if self._give_back is None:  # it took nothing
+            return
         self._give_back(value)
         self._pool.count_give_back()
 
@@ -156,7 +159,7 @@ class WaitPool:
     def submit(
         self,
         attempt: Callable[[float], Any],
-        give_back: Callable[[Any], None],
+        give_back: Callable[[Any], None] | None,
         busy: type[BaseException],
     ) -> Job:
         """Queues a job for the running loop; its future gets the first completed attempt's value

@@ -37,7 +37,7 @@ def expired(until: float | None) -> bool:
 
 async def in_pool(
     attempt: Callable[[float], T],
-    give_back: Callable[[T], None],
+    give_back: Callable[[T], None] | None,
     busy: BaseException,
     until: float | None,
 ) -> T:
@@ -45,7 +45,8 @@ async def in_pool(
     time `until`. Whatever an attempt obtains after this wait has ended (cancelled or timed
     out) goes to `give_back`, on the loop thread, so nothing is kept for a waiter that is gone;
     so does what one obtains for a loop closed without running again (pool._Delivery), and
-    what was delivered to this coroutine if it is closed without resuming (below)."""
+    what was delivered to this coroutine if it is closed without resuming (below). An attempt
+    that takes nothing (a readiness wait) passes None."""
     loop = asyncio.get_running_loop()
     job = get_pool().submit(attempt, give_back, type(busy))
     future: asyncio.Future[T] = job.future

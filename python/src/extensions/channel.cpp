@@ -533,6 +533,64 @@ PyObject* channel_finish(PyObject* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
+// The readiness waits of ipcxx.aio (Channel.receive_async and the others wait in its pool for
+// readiness, then take inside the awaiting task): at most `timeout` (one slice for None),
+// without the GIL, the handle pinned against a close() on another thread. Takes nothing, so a
+// waiter that is gone loses nothing. A zero timeout looks once with the GIL held and without
+// spinning (a spin that finds nothing would shorten the adaptive spin of this object's waits).
+template <typename Wait>
+PyObject* wait_ready(PyObject* self, PyObject* timeout_object, Wait&& wait) {
+  Timeout timeout;
+  if (!parse_wait_timeout(timeout_object, timeout)) return nullptr;
+  ChannelObject* object = as_channel(self);
+  if (!timeout.forever && timeout.duration.count() == 0) {
+    std::shared_ptr<Channel> handle = current(object);
+    if (!handle) return raise_closed();
+    bool ready = false;
+    if (!guarded(self, [&] { ready = wait(*handle, std::chrono::nanoseconds(0), false); }))
+      return nullptr;
+    return PyBool_FromLong(ready);
+  }
+  const std::chrono::nanoseconds limit = timeout.forever ? Channel::kSlice : timeout.duration;
+  auto waited = blocking_call(
+      [&]() -> std::optional<std::shared_ptr<Channel>> {
+        std::shared_ptr<Channel> pinned = current(object);
+        if (!pinned) {
+          raise_closed();
+          return std::nullopt;
+        }
+        return pinned;
+      },
+      [&](std::shared_ptr<Channel>& pinned) { return wait(*pinned, limit, true); });
+  if (!waited) return nullptr;
+  if (waited->failure) return raise_failure(self, waited->failure);
+  return PyBool_FromLong(*waited->result);
+}
+
+PyObject* channel_wait_readable(PyObject* self, PyObject* timeout) {
+  return wait_ready(self, timeout,
+                    [](Channel& channel, std::chrono::nanoseconds limit, bool first) {
+                      return channel.wait_readable(limit, first);
+                    });
+}
+
+PyObject* channel_wait_writable(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_Format(PyExc_TypeError, "_wait_writable() takes 2 arguments (%zd given)", nargs);
+    return nullptr;
+  }
+  const Py_ssize_t size = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+  if (size == -1 && PyErr_Occurred()) return nullptr;
+  if (size < 0) {
+    PyErr_SetString(PyExc_ValueError, "size must not be negative");
+    return nullptr;
+  }
+  return wait_ready(self, args[1],
+                    [size](Channel& channel, std::chrono::nanoseconds limit, bool first) {
+                      return channel.wait_writable(static_cast<std::size_t>(size), limit, first);
+                    });
+}
+
 PyObject* channel_close(PyObject* self, PyObject*) {
   // Waiters and views hold their own reference: the mapping goes with the last of them.
   std::shared_ptr<Channel> taken;
@@ -688,6 +746,14 @@ PyMethodDef channel_methods[] = {
      "This object sends no more (idempotent; later sends raise ChannelError). When every\n"
      "producer has finished or died, consumers get EndOfStream once they drained the ring.\n"
      "close() finishes too."},
+    {"_wait_readable", channel_wait_readable, METH_O,
+     "_wait_readable($self, timeout, /)\n--\n\n"
+     "For ipcxx.aio: wait at most timeout seconds (None: one slice) until a message may be\n"
+     "there, taking none; False when none came."},
+    {"_wait_writable", as_method<channel_wait_writable>(), METH_FASTCALL,
+     "_wait_writable($self, size, timeout, /)\n--\n\n"
+     "For ipcxx.aio: wait at most timeout seconds (None: one slice) until a message of size\n"
+     "bytes may fit, reserving nothing; False when it does not."},
     {"close", channel_close, METH_NOARGS,
      "close($self, /)\n--\n\nUnmap the channel from this object (idempotent); views and waits in "
      "progress keep it mapped until they end. Never unlinks."},
