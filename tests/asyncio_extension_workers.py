@@ -9,8 +9,10 @@ for each line on stdin:
 
 `python asyncio_extension_workers.py lock NAME` opens the RobustLock NAME, prints `ready`, then:
 
-- `acquire`  acquire (without limit), print `held`
-- `release`  release, print `released`
+- `acquire`        acquire (without limit), print `held`
+- `acquire_async`  acquire through asyncio.run(lock.acquire_async()) (the main thread holds it,
+                   for a task that has ended), print `held`
+- `release`        release, print `released`
 - `end`      print `done`, then exit (a lock still held is left to its dead holder)
 """
 
@@ -47,6 +49,11 @@ def lock(name: str) -> None:
         command = line.strip()
         if command == "acquire":
             opened.acquire()
+            print("held", flush=True)
+        elif command == "acquire_async":
+            import asyncio
+
+            asyncio.run(opened.acquire_async())
             print("held", flush=True)
         elif command == "release":
             opened.release()

@@ -79,12 +79,15 @@ def test_channel_receive_async_completes_when_another_process_sends(channel, wor
     async def main() -> None:
         child = worker("channel", channel.name)
         task = asyncio.ensure_future(channel.receive_async())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not task.done()
+        child.send_line("send 0 1")
+        assert await task == b"0"
         many = asyncio.ensure_future(channel.receive_many_async(10))
         for _ in range(3):
             await asyncio.sleep(0)
-        assert not task.done() and not many.done()
-        child.send_line("send 0 1")
-        assert await task == b"0"
+        assert not many.done()
         child.send_line("send 1 3")
         batch = await many
         while len(batch) < 3:
@@ -350,3 +353,255 @@ def test_no_channel_message_is_taken_for_a_loop_closed_without_running_again(cha
     gc.collect()
     assert collected() is None
     assert drain(channel) == [b"0", b"1"]  # in order, none taken
+
+
+# --- RobustLock: acquire_async and async with ---
+
+
+@pytest.fixture
+def lock(make_name):
+    made = ipcxx.RobustLock(make_name(), create=True)
+    yield made
+    try:
+        made.close()
+    except RuntimeError:  # a failed test left it held: the name is unlinked all the same
+        pass
+
+
+def test_acquire_async_takes_a_free_lock_and_async_with_releases_it(lock):
+    async def main() -> None:
+        assert await lock.acquire_async() is True
+        assert lock.locked()
+        lock.release()
+        async with lock as entered:
+            assert entered is lock and lock.locked()
+        assert not lock.locked()
+        assert await lock.acquire_async(timeout=0) is True
+        with pytest.raises(RuntimeError, match="this task already holds"):
+            await lock.acquire_async()
+        lock.release()
+
+    asyncio.run(main())
+    assert lock.acquire(0) is True  # the loop thread gave it back
+    lock.release()
+
+
+def test_tasks_of_one_loop_hold_the_lock_one_at_a_time(lock):
+    holders: list[int] = []
+    inside: list[int] = []
+
+    async def use(number: int) -> None:
+        async with lock:
+            inside.append(number)
+            assert len(inside) == 1, inside  # mutual exclusion between tasks of one thread
+            for _ in range(3):
+                await asyncio.sleep(0)  # other tasks run meanwhile, and must wait
+            holders.append(number)
+            inside.remove(number)
+
+    async def main() -> None:
+        await asyncio.gather(*(use(number) for number in range(20)))
+
+    asyncio.run(main())
+    assert sorted(holders) == list(range(20))
+    assert not lock.locked()
+
+
+def test_another_tasks_release_and_repair_are_refused_as_another_threads_are(lock):
+    async def main() -> None:
+        assert await lock.acquire_async()
+        results: list[BaseException] = []
+
+        async def intruder() -> None:
+            for call in (lock.release, lock.make_consistent):
+                try:
+                    call()
+                except RuntimeError as error:
+                    results.append(error)
+
+        await asyncio.ensure_future(intruder())
+        assert [str(error) for error in results] == [
+            "this task does not hold the lock (another asyncio task acquired it)"
+        ] * 2
+        errors: list[BaseException] = []
+
+        def from_thread() -> None:
+            try:
+                lock.release()
+            except RuntimeError as error:
+                errors.append(error)
+
+        thread = threading.Thread(target=from_thread)
+        thread.start()
+        thread.join()
+        assert len(errors) == 1
+        with pytest.raises(RuntimeError, match="this thread already holds"):
+            lock.acquire(0)  # the loop's thread holds it, for the task
+        assert lock.locked()
+        lock.release()  # the holding task
+        assert not lock.locked()
+
+    asyncio.run(main())
+
+
+def test_acquire_async_timeouts_return_false_and_bad_ones_are_refused(lock, worker):
+    child = worker("lock", lock.name)
+    child.send_line("acquire")
+    assert child.read_line() == "held"
+
+    async def main() -> None:
+        assert await lock.acquire_async(timeout=0) is False
+        assert await lock.acquire_async(timeout=0.02) is False
+        for bad in (-1, "1", float("nan"), True):
+            with pytest.raises((TypeError, ValueError)) as sync:
+                lock.acquire(bad)
+            with pytest.raises(sync.type, match=str(sync.value)):
+                await lock.acquire_async(bad)
+
+    asyncio.run(main())
+    settle_pool()
+    child.send_line("release")
+    assert child.read_line() == "released"
+    assert not lock.locked()
+
+
+def test_acquire_async_waits_for_another_process_which_then_waits_for_the_task(lock, worker):
+    from tests.kernel_wait import wait_until_blocked
+
+    child = worker("lock", lock.name)
+    child.send_line("acquire")
+    assert child.read_line() == "held"
+
+    async def hold() -> None:  # the task that acquires is the one that releases
+        assert await lock.acquire_async() is True
+        assert child.read_line() == "released"
+        child.send_line("acquire")  # the child now waits for this task
+        pid = child.process.pid
+        wait_until_blocked(pid, "futex", futex_in=f"/dev/shm{lock.name}", pid=pid)
+        lock.release()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(hold())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not task.done()
+        child.send_line("release")
+        await task
+
+    asyncio.run(main())
+    assert child.read_line() == "held"
+    child.send_line("release")
+    assert child.read_line() == "released"
+
+
+@pytest.mark.parametrize("waiting", [True, False], ids=["while-waiting", "before"])
+def test_a_holder_killed_is_reported_to_the_awaiting_task_which_repairs(lock, worker, waiting):
+    child = worker("lock", lock.name)
+    child.send_line("acquire")
+    assert child.read_line() == "held"
+
+    async def repair() -> None:
+        with pytest.raises(ipcxx.OwnerDiedError):
+            await lock.acquire_async()
+        assert lock.locked()  # this task holds it
+        other = threading.Thread(target=lambda: results.append(lock.acquire(0)))
+        other.start()
+        other.join()
+        lock.make_consistent()
+        lock.release()
+        assert await lock.acquire_async(timeout=1) is True  # consistent: usable again
+        lock.release()
+
+    async def main() -> None:
+        task = asyncio.ensure_future(repair())
+        if waiting:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert not task.done()
+        child.kill()  # SIGKILL while holding
+        await task
+
+    results: list[bool] = []
+    asyncio.run(main())
+    assert results == [False]
+    assert not lock.not_recoverable
+
+
+def test_a_holding_tasks_process_killed_is_reported_to_the_next_owner(lock, worker):
+    child = worker("lock", lock.name)
+    child.send_line("acquire_async")
+    assert child.read_line() == "held"
+    child.kill()
+    with pytest.raises(ipcxx.OwnerDiedError):
+        lock.acquire(timeout=10)
+    lock.make_consistent()
+    lock.release()
+
+
+def test_tasks_on_two_loops_in_two_threads_exclude_each_other(lock):
+    inside: list[str] = []
+    done: Counter[str] = Counter()
+
+    async def use(name: str) -> None:
+        for _ in range(30):
+            async with lock:
+                inside.append(name)
+                assert len(inside) == 1, inside
+                await asyncio.sleep(0)
+                inside.remove(name)
+                done[name] += 1
+
+    async def many(name: str) -> None:
+        await asyncio.gather(*(use(f"{name}{n}") for n in range(3)))
+
+    other = threading.Thread(target=asyncio.run, args=(many("b"),))
+    other.start()
+    asyncio.run(many("a"))
+    other.join()
+    assert sum(done.values()) == 180
+    assert not lock.locked()
+
+
+def test_cancelled_acquires_never_leave_the_lock_held(lock, worker, rounds):
+    rng = random.Random(os.getpid() + 17)
+    child = worker("lock", lock.name)
+    inside: list[int] = []
+
+    async def use() -> bool:
+        timeout = short_timeout(rng) if rng.random() < 0.3 else None
+        if not await lock.acquire_async(timeout):
+            return False
+        inside.append(1)
+        try:
+            assert len(inside) == 1
+            await asyncio.sleep(0)  # a cancellation may land here, while holding
+        finally:
+            inside.pop()
+            lock.release()
+        return True
+
+    async def main() -> Counter[str]:
+        outcomes: Counter[str] = Counter()
+        for _ in range(rounds // 4):
+            child.send_line("acquire")  # another process holds it at the start of each round
+            assert child.read_line() == "held"
+            operations = [asyncio.ensure_future(interrupted(use, rng)) for _ in range(BATCH)]
+            for _ in range(rng.randrange(4)):
+                await asyncio.sleep(0)
+            child.send_line("release")
+            results = await asyncio.gather(*operations)
+            assert child.read_line() == "released"
+            outcomes.update(
+                outcome if outcome != "done" else ("acquired" if result else "timed out")
+                for outcome, result in results
+            )
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    settle_pool()
+    print(f"\nRobustLock acquire_async: outcomes {dict(outcomes)}")
+    assert not lock.locked()  # no cancelled acquire kept it
+    assert lock.acquire(0) is True
+    lock.release()
+    assert outcomes["acquired"] > 0
+    assert outcomes["cancelled"] + outcomes["timed out"] > 0

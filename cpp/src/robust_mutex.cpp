@@ -312,6 +312,16 @@ namespace {
 
 enum class Holder { none, this_thread, other, dead };
 
+// After an EOWNERDEAD taken only to look (locked(), wait_free()): records the death for the
+// next acquisition to report (finish_lock) and gives the lock back. pthread_mutex_consistent
+// first, since unlocking an inconsistent robust mutex would make it not recoverable.
+void pass_on_death(RobustMutex::Layout& shared) {
+  shared.state.store(kInconsistent, std::memory_order_release);
+  shared.unreported_death.store(1);
+  pthread_mutex_consistent(&shared.mutex);
+  pthread_mutex_unlock(&shared.mutex);
+}
+
 // Who holds the mutex, found without waiting: an ERRORCHECK lock with a passed deadline answers
 // EDEADLK to its holder and ETIMEDOUT to everyone else; when free we get it and give it back.
 // A dead holder's lock has to be taken to find out: the death is then recorded for the next
@@ -332,10 +342,7 @@ Holder find_holder(RobustMutex::Layout& shared, const std::string& name) {
       return death_left ? Holder::dead : Holder::none;
     }
     case EOWNERDEAD:
-      shared.state.store(kInconsistent, std::memory_order_release);
-      shared.unreported_death.store(1);
-      pthread_mutex_consistent(&shared.mutex);
-      pthread_mutex_unlock(&shared.mutex);
+      pass_on_death(shared);
       return Holder::dead;
     default:
       fail(result, Syscall::pthread_mutex_clocklock, name);
@@ -374,6 +381,29 @@ bool RobustMutex::held_by_this_object() noexcept {
     // The thread died holding it. Forget that acquisition, unless a thread of ours took the
     // lock through this object meanwhile: then look again.
     if (hold_->number.compare_exchange_strong(number, 0)) return false;
+  }
+}
+
+bool RobustMutex::wait_free(std::chrono::nanoseconds timeout) {
+  check_usable(Syscall::pthread_mutex_clocklock);
+  Layout& shared = layout();
+  const detail::Deadline deadline(timeout);
+  const timespec at = deadline.monotonic();
+  const int result = pthread_mutex_clocklock(&shared.mutex, CLOCK_MONOTONIC, &at);
+  switch (result) {
+    case 0:
+      // Given back untouched: a death recorded earlier stays for the next acquisition.
+      pthread_mutex_unlock(&shared.mutex);
+      check_usable(Syscall::pthread_mutex_clocklock);
+      return true;
+    case EOWNERDEAD:
+      pass_on_death(shared);
+      return true;
+    case ETIMEDOUT:
+    case EBUSY:
+      return false;
+    default:
+      fail(result, Syscall::pthread_mutex_clocklock, name_);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -188,6 +189,42 @@ TEST(RobustMutex, LockedSeesADeadHolderAndLeavesTheReportToTheNextOwner) {
   mutex.make_consistent();
   mutex.release();
   EXPECT_FALSE(mutex.locked());
+}
+
+TEST(RobustMutex, WaitFreeWaitsForTheHolderWithoutKeepingTheLock) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  EXPECT_TRUE(mutex.wait_free(0s));
+  EXPECT_FALSE(mutex.locked());  // given back
+  ASSERT_EQ(mutex.acquire(), LockOutcome::acquired);
+  EXPECT_EQ(errno_of([&] { mutex.wait_free(0s); }), EDEADLK);
+  std::atomic<int> free_while_held{-1};
+  bool free_after = false;
+  std::thread waiter([&] {
+    RobustMutex other = RobustMutex::open(cleanup.name);
+    free_while_held = other.wait_free(10ms);
+    free_after = other.wait_free(10s);
+  });
+  while (free_while_held.load() < 0) std::this_thread::yield();
+  EXPECT_EQ(free_while_held.load(), 0);  // the first wait timed out
+  mutex.release();
+  waiter.join();
+  EXPECT_TRUE(free_after);
+  EXPECT_EQ(mutex.try_acquire(), LockOutcome::acquired);  // nobody kept it
+  mutex.release();
+}
+
+TEST(RobustMutex, WaitFreeLeavesADeadHoldersReportToTheNextOwner) {
+  Unlinker cleanup{unique_name()};
+  RobustMutex mutex = RobustMutex::create(cleanup.name);
+  kill_while_holding(cleanup.name);
+  std::thread([&] { EXPECT_TRUE(RobustMutex::open(cleanup.name).wait_free(1s)); }).join();
+  EXPECT_FALSE(mutex.not_recoverable());
+  EXPECT_EQ(mutex.try_acquire(), LockOutcome::owner_died);
+  mutex.make_consistent();
+  mutex.release();
+  EXPECT_EQ(mutex.try_acquire(), LockOutcome::acquired);
+  mutex.release();
 }
 
 TEST(RobustMutex, AnOwnerWhoDiesBeforeRepairingIsReportedAgain) {

@@ -17,9 +17,11 @@ from ._ipcxx import unlink_channel as unlink_channel
 from ._ipcxx import unlink_robust_lock as unlink_robust_lock
 from ._pickling import install as _install_pickling
 from .aio.channel import install as _install_channel_asyncio
+from .aio.lock import install as _install_lock_asyncio
 
 _install_pickling()
 _install_channel_asyncio(Channel)
-del _install_channel_asyncio
+_install_lock_asyncio(RobustLock, OwnerDiedError)
+del _install_channel_asyncio, _install_lock_asyncio
 
 __version__ = "0.1.0"

@@ -70,6 +70,11 @@ class RobustMutex {
   LockOutcome try_acquire();
   /// Waits at most `timeout`, measured on CLOCK_MONOTONIC (pthread_mutex_clocklock).
   LockOutcome acquire_for(std::chrono::nanoseconds timeout);
+  /// Waits at most `timeout` until the lock is free, without keeping it: true when it was
+  /// (taken and given back at once; a dead holder found is recorded for the next acquisition to
+  /// report, as locked() does), false when it stayed held. For waiters that must acquire on
+  /// another thread (asyncio). Throws like acquire(); Error(EDEADLK) when this thread holds it.
+  bool wait_free(std::chrono::nanoseconds timeout);
   /// Releases; never blocks. Throws Error(EPERM) when this thread does not hold it through this
   /// object. After an owner_died acquisition without make_consistent(), this makes the lock not
   /// recoverable.

@@ -38,6 +38,10 @@ struct RobustLockObject {
   std::shared_ptr<RobustMutex> handle;
   WaiterCount waiters;
   PyObject* name;  // str; null until __init__ succeeds
+  // Set while an asyncio task holds the lock (ipcxx.aio.lock): called with True before a
+  // release, False before make_consistent(), it raises unless the current task is the holder.
+  // The loop's thread owns the pthread mutex, so pthread cannot tell its tasks apart.
+  PyObject* holder_check;
   ObjectLock lock;
 };
 
@@ -148,6 +152,7 @@ void lock_dealloc(PyObject* self) {
   lock->waiters.~WaiterCount();
   lock->lock.~ObjectLock();
   Py_CLEAR(lock->name);
+  Py_CLEAR(lock->holder_check);
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -259,14 +264,74 @@ PyObject* lock_acquire(PyObject* self, PyObject* const* args, Py_ssize_t nargs, 
   return acquire_with(self, timeout);
 }
 
+// Calls a holder check (its reference is consumed); out of line, off the synchronous path.
+[[gnu::noinline]] bool call_holder_check(PyObject* check, bool releasing) {
+  PyObject* result = PyObject_CallOneArg(check, releasing ? Py_True : Py_False);
+  Py_DECREF(check);
+  Py_XDECREF(result);
+  return result != nullptr;
+}
+
+// Runs the holder check of an asyncio task's hold, if any (false with the error set). Before
+// the handle is read: the check is Python code, which may close the object.
+bool check_holder(RobustLockObject* lock, bool releasing) {
+  PyObject* check = nullptr;
+  {
+    ObjectLockGuard guard(lock->lock);
+    check = lock->holder_check;
+    if (!check) return true;  // a thread's hold: the synchronous path pays this test only
+    Py_INCREF(check);
+  }
+  return call_holder_check(check, releasing);
+}
+
 PyObject* lock_release(PyObject* self, PyObject*) {
-  const UsedHandle handle = used(as_lock(self));
+  RobustLockObject* lock = as_lock(self);
+  if (!check_holder(lock, true)) return nullptr;
+  const UsedHandle handle = used(lock);
   if (!handle) return raise_closed();
   if (!guarded(self, [&] { handle->release(); })) return nullptr;
+  PyObject* check = nullptr;
+  {
+    ObjectLockGuard guard(lock->lock);
+    if (lock->holder_check) check = std::exchange(lock->holder_check, nullptr);  // task's hold
+  }
+  if (check) Py_DECREF(check);
   Py_RETURN_NONE;
 }
 
+PyObject* lock_set_holder_check(PyObject* self, PyObject* check) {
+  RobustLockObject* lock = as_lock(self);
+  PyObject* old = nullptr;
+  {
+    ObjectLockGuard guard(lock->lock);
+    old = std::exchange(lock->holder_check, check == Py_None ? nullptr : Py_NewRef(check));
+  }
+  Py_XDECREF(old);
+  Py_RETURN_NONE;
+}
+
+// ipcxx.aio's wait in its pool: at most `timeout` (one slice for None) until the lock is free,
+// never keeping it (RobustMutex::wait_free); the awaiting task then takes it on its own thread.
+PyObject* lock_wait_free(PyObject* self, PyObject* timeout_object) {
+  Timeout timeout;
+  if (!parse_wait_timeout(timeout_object, timeout)) return nullptr;
+  RobustLockObject* lock = as_lock(self);
+  const std::chrono::nanoseconds limit = timeout.forever ? kSlice : timeout.duration;
+  auto waited = blocking_call(
+      [&]() -> std::optional<PinnedHandle<RobustMutex>> {
+        auto pinned = pin_handle(lock->handle, lock->waiters, lock->lock);
+        if (!pinned) raise_closed();
+        return pinned;
+      },
+      [&](PinnedHandle<RobustMutex>& pinned) { return pinned->wait_free(limit); });
+  if (!waited) return nullptr;
+  if (waited->failure) return raise_failure(self, waited->failure);
+  return PyBool_FromLong(*waited->result);
+}
+
 PyObject* lock_make_consistent(PyObject* self, PyObject*) {
+  if (!check_holder(as_lock(self), false)) return nullptr;
   const UsedHandle handle = used(as_lock(self));
   if (!handle) return raise_closed();
   if (!guarded(self, [&] { handle->make_consistent(); })) return nullptr;
@@ -373,6 +438,14 @@ PyMethodDef lock_methods[] = {
      "Remove the lock's name; whoever has it open keeps using it."},
     {"__enter__", lock_enter, METH_NOARGS,
      "__enter__($self, /)\n--\n\nAcquire (waiting without limit) and return self."},
+    {"_wait_free", lock_wait_free, METH_O,
+     "_wait_free($self, timeout, /)\n--\n\n"
+     "For ipcxx.aio: wait at most timeout seconds (None: one slice) until the lock is free,\n"
+     "without keeping it (a dead holder is left for the next acquire to report)."},
+    {"_set_holder_check", lock_set_holder_check, METH_O,
+     "_set_holder_check($self, check, /)\n--\n\n"
+     "For ipcxx.aio: check(releasing) runs before release() and make_consistent() while an\n"
+     "asyncio task holds the lock, and raises unless that task calls; None removes it."},
     {"__exit__", lock_exit, METH_VARARGS, "Release the lock; arguments are ignored."},
     {nullptr, nullptr, 0, nullptr}};
 
