@@ -68,7 +68,7 @@ def drain(channel: Channel) -> list[bytes]:
     while True:
         try:
             left.append(channel.receive(0))
-        except TimeoutError:
+        except (TimeoutError, ipcxx.EndOfStream):  # the producer process may have ended
             return left
 
 
@@ -247,9 +247,28 @@ def test_async_for_ends_when_the_receive_reports_the_end_of_the_stream(channel):
         finite.close()
 
 
-@pytest.mark.skipif(not hasattr(ipcxx, "EndOfStream"), reason="end of stream not in this build")
-def test_async_for_ends_at_the_channels_own_end_of_stream():  # pragma: no cover - once it lands
-    assert issubclass(ipcxx.EndOfStream, EOFError)
+def test_async_for_ends_at_the_end_of_the_stream_even_while_waiting(channel):
+    producer = Channel(channel.name)
+    producer.send(b"a")
+
+    async def main() -> list[bytes]:
+        got = []
+        async for message in channel:
+            got.append(message)
+            if message == b"a":  # the consumer now waits in the pool for more
+                asyncio.get_running_loop().call_later(0.01, finish)
+        return got
+
+    def finish() -> None:
+        producer.send(b"b")
+        producer.finish()
+
+    try:
+        assert asyncio.run(main()) == [b"a", b"b"]  # ends: EndOfStream is an EOFError
+        with pytest.raises(ipcxx.EndOfStream):
+            asyncio.run(channel.receive_async(timeout=1))
+    finally:
+        producer.close()
 
 
 # --- Channel: exact cancellation, across processes ---
