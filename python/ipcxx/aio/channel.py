@@ -59,15 +59,13 @@ def install(channel_class: type) -> None:
         inside the awaiting task, in the step in which receive_async returns. So a cancelled
         receive_async never takes a message: it stays queued, in order, for another receiver.
         TimeoutError when the timeout expires (0: at once if there is none)."""
-        from .waits import expired
-
         seconds = check_timeout(timeout)
         until = _until(seconds)
         while True:
             try:
                 return self.receive(0)  # type: ignore[no-any-return]
             except TimeoutError as error:
-                if seconds == 0 or expired(until):
+                if seconds == 0 or _expired(until):
                     raise
                 busy = error
             await _wait_until_ready(self._wait_readable, busy, until)
@@ -78,15 +76,13 @@ def install(channel_class: type) -> None:
         """Like receive_many(max_count, timeout), awaited: waits for the first message, then
         takes up to max_count that are there, inside the awaiting task (so a cancelled call
         takes none). TimeoutError when the timeout expires."""
-        from .waits import expired
-
         seconds = check_timeout(timeout)
         until = _until(seconds)
         while True:
             try:
                 return self.receive_many(max_count, 0)  # type: ignore[no-any-return]
             except TimeoutError as error:
-                if seconds == 0 or expired(until):
+                if seconds == 0 or _expired(until):
                     raise
                 busy = error
             await _wait_until_ready(self._wait_readable, busy, until)
@@ -96,8 +92,6 @@ def install(channel_class: type) -> None:
         none), then sends inside the awaiting task. A send_async that returns has sent the
         message once, whole; one that raises (CancelledError, TimeoutError) has sent nothing.
         A mutable buffer is read when it is sent."""
-        from .waits import expired
-
         seconds = check_timeout(timeout)
         until = _until(seconds)
         size = -1
@@ -106,7 +100,7 @@ def install(channel_class: type) -> None:
                 self.send(data, 0)
                 return
             except TimeoutError as error:
-                if seconds == 0 or expired(until):
+                if seconds == 0 or _expired(until):
                     raise
                 busy = error
             if size < 0:
@@ -132,6 +126,12 @@ def install(channel_class: type) -> None:
 
     for method in (receive_async, receive_many_async, send_async, __aiter__, __anext__):
         attach(channel_class, method)
+
+
+def _expired(until: float | None) -> bool:
+    from .waits import expired  # only once a wait is needed: a relative import costs µs
+
+    return expired(until)
 
 
 def _until(seconds: float | None) -> float | None:
