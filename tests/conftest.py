@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,24 @@ def spawn() -> Iterator[Callable[..., Child]]:
     yield start
     for child in children:
         child.kill()
+
+
+@pytest.fixture
+def make_queue() -> Iterator[Callable[..., Any]]:
+    """make_queue(cls=ipcxx.Queue, *args, **kwargs): an ipcxx queue (anonymous unless name= is
+    given) that is closed and unlinked at teardown, with its exit flush cancelled."""
+    import ipcxx
+
+    made: list[Any] = []
+
+    def factory(cls: Any = None, *args: Any, **kwargs: Any) -> Any:
+        queue = (cls or ipcxx.Queue)(*args, **kwargs)
+        made.append(queue)
+        return queue
+
+    yield factory
+    for queue in made:
+        if hasattr(queue, "cancel_join_thread"):
+            queue.cancel_join_thread()
+        queue.close()
+        queue.unlink()

@@ -18,6 +18,10 @@ from ._ipcxx import unlink_robust_lock as unlink_robust_lock
 from ._pickling import install as _install_pickling
 from .aio.channel import install as _install_channel_asyncio
 from .aio.lock import install as _install_lock_asyncio
+from .queues import JoinableQueue as JoinableQueue
+from .queues import Queue as Queue
+from .queues import SimpleQueue as SimpleQueue
+from .queues import unlink_queue as unlink_queue
 
 _install_pickling()
 _install_channel_asyncio(Channel)

@@ -1,0 +1,243 @@
+"""What every ipcxx queue shares: creating or opening its kernel objects, turning objects into
+ring messages and back, pickling the queue itself by name, and the reset after fork()."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import weakref
+from collections.abc import Callable
+from multiprocessing import util
+from typing import Any, Generic, TypeVar
+
+import posix_ipc
+
+from . import _segments, _shared
+from ._framing import CUSTOM, PICKLE, SIDE, Frame, decode
+from ._spill import Spill
+
+T = TypeVar("T")
+
+# The ring of a queue made without `capacity`: 4 MiB, so a 1 MiB numpy array fits in the ring
+# (the largest message is capacity / 2 - 16 bytes) while a 64 MiB /dev/shm holds a dozen queues.
+DEFAULT_CAPACITY = 4 << 20
+
+_dumps = pickle.dumps
+_loads = pickle.loads
+_SIDE_BYTE = bytes([SIDE])
+_CUSTOM_BYTE = bytes([CUSTOM])
+
+# Queues of this process, reset in a fork child (their spill buffer belongs to the parent).
+_live: weakref.WeakSet[QueueBase[Any]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for queue in list(_live):
+        try:
+            queue._after_fork()
+        except Exception:  # a hook must not fail the fork; the queue reports on its next use
+            pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class _SideName(str):
+    """A received message that names a side segment (read after the ring record is freed)."""
+
+
+def _reopen(cls: type[QueueBase[Any]], name: str, tracked: bool, settings: dict[str, Any]) -> Any:
+    queue = cls.__new__(cls)
+    queue._setup(_shared.Shared.open(name, cls._joinable, tracked), settings)
+    return queue
+
+
+class QueueBase(Generic[T]):
+    """The common part of Queue, SimpleQueue and JoinableQueue (not public)."""
+
+    _joinable = False
+    _spills = True  # Queue: a full ring never blocks put(); SimpleQueue: put() waits
+
+    def __init__(
+        self,
+        maxsize: int = 0,
+        *,
+        name: str | None = None,
+        capacity: int = DEFAULT_CAPACITY,
+        mode: int = 0o600,
+        end_of_stream: bool = False,
+        dumps: Callable[[Any], bytes] | None = None,
+        loads: Callable[[memoryview], Any] | None = None,
+    ) -> None:
+        if maxsize < 0:
+            maxsize = 0  # multiprocessing: maxsize <= 0 is unbounded
+        shared = _shared.Shared.create(name, maxsize, self._joinable, capacity, mode)
+        settings = {"end_of_stream": end_of_stream, "dumps": dumps, "loads": loads}
+        self._setup(shared, settings)
+        if shared.tracked:
+            # The creator removes an anonymous queue when it collects it or exits; the resource
+            # tracker removes it when every process dies first (docs/queue.md, "Lifetime").
+            self._unlinker: util.Finalize | None = util.Finalize(
+                self, _shared.unlink, (shared.name, True), exitpriority=-10
+            )
+
+    def _setup(self, shared: _shared.Shared, settings: dict[str, Any]) -> None:
+        self._shared = shared
+        self._name = shared.name
+        self._settings = settings
+        self._end_of_stream: bool = settings["end_of_stream"]
+        self._custom_dumps: Callable[[Any], bytes] | None = settings["dumps"]
+        self._custom_loads: Callable[[memoryview], Any] | None = settings["loads"]
+        self._channel = shared.channel
+        self._max = shared.channel.max_message_size
+        self._items = shared.items
+        self._slots = shared.slots
+        self._tasks = shared.tasks
+        self._closed = False
+        if not hasattr(self, "_unlinker"):
+            self._unlinker = None
+        self._spill = Spill(shared.channel)
+        self._pending = self._spill.pending
+        self._closer: util.Finalize | None = None
+        self._pid = os.getpid()
+        if not self._end_of_stream:
+            # Like a pipe end that every holder keeps open: the stream never ends while any
+            # handle lives, so programs that never close behave as with multiprocessing.
+            self._channel.declare_producer()
+        _live.add(self)
+
+    def _after_fork(self) -> None:
+        self._spill = Spill(self._channel)
+        self._pending = self._spill.pending
+        self._closer = None
+        if not self._closed and not self._end_of_stream:
+            self._channel.declare_producer()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._closed:
+            raise ValueError(f"cannot pickle a closed {type(self).__name__}")
+        return (_reopen, (type(self), self._name, self._shared.tracked, self._settings))
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<ipcxx.{type(self).__name__} {self._name!r}{state}>"
+
+    @property
+    def name(self) -> str:
+        """The queue's name: the ring's, the semaphores' and side segments' prefix."""
+        return self._name
+
+    @property
+    def capacity(self) -> int:
+        """The ring's size in bytes (objects larger than half of it go to side segments)."""
+        return self._channel.capacity
+
+    def declare_producer(self) -> None:
+        """end_of_stream=True queues: counts this handle as a producer now, before its first
+        put(), so that the stream cannot end in between (docs/queue.md, "End of stream")."""
+        self._channel.declare_producer()
+
+    # -- objects to messages ------------------------------------------------------------------
+
+    def _frame(self, obj: Any) -> tuple[bytes, list[pickle.PickleBuffer] | None]:
+        dumps = self._custom_dumps
+        if dumps is None:
+            buffers: list[pickle.PickleBuffer] = []
+            return _dumps(obj, 5, buffer_callback=buffers.append), buffers
+        return _CUSTOM_BYTE + bytes(dumps(obj)), None
+
+    def _send(self, data: bytes, buffers: list[pickle.PickleBuffer] | None, block: bool) -> None:
+        """Puts one framed object into the ring (or a side segment and its name into the ring);
+        when the ring is full, waits (`block`) or spills."""
+        frame: Frame | bytes = Frame(data, buffers) if buffers else data
+        size = frame.size if isinstance(frame, Frame) else len(frame)
+        channel = self._channel
+        pending = self._pending
+        if size > self._max:
+            frame = _SIDE_BYTE + _segments.write(self._name, frame, self._shared.tracked).encode()
+            size = len(frame)
+        if isinstance(frame, Frame):
+            if block:
+                with channel.reserve(size) as view:
+                    frame.write(view)
+                return
+            if not pending:
+                try:
+                    with channel.reserve(size, 0) as view:
+                        frame.write(view)
+                    return
+                except TimeoutError:
+                    pass
+            frame = bytes(frame.to_bytes())
+        if block:
+            channel.send(frame)
+            return
+        if not pending:
+            try:
+                channel.send(frame, 0)
+                return
+            except TimeoutError:
+                pass
+        if self._closer is None:
+            if self._end_of_stream:
+                channel.declare_producer()  # the stream must not end while this buffer holds
+            # At exit or collection, the feeder ends after flushing (multiprocessing's order).
+            self._closer = util.Finalize(self, self._spill.stop, (False,), exitpriority=10)
+        self._spill.push(frame)
+
+    # -- messages to objects ------------------------------------------------------------------
+
+    def _receive(self, timeout: float | None) -> Any:
+        """Takes the next object (TimeoutError, EndOfStream) and accounts for it."""
+        if self._custom_loads is not None:
+            message = self._channel.receive(timeout)
+            try:
+                with memoryview(message) as view:
+                    if view[0] == SIDE:
+                        obj: Any = _SideName(bytes(view[1:]).decode())
+                    else:
+                        obj = decode(view, self._custom_loads, True)
+            finally:
+                self._taken()
+        else:
+            view_holder = self._channel.peek(timeout)
+            try:
+                with view_holder as view:
+                    if view[0] == PICKLE:
+                        obj = _loads(view)
+                    elif view[0] == SIDE:
+                        obj = _SideName(bytes(view[1:]).decode())
+                    else:
+                        obj = decode(view, None, True)
+            finally:
+                self._taken()
+        if type(obj) is _SideName:
+            return self._take_side(obj)
+        return obj
+
+    def _taken(self) -> None:
+        try:
+            self._items.acquire(0)
+        except posix_ipc.BusyError:  # a message not put by a queue (or a count left by a death)
+            pass
+        if self._slots is not None:
+            self._slots.release()
+
+    def _take_side(self, name: str) -> Any:
+        view, mapped = _segments.take(name, self._shared.tracked)
+        try:
+            # The objects view the segment's pages (no copy): they are ours alone now.
+            return decode(view, self._custom_loads, False)
+        finally:
+            view.release()
+            del mapped  # stays mapped while an object made from it lives
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def unlink(self) -> None:
+        """Removes the queue's name, semaphores and side segments now (processes that have it
+        open keep using it; nobody can open it by name any more)."""
+        if self._unlinker is not None:
+            self._unlinker.cancel()
+            self._unlinker = None
+        _shared.unlink(self._name, self._shared.tracked)

@@ -1,0 +1,80 @@
+"""Side segments: one POSIX shared memory segment per object too large for the ring, created and
+written by the producer, read and removed by the consumer that receives its name."""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import os
+from typing import Any
+
+import posix_ipc
+
+from . import _tracking
+from ._framing import Frame
+
+_counter = itertools.count()
+
+
+def prefix(base: str) -> str:
+    """The name prefix of every side segment of the queue `base` (a name with its slash)."""
+    return f"{base}.L"
+
+
+def write(base: str, frame: Frame | bytes, tracked: bool) -> str:
+    """Creates a side segment holding `frame`, reserved in /dev/shm before it is written (a full
+    /dev/shm raises OSError(ENOSPC) here, never SIGBUS later), and returns its name."""
+    size = frame.size if isinstance(frame, Frame) else len(frame)
+    while True:
+        name = f"{prefix(base)}{os.getpid()}.{next(_counter)}"
+        try:
+            memory = posix_ipc.SharedMemory(name, posix_ipc.O_CREX, 0o600)
+            break
+        except posix_ipc.ExistentialError:  # a dead process of the same pid left one
+            continue
+    try:
+        os.posix_fallocate(memory.fd, 0, size)
+        with mmap.mmap(memory.fd, size) as mapped, memoryview(mapped) as view:
+            if isinstance(frame, Frame):
+                frame.write(view)
+            else:
+                view[:] = frame
+    except BaseException:
+        memory.close_fd()
+        memory.unlink()
+        raise
+    memory.close_fd()
+    if tracked:
+        _tracking.register_memory(name)
+    return name
+
+
+def take(name: str, tracked: bool) -> tuple[memoryview, Any]:
+    """Opens and removes the side segment `name`: returns a writable view of its bytes, which
+    belong to the caller alone from now on (no other process can open it), and the mapping."""
+    memory = posix_ipc.SharedMemory(name)
+    try:
+        mapped = mmap.mmap(memory.fd, memory.size)
+    finally:
+        memory.close_fd()
+        memory.unlink()
+        if tracked:
+            _tracking.unregister_memory(name)
+    return memoryview(mapped), mapped
+
+
+def remove_all(base: str, tracked: bool) -> None:
+    """Removes every side segment of the queue `base` (its unlink(), or its creator's exit)."""
+    start = prefix(base)[1:]
+    try:
+        entries = os.listdir("/dev/shm")
+    except OSError:
+        return
+    for entry in entries:
+        if entry.startswith(start):
+            try:
+                posix_ipc.unlink_shared_memory("/" + entry)
+            except posix_ipc.ExistentialError:
+                continue
+            if tracked:
+                _tracking.unregister_memory("/" + entry)

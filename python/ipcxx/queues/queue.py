@@ -1,0 +1,176 @@
+"""ipcxx.Queue: multiprocessing.Queue's API and semantics on an ipcxx.Channel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from queue import Empty, Full
+from typing import Any
+
+import posix_ipc
+
+from .._ipcxx import EndOfStream
+from ._base import QueueBase, T, _dumps
+
+
+class Queue(QueueBase[T]):
+    """A process-shared FIFO of Python objects, drop-in for multiprocessing.Queue.
+
+    `Queue(maxsize=0, *, name=None, capacity=4 MiB, mode=0o600, end_of_stream=False, dumps=None,
+    loads=None)`. `maxsize` counts objects (0: unbounded; put() never blocks, a full ring spills
+    into this process's buffer, flushed by a feeder thread). Without `name` the queue is
+    anonymous: removed when its creator collects it or exits, or by the resource tracker when
+    every process using it died; with `name` it is created (FileExistsError if it exists) and
+    lives until unlink(); `Queue.open(name)` opens an existing one. The queue pickles by name,
+    so it is an argument of Process, Pool and ProcessPoolExecutor tasks under every start
+    method. docs/queue.md has the details and the differences from multiprocessing."""
+
+    def __init__(
+        self,
+        maxsize: int = 0,
+        *,
+        name: str | None = None,
+        capacity: int = 4 << 20,
+        mode: int = 0o600,
+        end_of_stream: bool = False,
+        dumps: Any = None,
+        loads: Any = None,
+    ) -> None:
+        super().__init__(
+            maxsize,
+            name=name,
+            capacity=capacity,
+            mode=mode,
+            end_of_stream=end_of_stream,
+            dumps=dumps,
+            loads=loads,
+        )
+
+    @classmethod
+    def open(cls, name: str, **settings: Any) -> Queue[Any]:
+        """Opens the existing queue `name` (FileNotFoundError if there is none). `settings`:
+        end_of_stream, dumps, loads, as the creator passed them."""
+        from ._shared import Shared
+
+        queue: Queue[Any] = cls.__new__(cls)
+        merged = {"end_of_stream": False, "dumps": None, "loads": None, **settings}
+        queue._setup(Shared.open(name, cls._joinable, False), merged)
+        return queue
+
+    def put(self, obj: T, block: bool = True, timeout: float | None = None) -> None:
+        """Puts `obj` at the end. Only a bounded queue with `maxsize` objects in it waits (at
+        most `timeout` seconds if `block`; queue.Full when no place freed); a full ring never
+        blocks: the object waits in this process's buffer. ValueError once closed."""
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        slots = self._slots
+        if slots is not None:
+            if not block:
+                wait: float | None = 0
+            elif timeout is None:
+                wait = None
+            else:
+                wait = max(timeout, 0)
+            try:
+                slots.acquire(wait)
+            except posix_ipc.BusyError:
+                raise Full from None
+        try:
+            if self._custom_dumps is None:
+                buffers: list[Any] = []
+                data = _dumps(obj, 5, buffer_callback=buffers.append)
+            else:
+                data, buffers = self._frame(obj)  # type: ignore[assignment]
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+        self._items.release()
+        if self._tasks is not None:
+            self._tasks.release()
+        if not buffers and len(data) <= self._max and not self._pending:
+            try:
+                self._channel.send(data, 0)
+                return
+            except TimeoutError:
+                pass
+        self._send(data, buffers, False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """Removes and returns the first object, waiting for one (at most `timeout` seconds if
+        `block`); queue.Empty when none came. With end_of_stream=True, raises
+        ipcxx.EndOfStream (an EOFError) once every producer closed or died and all is taken."""
+        if self._closed:
+            raise ValueError(f"Queue {self!r} is closed")
+        if not block:
+            wait: float | None = 0
+        elif timeout is None:
+            wait = None
+        else:
+            wait = max(timeout, 0)
+        try:
+            return self._receive(wait)  # type: ignore[no-any-return]
+        except TimeoutError:
+            pass
+        raise Empty
+
+    def put_nowait(self, obj: T) -> None:
+        """put(obj, False)."""
+        return self.put(obj, False)
+
+    def get_nowait(self) -> T:
+        """get(False)."""
+        return self.get(False)
+
+    def qsize(self) -> int:
+        """Objects put (by any process) and not yet taken, including those still in a producer's
+        spill buffer. Approximate while others put and get, as in multiprocessing."""
+        return self._items.value
+
+    def empty(self) -> bool:
+        """qsize() == 0."""
+        return self._items.value == 0
+
+    def full(self) -> bool:
+        """Whether a bounded queue holds `maxsize` objects (always False when unbounded)."""
+        return self._slots is not None and self._slots.value == 0
+
+    def close(self) -> None:
+        """No more put() or get() from this object. Objects still in the spill buffer are
+        flushed by the feeder thread, which then closes the ring (with end_of_stream=True this
+        finishes this producer). Other processes' handles are not affected."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._spill.stop(True):
+            self._channel.close()
+
+    def join_thread(self) -> None:
+        """Waits until the feeder thread has put every spilled object into the ring (after
+        close(); with no consumer and a full ring this waits for one, as multiprocessing's)."""
+        assert self._closed, f"Queue {self!r} not closed"
+        self._spill.join()
+
+    def cancel_join_thread(self) -> None:
+        """The process's exit will not wait for the feeder: spilled objects not yet in the ring
+        are lost then."""
+        self._spill.cancel()
+
+    def __iter__(self) -> Iterator[T]:
+        """Objects until the end of the stream (end_of_stream=True queues)."""
+        while True:
+            try:
+                yield self.get()
+            except EndOfStream:
+                return
+
+    def _wait_until(self, predicate: Any, timeout: float | None) -> bool:
+        """Polls `predicate` (for JoinableQueue.join) with a growing pause, up to `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.0001
+        while not predicate():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
+        return True

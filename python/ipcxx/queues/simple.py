@@ -1,0 +1,68 @@
+"""ipcxx.SimpleQueue: multiprocessing.SimpleQueue (put waits for ring space; no feeder)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._ipcxx import EndOfStream
+from ._base import DEFAULT_CAPACITY, QueueBase, T
+
+
+class SimpleQueue(QueueBase[T]):
+    """A process-shared FIFO with multiprocessing.SimpleQueue's API: put() waits while the ring
+    is full (like a write to a full pipe), get() waits for an object. Same options and lifetime
+    as ipcxx.Queue except `maxsize`."""
+
+    _spills = False
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        capacity: int = DEFAULT_CAPACITY,
+        mode: int = 0o600,
+        end_of_stream: bool = False,
+        dumps: Any = None,
+        loads: Any = None,
+    ) -> None:
+        super().__init__(
+            0,
+            name=name,
+            capacity=capacity,
+            mode=mode,
+            end_of_stream=end_of_stream,
+            dumps=dumps,
+            loads=loads,
+        )
+
+    def put(self, obj: T) -> None:
+        """Puts `obj`, waiting while the ring is full."""
+        if self._closed:
+            raise ValueError(f"SimpleQueue {self!r} is closed")
+        data, buffers = self._frame(obj)
+        self._items.release()
+        self._send(data, buffers, True)
+
+    def get(self) -> T:
+        """Removes and returns the first object, waiting for one (EndOfStream at the end of an
+        end_of_stream=True queue)."""
+        if self._closed:
+            raise ValueError(f"SimpleQueue {self!r} is closed")
+        return self._receive(None)  # type: ignore[no-any-return]
+
+    def empty(self) -> bool:
+        """Whether no object is queued."""
+        return self._items.value == 0
+
+    def close(self) -> None:
+        """No more put() or get() from this object."""
+        if not self._closed:
+            self._closed = True
+            self._channel.close()
+
+    def __iter__(self) -> Any:
+        while True:
+            try:
+                yield self.get()
+            except EndOfStream:
+                return

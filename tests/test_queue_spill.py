@@ -1,0 +1,177 @@
+"""An unbounded ipcxx.Queue never blocks put(): a full ring spills into the producer's buffer,
+which a feeder thread flushes; join_thread waits for it, cancel_join_thread drops it, and the
+exit flushes unless cancelled (issue 18 item 1, multiprocessing's feeder semantics)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_module
+import subprocess
+import sys
+import textwrap
+
+import numpy
+import pytest
+
+import ipcxx
+
+SMALL = 50_000
+
+
+def _produce_everything(queue, done):
+    """Puts 50 000 objects of 150+ bytes (12 MB: three times the ring) and two 10 MiB arrays
+    with nobody consuming, tells the parent that every put returned, then flushes."""
+    big = numpy.arange(10 << 18, dtype=numpy.float32)  # 10 MiB
+    for number in range(SMALL):
+        queue.put((number, b"s" * 150))
+        if number == SMALL // 2:
+            queue.put(big)
+    queue.put(big[::-1].copy())
+    done.send(queue.qsize())
+    queue.close()
+    queue.join_thread()
+
+
+def _consume_everything(queue, results):
+    got = []
+    expected_big = numpy.arange(10 << 18, dtype=numpy.float32)
+    for number in range(SMALL):
+        item = queue.get(timeout=60)
+        assert item == (number, b"s" * 150), item[0]
+        if number == SMALL // 2:
+            array = queue.get(timeout=60)
+            assert array.flags.writeable
+            got.append(bool(numpy.array_equal(array, expected_big)))
+    array = queue.get(timeout=60)
+    got.append(bool(numpy.array_equal(array, expected_big[::-1])))
+    results.send(got)
+
+
+def test_producer_puts_everything_before_any_consumer_and_all_arrive_in_order(make_queue):
+    context = multiprocessing.get_context("fork")
+    queue = make_queue()
+    done_read, done_write = context.Pipe(duplex=False)
+    producer = context.Process(target=_produce_everything, args=(queue, done_write))
+    producer.start()
+    results_read, results_write = context.Pipe(duplex=False)
+    consumer = None
+    try:
+        assert done_read.poll(120), "put() blocked with nobody consuming"
+        assert done_read.recv() == SMALL + 2  # qsize counts the spilled objects
+        consumer = context.Process(target=_consume_everything, args=(queue, results_write))
+        consumer.start()
+        assert results_read.poll(120), "the consumer did not get everything"
+        assert results_read.recv() == [True, True]
+        producer.join(60)
+        consumer.join(60)
+        assert producer.exitcode == 0 and consumer.exitcode == 0
+    finally:
+        for process in (producer, consumer):
+            if process is not None and process.exitcode is None:
+                process.kill()
+                process.join()
+    prefix = queue.name[1:] + ".L"
+    assert not [entry for entry in os.listdir("/dev/shm") if entry.startswith(prefix)]
+    assert queue.qsize() == 0
+
+
+_EXITING_PRODUCER = textwrap.dedent(
+    """
+    import pickle, sys
+    import ipcxx
+    queue = pickle.loads(bytes.fromhex(sys.argv[1]))
+    for number in range(2000):
+        queue.put(number)
+    if sys.argv[2] == "cancel":
+        queue.cancel_join_thread()
+    print("put", flush=True)
+    """
+)
+
+
+def _run_producer(queue, mode):
+    import pickle
+
+    return subprocess.Popen(
+        [sys.executable, "-c", _EXITING_PRODUCER, pickle.dumps(queue).hex(), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_exit_of_a_producer_flushes_its_spill_buffer(make_queue):
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    child = _run_producer(queue, "flush")
+    try:
+        assert child.stdout.readline() == "put\n"
+        # The child is exiting but waits for its feeder: everything arrives.
+        assert [queue.get(timeout=30) for _ in range(2000)] == list(range(2000))
+        assert child.wait(30) == 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_cancel_join_thread_lets_the_producer_exit_without_flushing(make_queue):
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    child = _run_producer(queue, "cancel")
+    try:
+        assert child.stdout.readline() == "put\n"
+        assert child.wait(30) == 0  # nobody consumed, yet it exited
+    finally:
+        child.kill()
+        child.wait()
+    got = []
+    while True:
+        try:
+            got.append(queue.get(timeout=0))
+        except queue_module.Empty:
+            break
+    assert got == list(range(len(got)))  # what reached the ring, in order
+    assert 0 < len(got) < 2000
+
+
+def test_join_thread_after_close_waits_for_the_flush(make_queue):
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    reader = ipcxx.Queue.open(queue.name)
+    context = multiprocessing.get_context("fork")
+    results_read, results_write = context.Pipe(duplex=False)
+    from tests import queue_workers
+
+    consumer = context.Process(target=queue_workers.consume, args=(reader, 500, results_write))
+    consumer.start()
+    try:
+        for number in range(500):
+            queue.put(number)
+        queue.close()
+        queue.join_thread()
+        assert results_read.poll(60)
+        assert results_read.recv() == list(range(500))
+    finally:
+        consumer.join(30)
+        if consumer.exitcode is None:
+            consumer.kill()
+            consumer.join()
+        reader.close()
+
+
+@pytest.mark.parametrize("method", ["fork"])
+def test_a_fork_child_does_not_resend_the_parents_spilled_objects(make_queue, method):
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    for number in range(300):
+        queue.put(number)  # most of them spilled
+    pid = os.fork()
+    if pid == 0:
+        try:
+            queue.put("child")
+            queue.close()
+            queue.join_thread()
+        finally:
+            os._exit(0)
+    got = [queue.get(timeout=30) for _ in range(301)]
+    assert os.waitpid(pid, 0)[1] == 0
+    assert sorted(x for x in got if x != "child") == list(range(300))
+    assert got.count("child") == 1
+    with pytest.raises(queue_module.Empty):
+        queue.get(timeout=0)
