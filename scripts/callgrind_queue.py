@@ -17,6 +17,8 @@ LOOPS = {
     "queue put+get (nowait)": "put_nowait(obj); get_nowait()",
     "dumps+loads": "loads(dumps(obj, 5))",
     "channel send+receive": "send(data); receive()",
+    "channel send+receive+loads": "send(data); loads(receive())",
+    "channel send+peek+loads": "send(data); peek_loads()",
 }
 
 CHILD = """
@@ -28,6 +30,10 @@ put, get, put_nowait, get_nowait = q.put, q.get, q.put_nowait, q.get_nowait
 send, receive = ch.send, ch.receive
 dumps, loads = pickle.dumps, pickle.loads
 data = dumps(obj, 5)
+peek = ch.peek
+def peek_loads():
+    with peek() as view:
+        return loads(view)
 n = int(sys.argv[1])
 for _ in range(n):
     {body}
@@ -64,13 +70,18 @@ def instructions(obj: str, body: str, count: int) -> int:
 
 
 def main() -> None:
+    only = sys.argv[1:]  # loop names to run (default: all)
     for name, obj in OBJECTS.items():
         figures = {}
         for loop, body in LOOPS.items():
+            if only and loop not in only:
+                continue
             small = instructions(obj, body, 1_000)
             large = instructions(obj, body, 41_000)
             figures[loop] = (large - small) / 40_000
         print(name + ": " + ", ".join(f"{k} {v:,.0f}" for k, v in figures.items()))
+        if only:
+            continue
         rest = figures["queue put+get"] - figures["dumps+loads"] - figures["channel send+receive"]
         print(f"  queue overhead beyond pickling and the ring: {rest:,.0f} instructions")
 

@@ -3,7 +3,9 @@
 Beyond upstream: RobustLock, a crash-robust lock shared by processes by name (docs/guide.md,
 "A crash-robust lock"), and Channel, shared-memory messaging between processes
 (docs/channel.md, docs/guide.md "Channel"). Both pickle by name, so they pass to processes of
-every multiprocessing start method.
+every multiprocessing start method. Queue, SimpleQueue and JoinableQueue are drop-ins for
+multiprocessing's queues on a Channel (docs/queue.md, docs/guide.md "Migrating from
+multiprocessing.Queue").
 """
 
 from ._ipcxx import Channel as Channel

@@ -47,3 +47,8 @@ def ends() -> list[str]:
         return [str(item) for item in reader]
     finally:
         ipcxx.unlink_queue("/ipcxx_typing_sample")
+
+
+async def awaited(jobs: ipcxx.Queue[int]) -> int:
+    await jobs.put_async(1, timeout=1.0)
+    return await jobs.get_async(timeout=1.0) + await jobs.get_async()

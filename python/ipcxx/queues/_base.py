@@ -23,6 +23,8 @@ T = TypeVar("T")
 DEFAULT_CAPACITY = 4 << 20
 
 _dumps = pickle.dumps
+# Messages up to this size are received into a reusable buffer; longer ones are read in place.
+_SCRATCH = 16384
 _loads = pickle.loads
 _SIDE_BYTE = bytes([SIDE])
 _CUSTOM_BYTE = bytes([CUSTOM])
@@ -98,6 +100,7 @@ class QueueBase(Generic[T]):
             self._unlinker = None
         self._spill = Spill(shared.channel)
         self._pending = self._spill.pending
+        self._scratches: list[bytearray] = []
         self._closer: util.Finalize | None = None
         self._pid = os.getpid()
         if not self._end_of_stream:
@@ -188,29 +191,70 @@ class QueueBase(Generic[T]):
     # -- messages to objects ------------------------------------------------------------------
 
     def _receive(self, timeout: float | None) -> Any:
-        """Takes the next object (TimeoutError, EndOfStream) and accounts for it."""
+        """Takes the next object (TimeoutError, EndOfStream) and accounts for it. A message that
+        fits a scratch buffer (most do) is copied into it and unpickled from there: one call
+        into the ring and no allocation. A longer one is unpickled from the ring itself (peek),
+        its out-of-band buffers copied out once."""
         if self._custom_loads is not None:
-            message = self._channel.receive(timeout)
+            return self._receive_bytes(timeout)
+        scratches = self._scratches
+        try:
+            scratch = scratches.pop()  # one per thread that is inside this call
+        except IndexError:
+            scratch = bytearray(_SCRATCH)
+        try:
+            size = self._channel.receive_into(scratch, timeout)
+        except ValueError:
+            scratches.append(scratch)
+            if self._channel.closed:
+                raise
+            return self._receive_in_place(timeout)  # longer than the scratch: still queued
+        except BaseException:
+            scratches.append(scratch)
+            raise
+        try:
+            if scratch[0] == PICKLE:
+                obj = _loads(scratch)  # pickle stops at its STOP opcode: the rest is ignored
+            else:
+                with memoryview(scratch) as whole, whole[:size] as view:
+                    obj = self._decode_message(view)
+        finally:
+            scratches.append(scratch)
             try:
-                with memoryview(message) as view:
-                    if view[0] == SIDE:
-                        obj: Any = _SideName(bytes(view[1:]).decode())
-                    else:
-                        obj = decode(view, self._custom_loads, True)
-            finally:
-                self._taken()
-        else:
-            view_holder = self._channel.peek(timeout)
-            try:
-                with view_holder as view:
-                    if view[0] == PICKLE:
-                        obj = _loads(view)
-                    elif view[0] == SIDE:
-                        obj = _SideName(bytes(view[1:]).decode())
-                    else:
-                        obj = decode(view, None, True)
-            finally:
-                self._taken()
+                self._items.acquire(0)
+            except posix_ipc.BusyError:  # a message not put by a queue, or a count a death left
+                pass
+            if self._slots is not None:
+                self._slots.release()
+        if type(obj) is _SideName:
+            return self._take_side(obj)
+        return obj
+
+    def _decode_message(self, view: memoryview) -> Any:
+        if view[0] == SIDE:
+            return _SideName(bytes(view[1:]).decode())
+        return decode(view, self._custom_loads, True)
+
+    def _receive_in_place(self, timeout: float | None) -> Any:
+        holder = self._channel.peek(timeout)
+        try:
+            with holder as view:
+                obj = _loads(view) if view[0] == PICKLE else self._decode_message(view)
+        finally:
+            self._taken()
+        if type(obj) is _SideName:
+            return self._take_side(obj)
+        return obj
+
+    def _receive_bytes(self, timeout: float | None) -> Any:
+        """With a user's loads: it gets a memoryview of a bytes object of its own (it may keep
+        it), never of shared or reused memory."""
+        message = self._channel.receive(timeout)
+        try:
+            with memoryview(message) as view:
+                obj = self._decode_message(view)
+        finally:
+            self._taken()
         if type(obj) is _SideName:
             return self._take_side(obj)
         return obj

@@ -114,6 +114,23 @@ class Queue(QueueBase[T]):
             pass
         raise Empty
 
+    async def get_async(self, timeout: float | None = None) -> T:
+        """Like get(timeout=timeout), awaited, without blocking the event loop: waits for an
+        object in ipcxx.aio's pool (which takes nothing) and takes it inside the awaiting task,
+        so a cancelled get_async never takes an object. queue.Empty when the timeout expires;
+        EndOfStream at the end of an end_of_stream=True queue."""
+        from ._async import get_async
+
+        return await get_async(self, timeout)  # type: ignore[no-any-return]
+
+    async def put_async(self, obj: T, timeout: float | None = None) -> None:
+        """Like put(obj, timeout=timeout), awaited: only a bounded queue waits (for a free place,
+        in ipcxx.aio's pool); a cancelled put_async has put nothing. queue.Full when the timeout
+        expires."""
+        from ._async import put_async
+
+        await put_async(self, obj, timeout)
+
     def put_nowait(self, obj: T) -> None:
         """put(obj, False)."""
         return self.put(obj, False)
