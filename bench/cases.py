@@ -1241,6 +1241,12 @@ case("channel_2proc_16B_cpp_vs_python")(against(cpp_side, channel_stream))
 case("channel_2proc_16B_cpp_guards_vs_python")(against(cpp_side, channel_stream))
 
 
+# ---- ipcxx.Queue against alternatives (issue 18): rows of their own module ----------------
+import queue_cases  # noqa: E402 - bench/ is this script's folder
+
+queue_cases.register(sys.modules[__name__])
+
+
 def main() -> None:
     name, seconds = sys.argv[1], float(sys.argv[2])
     step, cleanup = CASES[name]()

@@ -580,6 +580,23 @@ int main(int argc, char **argv) {
     stop_child();
   } else if (!strcmp(name, "channel_reserve_peek_1MiB_vs_memcpy")) {
     ns = measure(copy_1mib, seconds);
+  } else if (!strncmp(name, "queue_", 6)) {
+    /* ipcxx.Queue rows (bench/queue_cases.py): the transport alone, as the Channel rows' floors
+     * (16-byte records; a 1 MiB array's floor is one 1 MiB copy; the ping-pong busy-polls, as a
+     * Channel's default spin does while the answer is quick). */
+    if (strstr(name, "_1MiB_")) {
+      ns = measure(copy_1mib, seconds);
+    } else if (strstr(name, "pingpong")) {
+      ring_a = open_ring();
+      ring_b = open_ring();
+      start_child(serve_ring_ping);
+      ns = measure(ring_ping, seconds);
+      stop_child();
+    } else {
+      start_stream(strstr(name, "batch64") ? RING_BATCH : 1);
+      ns = measure(ring_stream, seconds);
+      stop_stream();
+    }
   } else {
     fprintf(stderr, "unknown case %s\n", name);
     return 2;

@@ -245,7 +245,85 @@ def charts(report: dict, images: Path) -> list[str]:
         figure.savefig(images / "performance_channel.png", dpi=110)
         plt.close(figure)
         written.append("performance_channel.png")
+    queue = queue_chart(report, images, plt)
+    if queue:
+        written.append(queue)
     return written
+
+
+# ipcxx.Queue rows (bench/queue_cases.py): the chart's bar for each side of each row.
+QUEUE_OBJECTS = {"tuple3": "tuple of 3 ints", "dict5": "5-key dict"}
+QUEUE_OTHERS = {
+    "faster_fifo": "faster-fifo put/get",
+    "batch64_{}_vs_faster_fifo": "faster-fifo put_many/get_many (64)",
+    "mp_queue": "multiprocessing.Queue",
+    "pickle_floor": "pickling floor (slower of dumps, loads)",
+}
+
+
+def queue_chart(report: dict, images: Path, plt=None) -> str | None:
+    """Objects/s of ipcxx.Queue and what it was compared with, per small object, and GB/s for
+    1 MiB numpy arrays (medians; ipcxx's bar is the median over all rows that ran it)."""
+    cases = report["cases"]
+    if not any(n.startswith("queue_") for n in cases):
+        return None
+    plt = plt or _pyplot()
+    images.mkdir(parents=True, exist_ok=True)
+    labels, rates, colors = [], [], []
+    for key, title in QUEUE_OBJECTS.items():
+        ours = [
+            e["ipcxx"]["median"]
+            for n, e in cases.items()
+            if n.startswith(f"queue_2proc_{key}_") and "ipcxx" in e
+        ]
+        if ours:
+            labels.append(f"{title}: ipcxx.Queue put/get")
+            rates.append(1e3 / statistics.median(ours))
+            colors.append("tab:green")
+        for suffix, what in QUEUE_OTHERS.items():
+            name = (
+                f"queue_2proc_{suffix.format(key)}"
+                if "{}" in suffix
+                else f"queue_2proc_{key}_vs_{suffix}"
+            )
+            entry = cases.get(name, {})
+            if "alternative" in entry:
+                labels.append(f"{title}: {what}")
+                rates.append(1e3 / entry["alternative"]["median"])
+                colors.append("tab:orange" if suffix == "pickle_floor" else "tab:gray")
+    arrays = [
+        (n, e) for n, e in cases.items() if n.startswith("queue_2proc_numpy_1MiB_") and "ipcxx" in e
+    ]
+    figure, (small, large) = plt.subplots(
+        2, 1, figsize=(8, 0.35 * (len(labels) + len(arrays) + 1) + 2.2),
+        gridspec_kw={"height_ratios": [max(len(labels), 1), len(arrays) + 1]},
+    )  # fmt: skip
+    small.barh(labels, rates, color=colors)
+    small.set_xlabel("objects/s between 2 processes, millions (median)")
+    small.invert_yaxis()
+    names, speeds = [], []
+    if arrays:
+        names.append("ipcxx.Queue")
+        speeds.append((1 << 20) / statistics.median([e["ipcxx"]["median"] for _, e in arrays]))
+    others = {
+        "mp_queue": "multiprocessing.Queue",
+        "faster_fifo": "faster-fifo",
+        "memcpy": "memcpy 1 MiB, one process",
+    }
+    for name, entry in arrays:
+        other = name.rsplit("_vs_", 1)[1]
+        if "alternative" in entry:
+            names.append(others[other])
+            speeds.append((1 << 20) / entry["alternative"]["median"])
+    large.barh(
+        names, speeds, color=["tab:green" if n == "ipcxx.Queue" else "tab:gray" for n in names]
+    )
+    large.set_xlabel("1 MiB float32 arrays between 2 processes: GB/s (median)")
+    large.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(images / "performance_queue.png", dpi=110)
+    plt.close(figure)
+    return "performance_queue.png"
 
 
 def write_docs(report: dict, result_file: Path, docs: Path) -> None:
@@ -309,3 +387,14 @@ def write_docs(report: dict, result_file: Path, docs: Path) -> None:
         notes = target.read_text().split(NOTES_MARKER, 1)[1]
     lines.append(NOTES_MARKER + notes.rstrip("\n") if notes else NOTES_MARKER)
     target.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    # python bench/report.py RESULTS.json: prints the tables; with --queue-chart FOLDER, also
+    # draws docs' Queue chart (performance_queue.png) into FOLDER (runs of --case rows).
+    import json
+
+    loaded = json.loads(Path(sys.argv[1]).read_text())
+    print(table(loaded))
+    if len(sys.argv) == 4 and sys.argv[2] == "--queue-chart":
+        print(queue_chart(loaded, Path(sys.argv[3])))

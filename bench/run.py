@@ -41,6 +41,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import queue_cases  # bench/queue_cases.py: bench/ is this script's folder
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 UPSTREAM = HERE / ".upstream"
@@ -133,6 +135,11 @@ COMPARED_WITH: dict[str, tuple[str, str | None]] = {
     "channel_2proc_16B_cpp_vs_python": ("ipcxx.Channel send / receive from Python", None),
     "channel_2proc_16B_cpp_guards_vs_python": ("ipcxx.Channel send / receive from Python", None),
 }
+
+# ipcxx.Queue against faster-fifo, multiprocessing.Queue, the pickling floor and a memcpy
+# (issue 18's table): rows of their own module, bench/queue_cases.py.
+CASES += [(name, target) for name, target, _, _ in queue_cases.ROWS]
+COMPARED_WITH.update({name: (what, package) for name, _, what, package in queue_cases.ROWS})
 
 # Rows whose ipcxx side is a C++ program of cpp/bench (built by build_cpp_workers()), run as
 # `program CASE SECONDS` like floor.c, instead of cases.py.

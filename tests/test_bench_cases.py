@@ -2,6 +2,7 @@
 floor; every row against an alternative runs its other side too. (A smoke test of the harness:
 it checks that a number comes out, never how large it is.)"""
 
+import importlib.machinery
 import importlib.util
 import json
 import shutil
@@ -99,6 +100,8 @@ def test_benchmark_alternative_side_runs_and_reports_a_time(case):
 def _importable(package):
     """Whether the alternative side's worker can import package: from bench/.alternatives (as
     bench/run.py installs it) or from this interpreter's own path."""
-    return any((folder / package).exists() for folder in alternative_paths()) or (
-        importlib.util.find_spec(package) is not None
+    # A package may be a folder or a single extension module (faster_fifo is a .so).
+    in_folders = importlib.machinery.PathFinder.find_spec(
+        package, [str(folder) for folder in alternative_paths()]
     )
+    return in_folders is not None or importlib.util.find_spec(package) is not None
