@@ -259,6 +259,22 @@ class QueueBase(Generic[T]):
             return self._take_side(obj)
         return obj
 
+    def _uncount_put(self) -> None:
+        """Takes back the counts of a put that raised before its message was in the ring or in
+        the spill buffer (a full /dev/shm for a side segment, a closed channel, a signal)."""
+        try:
+            self._items.acquire(0)
+        except posix_ipc.BusyError:  # a consumer's uncount raced ahead: nothing to take back
+            pass
+        tasks = self._tasks
+        if tasks is not None:
+            try:
+                tasks.acquire(0)
+            except posix_ipc.BusyError:
+                pass
+        if self._slots is not None:
+            self._slots.release()
+
     def _taken(self) -> None:
         try:
             self._items.acquire(0)

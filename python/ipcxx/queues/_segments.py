@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import mmap
 import os
+import re
 from typing import Any
 
 import posix_ipc
@@ -32,6 +33,10 @@ def write(base: str, frame: Frame | bytes, tracked: bool) -> str:
             break
         except posix_ipc.ExistentialError:  # a dead process of the same pid left one
             continue
+    # Registered before a byte is reserved: a producer killed while it writes a large object
+    # leaves nothing behind once the tracker runs.
+    if tracked:
+        _tracking.register_memory(name)
     try:
         os.posix_fallocate(memory.fd, 0, size)
         with mmap.mmap(memory.fd, size) as mapped, memoryview(mapped) as view:
@@ -42,10 +47,10 @@ def write(base: str, frame: Frame | bytes, tracked: bool) -> str:
     except BaseException:
         memory.close_fd()
         memory.unlink()
+        if tracked:
+            _tracking.unregister_memory(name)
         raise
     memory.close_fd()
-    if tracked:
-        _tracking.register_memory(name)
     return name
 
 
@@ -65,13 +70,16 @@ def take(name: str, tracked: bool) -> tuple[memoryview, Any]:
 
 def remove_all(base: str, tracked: bool) -> None:
     """Removes every side segment of the queue `base` (its unlink(), or its creator's exit)."""
-    start = prefix(base)[1:]
+    # Exactly `<base>.L<pid>.<n>`: a prefix match would also take the ring of another queue
+    # whose name starts with `<base>.L`.
+    own = re.compile(re.escape(prefix(base)[1:]) + r"\d+\.\d+")
     try:
         entries = os.listdir("/dev/shm")
     except OSError:
         return
     for entry in entries:
-        if entry.startswith(start):
+        # A queue named like a side segment has its own `items` semaphore; a side segment never.
+        if own.fullmatch(entry) and f"sem.{entry}.items" not in entries:
             try:
                 posix_ipc.unlink_shared_memory("/" + entry)
             except posix_ipc.ExistentialError:

@@ -71,10 +71,7 @@ class Queue(QueueBase[T]):
                 wait = None
             else:
                 wait = max(timeout, 0)
-            try:
-                slots.acquire(wait)
-            except posix_ipc.BusyError:
-                raise Full from None
+            _acquire_place(slots, wait)
         try:
             if self._custom_dumps is None:
                 buffers: list[Any] = []
@@ -88,13 +85,17 @@ class Queue(QueueBase[T]):
         self._items.release()
         if self._tasks is not None:
             self._tasks.release()
-        if not buffers and len(data) <= self._max and not self._pending:
-            try:
-                self._channel.send(data, 0)
-                return
-            except TimeoutError:
-                pass
-        self._send(data, buffers, False)
+        try:
+            if not buffers and len(data) <= self._max and not self._pending:
+                try:
+                    self._channel.send(data, 0)
+                    return
+                except TimeoutError:
+                    pass
+            self._send(data, buffers, False)
+        except BaseException:
+            self._uncount_put()  # nothing was put: the counts say so again
+            raise
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         """Removes and returns the first object, waiting for one (at most `timeout` seconds if
@@ -191,3 +192,19 @@ class Queue(QueueBase[T]):
             time.sleep(pause)
             pause = min(pause * 2, 0.005)
         return True
+
+
+def _acquire_place(slots: posix_ipc.Semaphore, wait: float | None) -> None:
+    """Takes a place of a bounded queue, waiting at most `wait` seconds (None: for ever);
+    queue.Full when none freed. A signal whose handler returns does not end the wait (PEP 475,
+    as multiprocessing's put): the wait goes on for the rest of the time."""
+    deadline = None if wait is None else time.monotonic() + wait
+    while True:
+        try:
+            slots.acquire(wait)
+            return
+        except posix_ipc.BusyError:
+            raise Full from None
+        except posix_ipc.SignalError:
+            if deadline is not None:
+                wait = max(deadline - time.monotonic(), 0)

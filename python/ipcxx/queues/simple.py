@@ -41,7 +41,11 @@ class SimpleQueue(QueueBase[T]):
             raise ValueError(f"SimpleQueue {self!r} is closed")
         data, buffers = self._frame(obj)
         self._items.release()
-        self._send(data, buffers, True)
+        try:
+            self._send(data, buffers, True)
+        except BaseException:
+            self._uncount_put()  # nothing was put: the count says so again
+            raise
 
     def get(self) -> T:
         """Removes and returns the first object, waiting for one (EndOfStream at the end of an

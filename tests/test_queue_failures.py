@@ -1,0 +1,171 @@
+"""Queues when something fails part way: a put that raises leaves the counts as they were (a full
+/dev/shm for a large object's side segment), a producer killed while it writes a large object
+leaves nothing once its processes are gone, unlink() takes only its own side segments, and a
+signal whose handler returns does not end a bounded put's wait (PEP 475, as multiprocessing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import ipcxx
+from tests.test_full_shm import namespace_unavailable_reason
+from tests.test_queue_lifetime import _leftovers, _wait_exit
+
+# Runs in a child with its own IPC namespace and an 8 MiB /dev/shm: fills it, then puts an
+# object too large for the ring (a side segment), which must fail with ENOSPC and count nothing.
+_FULL = textwrap.dedent(
+    """
+    import errno, json, os, sys, threading
+    import ipcxx
+
+    kind = sys.argv[1]
+    made = {"queue": lambda: ipcxx.Queue(maxsize=2, capacity=1 << 16),
+            "joinable": lambda: ipcxx.JoinableQueue(maxsize=2, capacity=1 << 16),
+            "simple": lambda: ipcxx.SimpleQueue(capacity=1 << 16)}[kind]()
+    info = os.statvfs("/dev/shm")
+    fd = os.open("/dev/shm/filler", os.O_RDWR | os.O_CREAT, 0o600)
+    os.posix_fallocate(fd, 0, info.f_bavail * info.f_frsize)
+    os.close(fd)
+    try:
+        made.put(b"x" * (1 << 20))
+        error = "none"
+    except OSError as failure:
+        error = errno.errorcode.get(failure.errno, str(failure.errno))
+    found = {"error": error}
+    if kind != "simple":
+        found["qsize_after_failure"] = made.qsize()
+        made.put_nowait(1)
+        made.put_nowait(2)  # both places are free again
+        try:
+            made.put_nowait(3)
+            found["third"] = "put"
+        except Exception as failure:
+            found["third"] = type(failure).__name__
+        found["got"] = [made.get(timeout=30), made.get(timeout=30)]
+    else:
+        made.put(1)
+        found["got"] = [made.get()]
+    if kind == "joinable":
+        made.task_done()
+        made.task_done()
+        joiner = threading.Thread(target=made.join, daemon=True)
+        joiner.start()
+        joiner.join(30)
+        found["joined"] = not joiner.is_alive()
+    found["empty"] = made.empty()
+    made.close()
+    made.unlink()
+    os.unlink("/dev/shm/filler")
+    found["left"] = sorted(os.listdir("/dev/shm"))
+    print(json.dumps(found))
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["queue", "joinable", "simple"])
+def test_a_put_that_fails_on_a_full_dev_shm_counts_nothing(kind):
+    reason = namespace_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    result = subprocess.run(
+        ["unshare", "--ipc", "--mount", "sh", "-c",
+         'mount -t tmpfs -o size=8m tmpfs /dev/shm && exec "$@"',
+         "sh", sys.executable, "-c", _FULL, kind],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found.pop("error") == "ENOSPC"
+    assert found.pop("left") == []
+    expected: dict = {"got": [1], "empty": True}
+    if kind != "simple":
+        expected = {"qsize_after_failure": 0, "third": "Full", "got": [1, 2], "empty": True}
+    if kind == "joinable":
+        expected["joined"] = True
+    assert found == expected
+
+
+# A producer that dies (SIGKILL) once its side segment exists, before a byte of it is reserved.
+_KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal
+    from multiprocessing import resource_tracker
+    import ipcxx
+
+    queue = ipcxx.Queue(capacity=1 << 16)
+    queue.put("ring")
+    print(queue.name, resource_tracker._resource_tracker._pid, flush=True)
+    os.posix_fallocate = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+    queue.put(b"b" * (1 << 20))
+    """
+)
+
+
+def test_a_producer_killed_while_it_writes_a_large_object_leaves_nothing():
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WRITER],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    try:
+        name, tracker = child.stdout.readline().split()
+        assert child.wait(60) == -signal.SIGKILL
+    finally:
+        child.kill()
+        child.wait()
+    assert _wait_exit(int(tracker), 60), "the resource tracker did not finish"
+    assert _leftovers(name) == []
+
+
+@pytest.mark.parametrize("suffix", [".Lother", ".L1.2"])
+def test_unlink_removes_only_its_own_side_segments(make_queue, make_name, suffix):
+    base = make_name()
+    first = make_queue(name=base, capacity=1 << 16)
+    # A queue whose name starts with the first one's side-segment prefix (or has its form).
+    second = make_queue(name=base + suffix, capacity=1 << 16)
+    first.put(b"a" * (1 << 20))  # too large for the ring: a side segment of the first queue
+    second.put("still here")
+    side = [
+        entry
+        for entry in os.listdir("/dev/shm")
+        if entry.startswith(base[1:] + ".L") and entry != second.name[1:]
+    ]
+    assert len(side) == 1, side
+    first.cancel_join_thread()
+    first.close()
+    first.unlink()
+    assert side[0] not in os.listdir("/dev/shm")
+    reopened = ipcxx.Queue.open(second.name)
+    try:
+        assert reopened.get(timeout=30) == "still here"
+    finally:
+        reopened.close()
+
+
+def test_a_signal_whose_handler_returns_does_not_end_a_bounded_put_wait(make_queue):
+    bounded = make_queue(maxsize=1)
+    bounded.put(1)
+    handled = threading.Event()
+    previous = signal.signal(signal.SIGALRM, lambda *_: handled.set())
+    signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+    try:
+        with pytest.raises(queue.Full):
+            bounded.put(2, timeout=0.5)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert handled.is_set(), "no signal arrived during the wait: the test proved nothing"
+    assert bounded.get(timeout=30) == 1
