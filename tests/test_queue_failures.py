@@ -169,3 +169,42 @@ def test_a_signal_whose_handler_returns_does_not_end_a_bounded_put_wait(make_que
         signal.signal(signal.SIGALRM, previous)
     assert handled.is_set(), "no signal arrived during the wait: the test proved nothing"
     assert bounded.get(timeout=30) == 1
+
+
+def _consume_three_after_go(queue, pipe):
+    pipe.recv()  # the creator has dropped its handle
+    pipe.send([queue.get(timeout=30) for _ in range(3)])
+
+
+def test_large_objects_in_flight_survive_the_creator_dropping_an_anonymous_queue():
+    import gc
+    import multiprocessing
+
+    ours, theirs = multiprocessing.Pipe()
+    anonymous = ipcxx.Queue(capacity=1 << 16)
+    name = anonymous.name
+    child = multiprocessing.get_context("fork").Process(
+        target=_consume_three_after_go, args=(anonymous, theirs)
+    )
+    child.start()
+    try:
+        sent = ["small", bytes(range(256)) * 400, "after"]  # the middle one: a side segment
+        for obj in sent:
+            anonymous.put(obj)
+        del anonymous
+        gc.collect()  # the creator's finalizer unlinks the queue's name
+        ours.send("go")
+        assert ours.poll(60), "the consumer did not answer"
+        assert ours.recv() == sent
+    finally:
+        child.join(30)
+        if child.is_alive():
+            child.kill()
+            child.join()
+    assert _leftovers(name) == []
+
+
+@pytest.mark.parametrize("given", ["dumps", "loads"])
+def test_dumps_and_loads_go_together(given):
+    with pytest.raises(ValueError, match="dumps and loads go together"):
+        ipcxx.Queue(**{given: (lambda obj: obj)})

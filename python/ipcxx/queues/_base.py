@@ -71,16 +71,20 @@ class QueueBase(Generic[T]):
         dumps: Callable[[Any], bytes] | None = None,
         loads: Callable[[memoryview], Any] | None = None,
     ) -> None:
+        if (dumps is None) != (loads is None):
+            raise ValueError("dumps and loads go together: pass both or neither")
         if maxsize < 0:
             maxsize = 0  # multiprocessing: maxsize <= 0 is unbounded
         shared = _shared.Shared.create(name, maxsize, self._joinable, capacity, mode)
         settings = {"end_of_stream": end_of_stream, "dumps": dumps, "loads": loads}
         self._setup(shared, settings)
         if shared.tracked:
-            # The creator removes an anonymous queue when it collects it or exits; the resource
-            # tracker removes it when every process dies first (docs/queue.md, "Lifetime").
+            # The creator removes an anonymous queue's name when it collects it or exits; the
+            # resource tracker removes it when every process dies first (docs/queue.md,
+            # "Lifetime"). Side segments whose names are still in the ring stay for the
+            # processes that have the queue open: their consumer or the tracker removes them.
             self._unlinker: util.Finalize | None = util.Finalize(
-                self, _shared.unlink, (shared.name, True), exitpriority=-10
+                self, _shared.unlink, (shared.name, True, False), exitpriority=-10
             )
 
     def _setup(self, shared: _shared.Shared, settings: dict[str, Any]) -> None:

@@ -113,9 +113,9 @@ class Shared:
                 semaphore.close()
 
 
-def unlink(name: str, tracked: bool) -> None:
-    """Removes a queue's ring, semaphores and side segments by name (those already gone are
-    skipped); processes that have them open keep using them."""
+def unlink(name: str, tracked: bool, side_segments: bool = True) -> None:
+    """Removes a queue's ring, semaphores and (unless `side_segments` is False) side segments by
+    name (those already gone are skipped); processes that have them open keep using them."""
     try:
         posix_ipc.unlink_shared_memory(name)
         if tracked:
@@ -129,4 +129,5 @@ def unlink(name: str, tracked: bool) -> None:
                 _tracking.unregister_semaphore(sem_name)
         except posix_ipc.ExistentialError:
             pass
-    _segments.remove_all(name, tracked)
+    if side_segments:
+        _segments.remove_all(name, tracked)
