@@ -290,7 +290,7 @@ class QueueBase(Generic[T]):
     def _take_side(self, name: str) -> Any:
         view, mapped = _segments.take(name, self._shared.tracked)
         try:
-            # The objects view the segment's pages (no copy): they are ours alone now.
+            # The objects view the segment's pages (no copy; privately mapped: a write copies).
             return decode(view, self._custom_loads, False)
         finally:
             view.release()

@@ -59,7 +59,11 @@ def take(name: str, tracked: bool) -> tuple[memoryview, Any]:
     belong to the caller alone from now on (no other process can open it), and the mapping."""
     memory = posix_ipc.SharedMemory(name)
     try:
-        mapped = mmap.mmap(memory.fd, memory.size)
+        # Private: reads are the segment's pages (no copy), a write copies its page, so after a
+        # fork() the parent's and the child's objects are independent, as ordinary memory is.
+        mapped = mmap.mmap(
+            memory.fd, memory.size, mmap.MAP_PRIVATE, mmap.PROT_READ | mmap.PROT_WRITE
+        )
     finally:
         memory.close_fd()
         memory.unlink()

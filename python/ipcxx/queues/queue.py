@@ -146,8 +146,10 @@ class Queue(QueueBase[T]):
         return self._items.value
 
     def empty(self) -> bool:
-        """qsize() == 0."""
-        return self._items.value == 0
+        """Whether the ring has nothing to take (as multiprocessing's looks at its pipe): objects
+        still in a producer's spill buffer do not count, nor a count left by a dead producer,
+        so `while not q.empty(): q.get()` ends."""
+        return self._items.value == 0 or not self._channel._wait_readable(0)
 
     def full(self) -> bool:
         """Whether a bounded queue holds `maxsize` objects (always False when unbounded)."""

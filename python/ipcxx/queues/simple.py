@@ -55,8 +55,8 @@ class SimpleQueue(QueueBase[T]):
         return self._receive(None)  # type: ignore[no-any-return]
 
     def empty(self) -> bool:
-        """Whether no object is queued."""
-        return self._items.value == 0
+        """Whether the ring has nothing to take (a count left by a dead producer aside)."""
+        return self._items.value == 0 or not self._channel._wait_readable(0)
 
     def close(self) -> None:
         """No more put() or get() from this object."""
