@@ -207,8 +207,9 @@ def test_ls_prints_an_aligned_table_with_human_sizes(posix_trio, unique_name):
     mine = [row for row in rows if unique_name in row]
     assert len(mine) == 2
     assert "12.1KiB" in next(row for row in mine if row.startswith("shm"))
-    # Aligned: every row's AGE column ends where the header's does.
-    assert {len(row) for row in mine} == {len(header)}
+    # Aligned: every row's AGE column ends where the header's does (STATUS follows, "-" here).
+    end = header.index("AGE") + len("AGE")
+    assert all(row[end - 1] != " " and row[end:] == "  -" for row in mine), mine
 
 
 # --- stat -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ namespace {
 using enum Syscall;
 
 // Indexed by the enumerator's value; the static_assert below keeps it complete.
-constexpr std::array<std::pair<Syscall, std::string_view>, 64> kNames{{
+constexpr std::array<std::pair<Syscall, std::string_view>, 65> kNames{{
     {unknown, ""},
     {close, "close"},
     {fstat, "fstat"},
@@ -19,6 +19,7 @@ constexpr std::array<std::pair<Syscall, std::string_view>, 64> kNames{{
     {fallocate, "fallocate"},
     {mmap, "mmap"},
     {munmap, "munmap"},
+    {pread, "pread"},
     {getrandom, "getrandom"},
     {ftok, "ftok"},
     {sem_open, "sem_open"},

@@ -1,4 +1,4 @@
-// ipcxx::RobustMutex: segment layout, creation race, and the robust pthread mutex protocol.
+// ipcxx::RobustMutex: segment creation race, and the robust pthread mutex protocol.
 #include "ipcxx/robust_mutex.hpp"
 
 #include <fcntl.h>
@@ -15,41 +15,11 @@
 #include "ipcxx/error.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
 #include "ipcxx/process.hpp"
+#include "robust_mutex_layout.hpp"
 
 namespace ipcxx {
 
-namespace {
-
-// "IPCXXRLK": written before `ready`, so an opener that sees kReady sees the magic too.
-constexpr std::uint64_t kMagic = 0x4b4c525858435049ULL;
-constexpr std::uint32_t kVersion = 2;         // 2: the acquisition counter
-constexpr std::uint32_t kReady = 0x59444552;  // "REDY"; 0 while the creator initialises
-
-// Lock state kept beside the pthread mutex. Written only by the thread holding the mutex.
-enum State : std::uint32_t { kConsistent = 0, kInconsistent = 1, kNotRecoverable = 2 };
-
-}  // namespace
-
-// The segment: a header, then the mutex. Fields other than `ready` are read only after
-// `ready == kReady` was observed with acquire ordering.
-struct RobustMutex::Layout {
-  std::atomic<std::uint32_t> ready;
-  std::uint32_t version;
-  std::uint64_t magic;
-  // kInconsistent from an owner_died acquisition until make_consistent(); kNotRecoverable
-  // once released without it (sticky: every later call reports it).
-  std::atomic<std::uint32_t> state;
-  // A death that locked() found (it had to take the lock to look) and left for the next
-  // acquisition to report.
-  std::atomic<std::uint32_t> unreported_death;
-  // Numbers the acquisitions (written by each new holder, so unique): an object knows whether
-  // the lock's latest acquisition is its own (RobustMutex::Hold).
-  std::atomic<std::uint64_t> acquisitions;
-  pthread_mutex_t mutex;
-};
-
-static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+using namespace robust_mutex;
 
 std::size_t robust_mutex_segment_size() noexcept { return sizeof(RobustMutex::Layout); }
 

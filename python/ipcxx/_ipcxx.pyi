@@ -3,7 +3,7 @@
 import sys
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Protocol, TypeAlias, final
+from typing import Any, Literal, Protocol, TypeAlias, TypedDict, final
 
 from typing_extensions import Buffer, disjoint_base
 
@@ -158,3 +158,55 @@ class Channel:
     ) -> None: ...
 
 def unlink_channel(name: str | bytes, /) -> None: ...
+
+class _ChannelParticipant(TypedDict):
+    slot: int
+    pid: int
+    alive: bool
+    producer: bool
+
+class _ChannelDetails(TypedDict):
+    version: int
+    capacity: int
+    max_message_size: int
+    head: int
+    rhead: int
+    tail: int
+    used_bytes: int
+    queued_bytes: int
+    messages: int
+    writing: int
+    writing_dead: int
+    reading: int
+    reading_dead: int
+    counts_complete: bool
+    lost: int
+    abandoned: int
+    declarations: int
+    producers_counted: int
+    stream: Literal["no_producer_yet", "open", "draining", "ended"]
+    participants: list[_ChannelParticipant]
+    producer_lock_pid: int | None
+    producer_lock_alive: bool | None
+    consumer_lock_pid: int | None
+    consumer_lock_alive: bool | None
+
+class _LockDetails(TypedDict):
+    version: int
+    locked: bool
+    holder_tid: int | None
+    holder_pid: int | None
+    holder_alive: bool | None
+    holder_visible: bool
+    waiters: bool
+    consistency: Literal["consistent", "owner_died", "not_recoverable"]
+    acquisitions: int
+
+class _SegmentInspection(TypedDict):
+    kind: Literal["channel", "lock"] | None
+    problem: str | None
+    size: int
+    channel: _ChannelDetails | None
+    lock: _LockDetails | None
+
+def inspect_segment(name_or_fd: str | bytes | int, /) -> _SegmentInspection: ...

@@ -19,6 +19,7 @@ enum class Syscall : std::uint8_t {
   fallocate,
   mmap,
   munmap,
+  pread,
   getrandom,
   ftok,
   // POSIX semaphores.

@@ -3,6 +3,7 @@
 
 #include "ipcxx/channel.hpp"
 #include "ipcxx/error.hpp"
+#include "ipcxx/inspect.hpp"
 #include "ipcxx/posix/limits.hpp"
 #include "ipcxx/posix/mapping.hpp"
 #include "ipcxx/posix/message_queue.hpp"

@@ -20,7 +20,7 @@ from .sysv_objects import sysv_objects
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 NAME_OR_ID_HELP = (
-    "'/name' or 'name': a POSIX semaphore, segment or queue (all three are searched); "
+    "'/name' or 'name': a POSIX semaphore, segment (channel, lock) or queue (all are searched); "
     "an integer (decimal or 0x hex): a System V id; 'key:0x1234': a System V key. "
     "One that matches several objects is refused unless --kind picks one."
 )
@@ -30,7 +30,8 @@ EXIT_HELP = textwrap.fill(
     78,
 )
 JSON_HELP = "JSON keys (every object has all of them, null where not applicable):\n" + "\n".join(
-    f"  {key:<19} {meaning}" for key, meaning in JSON_KEYS.items()
+    textwrap.fill(meaning, 78, initial_indent=f"  {key:<19} ", subsequent_indent=" " * 22)
+    for key, meaning in JSON_KEYS.items()
 )
 
 
@@ -181,15 +182,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     kind = dict(
         action="append",
         choices=KINDS,
-        help="only objects of this kind (repeatable): POSIX sem, shm, mq; "
-        "System V sysv-sem, sysv-shm, sysv-msg",
+        help="only objects of this kind (repeatable): POSIX sem, shm, mq; ipcxx's channel "
+        "and lock (segments made by ipcxx.Channel and ipcxx.RobustLock; shm lists the other "
+        "segments); System V sysv-sem, sysv-shm, sysv-msg",
     )
     ls = commands.add_parser(
         "ls",
         help="list POSIX and System V IPC objects",
         description=_paragraph(
             "List every POSIX semaphore, segment and message queue and every System V "
-            "semaphore set, segment and message queue visible to this process."
+            "semaphore set, segment and message queue visible to this process. Segments made "
+            "by ipcxx.Channel and ipcxx.RobustLock are shown as kinds channel and lock, read "
+            "without joining, locking or writing them (STATUS: a channel's stream, fill, dead "
+            "participants and losses; a lock's holder and whether it is alive)."
         ),
         epilog=JSON_HELP,
         formatter_class=formatter,

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from .names import name_text, shown
 from .processes import user_name
 
-POSIX_KINDS = ("sem", "shm", "mq")
+# channel and lock: POSIX segments that ipcxx.Channel and ipcxx.RobustLock made (ipcxx_objects).
+POSIX_KINDS = ("sem", "shm", "channel", "lock", "mq")
 SYSV_KINDS = ("sysv-sem", "sysv-shm", "sysv-msg")
 KINDS = POSIX_KINDS + SYSV_KINDS
 
@@ -26,14 +27,16 @@ JSON_KEYS = {
     "user": "owner's user name, null when the uid has no passwd entry",
     "creator_uid": "System V creator's user id; null for POSIX",
     "mode": "permission bits as an octal string, e.g. '0600'",
-    "size": "segment size in bytes (shm, sysv-shm)",
+    "size": "segment size in bytes (shm, channel, lock, sysv-shm)",
     "value": "semaphore value (sem), null when it cannot be read",
     "semaphores": "number of semaphores in the set (sysv-sem)",
     "values": "the set's semaphore values in index order (sysv-sem), null when they cannot be "
     "read (key IPC_PRIVATE, no read permission)",
-    "messages": "messages queued (sysv-msg; mq when the queue can be opened)",
-    "queued_bytes": "bytes queued (mq: QSIZE of /dev/mqueue; sysv-msg: cbytes)",
-    "attached": "number of attachments (sysv-shm nattch)",
+    "messages": "messages queued (sysv-msg; mq when the queue can be opened; channel: committed "
+    "and not yet claimed by a consumer)",
+    "queued_bytes": "bytes queued (mq: QSIZE of /dev/mqueue; sysv-msg: cbytes; channel: the "
+    "payload bytes of its queued messages)",
+    "attached": "number of attachments (sysv-shm nattch; channel: its live participants)",
     "creator_pid": "creating process (sysv-shm cpid)",
     "creator_alive": "whether creator_pid is a live process",
     "last_pid": "last process to operate (sysv-shm lpid)",
@@ -46,6 +49,20 @@ JSON_KEYS = {
     "notify_alive": "whether notify_pid is a live process",
     "changed_at": "Unix time the age counts from (System V ctime; POSIX older of mtime/ctime)",
     "age_seconds": "seconds since changed_at",
+    "problem": "why a channel or lock shows no details (another layout version, a size that "
+    "does not match, never initialised), or 'unreadable (...)' for a segment that could not be "
+    "read (it may be a channel or lock); null otherwise",
+    "channel": "for a channel, an object: capacity, max_message_size, used_bytes (ring bytes "
+    "not free), queued_bytes, messages, writing/writing_dead (reservations not committed; by "
+    "dead producers), reading/reading_dead (claimed, not consumed; by dead consumers), "
+    "counts_complete, lost, abandoned, stream (no_producer_yet, open, draining, ended), "
+    "declarations, producers_counted, participants (a list of {slot, pid, alive, producer}), "
+    "producer_lock_pid, producer_lock_alive, consumer_lock_pid, consumer_lock_alive, version, "
+    "head, rhead, tail; null otherwise",
+    "lock": "for a lock, an object: locked, holder_tid, holder_pid, holder_alive (null when "
+    "free or not visible), holder_visible (false: the holder is in another PID namespace), "
+    "waiters, consistency (consistent, owner_died, not_recoverable), acquisitions, version; "
+    "null otherwise",
 }
 
 
@@ -73,6 +90,9 @@ class IpcObject:
     last_send_pid: int | None = None
     last_receive_pid: int | None = None
     notify_pid: int | None = None
+    problem: str | None = None
+    channel: dict | None = None
+    lock: dict | None = None
 
     @property
     def is_posix(self) -> bool:

@@ -7,6 +7,7 @@ import platform
 import struct
 from collections.abc import Iterator
 
+from .ipcxx_objects import KIND_OF, inspect_file
 from .model import IpcObject
 
 SHM_DIR = "/dev/shm"
@@ -117,8 +118,33 @@ def parse_queue_status(text: str) -> dict[str, int]:
     return fields
 
 
+def _segment(name: bytes, path: bytes, size: int, common: dict) -> IpcObject:
+    """A segment, recognised as ipcxx's channel or lock when the core's inspection says so."""
+    try:
+        found = inspect_file(path) or {}
+        problem = found.get("problem")
+    except OSError as error:  # not permitted, or gone meanwhile: it may be a channel or lock
+        found, problem = {}, f"unreadable ({error.strerror or error})"
+    kind = KIND_OF.get(found.get("kind") or "", "shm")
+    channel = found.get("channel")
+    return IpcObject(
+        kind=kind,
+        name=name,
+        size=size,
+        # A plain segment's "not an ipcxx segment" is what shm means: only unreadable is news.
+        problem=problem if kind != "shm" or not found else None,
+        channel=channel,
+        lock=found.get("lock"),
+        messages=channel["messages"] if channel else None,
+        queued_bytes=channel["queued_bytes"] if channel else None,
+        attached=sum(p["alive"] for p in channel["participants"]) if channel else None,
+        **common,
+    )
+
+
 def semaphores_and_segments() -> Iterator[IpcObject]:
-    """Each file of /dev/shm: `sem.NAME` a semaphore, any other regular file a segment."""
+    """Each file of /dev/shm: `sem.NAME` a semaphore, any other regular file a segment (a
+    channel or lock when it is ipcxx's)."""
     for file_name, info in _regular_files(SHM_DIR):
         common = dict(changed_at=_changed_at(info), uid=info.st_uid, mode=info.st_mode & 0o777)
         if file_name.startswith(SEMAPHORE_PREFIX):
@@ -127,7 +153,8 @@ def semaphores_and_segments() -> Iterator[IpcObject]:
             value = semaphore_value(name, path, info.st_size)
             yield IpcObject(kind="sem", name=name, value=value, **common)
         else:
-            yield IpcObject(kind="shm", name=b"/" + file_name, size=info.st_size, **common)
+            path = os.path.join(os.fsencode(SHM_DIR), file_name)
+            yield _segment(b"/" + file_name, path, info.st_size, common)
 
 
 def message_queues() -> Iterator[IpcObject]:

@@ -23,6 +23,7 @@ COLUMNS = (
     "CREATOR",
     "LAST",
     "AGE",
+    "STATUS",
 )
 _RIGHT_ALIGNED = {"ID", "SIZE", "VALUE", "MSGS", "NATT", "AGE"}
 
@@ -67,6 +68,57 @@ def _last(obj: IpcObject, alive: Callable[[int], bool]) -> str:
     return _pid(obj.last_pid, alive)
 
 
+STREAM_WORDS = {
+    "no_producer_yet": "no producer yet",
+    "open": "open",
+    "draining": "draining",
+    "ended": "ended",
+}
+
+
+def channel_status(channel: dict) -> str:
+    """'open, 12% full, 1 dead, lost 2': the stream, how full the ring is, dead participants
+    and the loss counters when not zero."""
+    parts = [STREAM_WORDS.get(channel["stream"], channel["stream"])]
+    parts.append(f"{channel['used_bytes'] * 100 // channel['capacity']}% full")
+    dead = sum(not participant["alive"] for participant in channel["participants"])
+    if dead:
+        parts.append(f"{dead} dead")
+    for counter in ("lost", "abandoned"):
+        if channel[counter]:
+            parts.append(f"{counter} {channel[counter]}")
+    return ", ".join(parts)
+
+
+def lock_status(lock: dict) -> str:
+    """'free', 'held by 1234', 'held by 1234 thread 1240', 'held by thread 77 (not visible
+    here)', 'owner 1234 died', 'held by 1234, owner died', 'not recoverable'; ', waiters'
+    when threads sleep on it."""
+    if lock["consistency"] == "not_recoverable":
+        return "not recoverable"
+    if not lock["locked"]:
+        return "free"
+    tid, pid = lock["holder_tid"], lock["holder_pid"]
+    if lock["holder_alive"]:
+        text = f"held by {pid}" + (f" thread {tid}" if tid != pid else "")
+        if lock["consistency"] == "owner_died":
+            text += ", owner died"
+    elif lock["holder_alive"] is None:
+        text = f"held by thread {tid} (not visible here)"
+    else:
+        text = f"owner {tid} died" if tid else "owner died"
+    return text + (", waiters" if lock["waiters"] else "")
+
+
+def status(obj: IpcObject) -> str:
+    """The STATUS cell: a channel's or lock's state, why it shows none, or '-'."""
+    if obj.channel:
+        return channel_status(obj.channel)
+    if obj.lock:
+        return lock_status(obj.lock)
+    return obj.problem or "-"
+
+
 def table_row(obj: IpcObject, now: float, alive: Callable[[int], bool]) -> list[str]:
     """One object's cells, in COLUMNS order."""
     key = obj.label if obj.is_posix else f"{obj.key_hex} ({obj.key})"
@@ -82,11 +134,12 @@ def table_row(obj: IpcObject, now: float, alive: Callable[[int], bool]) -> list[
         f"{obj.mode:04o}",
         size,
         _values(obj.values) if obj.kind == "sysv-sem" else _maybe(obj.value, obj.kind == "sem"),
-        _maybe(obj.messages, obj.kind in ("mq", "sysv-msg")),
-        _count(obj.attached),
+        _maybe(obj.messages, obj.kind in ("mq", "sysv-msg", "channel")),
+        _maybe(obj.attached, obj.kind == "channel"),
         _pid(obj.creator_pid, alive),
         _last(obj, alive),
         format_age(obj.age_seconds(now)),
+        status(obj),
     ]
 
 
@@ -105,13 +158,44 @@ def table(objects: list[IpcObject], now: float, alive: Callable[[int], bool]) ->
     return "\n".join(lines)
 
 
+def _participant(participant: dict) -> str:
+    # The layout marks producers (declared, never finished); consumers leave no mark.
+    role = "producer" if participant["producer"] else "not producing (a consumer, or idle)"
+    state = "alive" if participant["alive"] else "dead"
+    return f"pid {participant['pid']} {state}, {role} (slot {participant['slot']})"
+
+
+def _details(prefix: str, details: dict) -> list[tuple[str, object]]:
+    """A channel's or lock's fields as ('channel.capacity', value) pairs: their JSON paths."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in details.items():
+        if key == "participants":
+            alive = sum(participant["alive"] for participant in value)
+            pairs.append((f"{prefix}.{key}", f"{len(value)} ({alive} alive)"))
+            pairs.extend((f"  [{index}]", _participant(item)) for index, item in enumerate(value))
+        elif key in ("capacity", "used_bytes", "queued_bytes"):
+            pairs.append((f"{prefix}.{key}", f"{value} ({format_size(value)})"))
+        else:
+            pairs.append((f"{prefix}.{key}", value))
+    return pairs
+
+
 def stat_lines(record: dict) -> str:
-    """`stat` output: one 'key: value' line per JSON key that applies to the object."""
-    width = max(len(key) for key in record)
+    """`stat` output: one 'key: value' line per JSON key that applies to the object (a channel's
+    or lock's details as 'channel.KEY' lines, with a summary first)."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in record.items():
+        if key in ("channel", "lock") and value is not None:
+            summary = channel_status(value) if key == "channel" else lock_status(value)
+            pairs.append(("status", summary))
+            pairs.extend(_details(key, value))
+        else:
+            pairs.append((key, value))
+    width = max(len(key) for key, _ in pairs)
     # The one field each kind has that may be unreadable (permissions): say so, not omit it.
     may_be_unknown = {"sem": "value", "mq": "messages", "sysv-sem": "values"}.get(record["kind"])
     lines = []
-    for key, value in record.items():
+    for key, value in pairs:
         if value is None and key != may_be_unknown:
             continue
         if key in ("name", "user") and value is not None:

@@ -4,6 +4,7 @@
 #include "common/module_setup.hpp"
 #include "common/module_state.hpp"
 #include "extensions/channel.hpp"
+#include "extensions/inspect.hpp"
 #include "extensions/robust_lock.hpp"
 #include "extensions/state.hpp"
 
@@ -18,6 +19,12 @@ PyMethodDef module_functions[] = {
     {"unlink_channel", ipcxx_state::unlink_channel, METH_O,
      "unlink_channel(name, /)\n--\n\nRemove the channel `name` from the system "
      "(FileNotFoundError when there is none). Processes that have it open keep using it."},
+    {"inspect_segment", ipcxx_state::inspect_segment, METH_O,
+     "inspect_segment(name_or_fd, /)\n--\n\nRead the POSIX shared memory segment `name` (or the "
+     "one open on file descriptor `fd`) without joining, locking or writing it, and say whether "
+     "it is an ipcxx Channel or RobustLock: a dict with kind ('channel', 'lock' or None), "
+     "problem (why there are no details, else None), size, channel and lock (dicts of the "
+     "details, or None). OSError when it cannot be opened or read."},
     {nullptr, nullptr, 0, nullptr}};
 
 }  // namespace
