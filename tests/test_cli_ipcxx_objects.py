@@ -249,3 +249,55 @@ def test_foreign_and_damaged_segments_are_never_taken_for_channels(names):
     for plain in (empty_name, noise_name):
         assert records[plain]["kind"] == "shm" and records[plain]["problem"] is None
     assert cli("stat", "--kind", "channel", noise_name).returncode == 1
+
+
+THREAD_HOLDER = """
+import sys, threading, ipcxx
+lock = ipcxx.RobustLock(sys.argv[1])
+taken, done = threading.Event(), threading.Event()
+def hold():
+    lock.acquire()
+    print(threading.get_native_id(), flush=True)
+    taken.set()
+    done.wait()
+    lock.release()
+thread = threading.Thread(target=hold)
+thread.start()
+taken.wait()
+sys.stdin.readline()
+done.set()
+thread.join()
+"""
+
+
+def test_a_lock_held_by_another_thread_names_the_process_and_the_thread(names, spawn):
+    name = names()
+    ipcxx.RobustLock(name, create=True, exclusive=True).close()
+    holder = spawn(THREAD_HOLDER, name)
+    tid = int(holder.read_line())
+    pid = holder.process.pid
+    assert tid != pid
+    lock = record(name)["lock"]
+    assert (lock["holder_pid"], lock["holder_tid"], lock["holder_alive"]) == (pid, tid, True)
+    assert row(name).endswith(f"held by {pid} thread {tid}")
+    assert holder.finish() == 0
+    assert row(name).endswith("free")
+
+
+def test_a_lock_released_unrepaired_after_a_death_is_shown_not_recoverable(names, spawn):
+    name = names()
+    ipcxx.RobustLock(name, create=True, exclusive=True).close()
+    holder = start(spawn, LOCK_HOLDER, name)
+    holder.process.send_signal(signal.SIGKILL)
+    holder.process.wait()
+    mine = ipcxx.RobustLock(name)
+    try:
+        with pytest.raises(ipcxx.OwnerDiedError):
+            mine.acquire(timeout=5)
+        assert row(name).endswith(f"held by {os.getpid()}, owner died")
+        mine.release()  # without make_consistent()
+    finally:
+        mine.close()
+    found = record(name)
+    assert found["lock"]["consistency"] == "not_recoverable" and not found["lock"]["locked"]
+    assert row(name).endswith("not recoverable")

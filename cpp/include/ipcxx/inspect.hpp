@@ -78,7 +78,8 @@ struct RobustMutexInspection {
   pid_t holder_pid = 0;
   /// alive: holder_tid is a live thread here; dead: it died holding the lock; not_visible: the
   /// lock word names a thread this PID namespace does not show (the kernel clears the word of
-  /// a thread that dies, so it lives in another namespace). Meaningless when holder_tid is 0.
+  /// a thread that dies, so it lives in another namespace; a holder there whose id is also a
+  /// thread here is indistinguishable from it). Meaningless when the lock is free.
   Liveness holder = Liveness::dead;
   bool waiters = false;  ///< the futex word says threads sleep waiting for it
   LockConsistency consistency = LockConsistency::consistent;
