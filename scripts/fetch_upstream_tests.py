@@ -1,6 +1,7 @@
 """Download an upstream sdist from PyPI into a folder and print the folder holding its tests/.
 
-Usage: fetch_upstream_tests.py PACKAGE VERSION DESTINATION
+Usage: fetch_upstream_tests.py PACKAGE VERSION DESTINATION [TESTS]
+(TESTS: the tests' folder inside the sdist when it is not tests/.)
 
 The upstream code is only fetched at test time, never committed.
 """
@@ -11,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 
-def fetch(package: str, version: str, destination: Path) -> Path:
+def fetch(package: str, version: str, destination: Path, tests: str = "tests") -> Path:
     destination.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
@@ -37,14 +38,14 @@ def fetch(package: str, version: str, destination: Path) -> Path:
     with tarfile.open(archives[0]) as archive:
         archive.extractall(destination)
     folder = destination / f"{package}-{version}"
-    if not (folder / "tests").is_dir():
-        raise SystemExit(f"{folder} has no tests/ folder")
+    if not (folder / tests).is_dir():
+        raise SystemExit(f"{folder} has no {tests}/ folder")
     return folder
 
 
 def main() -> None:
     package, version, destination = sys.argv[1:4]
-    print(fetch(package, version, Path(destination)))
+    print(fetch(package, version, Path(destination), *sys.argv[4:5]))
 
 
 if __name__ == "__main__":

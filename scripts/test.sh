@@ -244,6 +244,21 @@ for version in "${python_versions[@]}"; do
   step "Python $version: upstream sysv_ipc 1.2.0 test suite, unmodified, against ipcxx"
   run_upstream_suite "$version" "$root/$python" "$sysv_upstream"
 
+  # faster-fifo's suite moves over 4 million objects (5 GB in its big-message test) between 23
+  # processes or threads: 232 s of tests on this 2-core machine at load 35, plus its numpy < 2
+  # install. One interpreter runs it, the main version; the compat layer is pure Python.
+  if [ "$version" = "$main_version" ]; then
+    step "Python $version: faster-fifo 1.4.7 test suite, unmodified, against ipcxx.compat.faster_fifo"
+    mapfile -t place < <(entry "$version")
+    ff_suite=("${bounded[@]}" "${place[@]}" "$root/$python" scripts/faster_fifo_tests.py
+      "$prefix/upstream")
+    if ((isolate)); then
+      isolated "$root" "${ff_suite[@]}" </dev/null
+    else
+      "${ff_suite[@]}" </dev/null
+    fi
+  fi
+
   step "Python $version: pytest, the ipcxx suite"
   run_ipcxx_suite "$version" "$root/$python" "$version"
 

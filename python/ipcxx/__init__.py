@@ -5,7 +5,8 @@ Beyond upstream: RobustLock, a crash-robust lock shared by processes by name (do
 (docs/channel.md, docs/guide.md "Channel"). Both pickle by name, so they pass to processes of
 every multiprocessing start method. Queue, SimpleQueue and JoinableQueue are drop-ins for
 multiprocessing's queues on a Channel (docs/queue.md, docs/guide.md "Migrating from
-multiprocessing.Queue").
+multiprocessing.Queue"); ipcxx.compat.faster_fifo.Queue runs code written for
+faster_fifo.Queue unchanged (docs/guide.md, "Migrating from faster-fifo").
 """
 
 from ._ipcxx import Channel as Channel
