@@ -255,3 +255,49 @@ def test_a_large_object_received_stays_private_across_fork(make_queue):
     assert array[0] == 0 and not array.any()
     array += 1  # and the received array is writable
     assert array[0] == 1
+
+
+def test_a_put_from_code_run_inside_a_spilling_put_does_not_deadlock(make_queue):
+    # A __del__ or GC callback that puts can run on the thread that is inside the spill
+    # buffer's push() (holding its lock); the lock is re-entrant. Entered by hand here, since
+    # the collector's timing cannot be forced.
+    small = make_queue(capacity=1 << 12)
+    done = threading.Event()
+
+    def nested_put():
+        with small._spill.condition:
+            small.put("from __del__")
+        done.set()
+
+    worker = threading.Thread(target=nested_put, daemon=True)
+    worker.start()
+    worker.join(30)
+    assert done.is_set(), "put() deadlocked inside the spill buffer's lock"
+    assert small.get(timeout=30) == "from __del__"
+
+
+def test_side_segments_get_the_permissions_of_the_ring(make_queue, make_name):
+    previous = os.umask(0)
+    try:
+        shared = make_queue(name=make_name(), capacity=1 << 16, mode=0o644)
+    finally:
+        os.umask(previous)
+    shared.put(b"z" * (1 << 20))  # a side segment
+    base = shared.name[1:]
+    modes = {
+        entry: os.stat("/dev/shm/" + entry).st_mode & 0o777
+        for entry in os.listdir("/dev/shm")
+        if entry == base or entry.startswith(base + ".L")
+    }
+    assert sorted(modes.values()) == [0o644, 0o644], modes
+    assert shared.get(timeout=30) == b"z" * (1 << 20)
+
+
+@pytest.mark.parametrize(
+    ("name", "error"), [(5, TypeError), (b"/x", TypeError), ("/sem.x", ValueError)]
+)
+def test_queue_names_are_checked(name, error):
+    with pytest.raises(error):
+        ipcxx.Queue(name=name)
+    with pytest.raises(error):
+        ipcxx.Queue.open(name)

@@ -161,7 +161,12 @@ class QueueBase(Generic[T]):
         channel = self._channel
         pending = self._pending
         if size > self._max:
-            frame = _SIDE_BYTE + _segments.write(self._name, frame, self._shared.tracked).encode()
+            frame = (
+                _SIDE_BYTE
+                + _segments.write(
+                    self._name, frame, self._shared.tracked, self._shared.side_mode
+                ).encode()
+            )
             size = len(frame)
         if isinstance(frame, Frame):
             if block:

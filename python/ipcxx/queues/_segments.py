@@ -22,7 +22,7 @@ def prefix(base: str) -> str:
     return f"{base}.L"
 
 
-def write(base: str, frame: Frame | bytes, tracked: bool) -> str:
+def write(base: str, frame: Frame | bytes, tracked: bool, mode: int = 0o600) -> str:
     """Creates a side segment holding `frame`, reserved in /dev/shm before it is written (a full
     /dev/shm raises OSError(ENOSPC) here, never SIGBUS later), and returns its name."""
     size = frame.size if isinstance(frame, Frame) else len(frame)
@@ -38,6 +38,7 @@ def write(base: str, frame: Frame | bytes, tracked: bool) -> str:
     if tracked:
         _tracking.register_memory(name)
     try:
+        os.fchmod(memory.fd, mode)  # exactly the ring's bits (the umask narrowed the creation)
         os.posix_fallocate(memory.fd, 0, size)
         with mmap.mmap(memory.fd, size) as mapped, memoryview(mapped) as view:
             if isinstance(frame, Frame):

@@ -5,6 +5,7 @@ unfinished tasks)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import posix_ipc
@@ -16,7 +17,16 @@ from . import _segments, _tracking
 class Shared:
     """One process's handles on a queue's kernel objects."""
 
-    __slots__ = ("name", "channel", "items", "slots", "tasks", "tracked", "__weakref__")
+    __slots__ = (
+        "name",
+        "channel",
+        "items",
+        "slots",
+        "tasks",
+        "tracked",
+        "_side_mode",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -31,8 +41,20 @@ class Shared:
         self.channel = channel
         self.items = items
         self.slots = slots
+        self._side_mode: int | None = None
         self.tasks = tasks
         self.tracked = tracked
+
+    @property
+    def side_mode(self) -> int:
+        """The permission bits of the ring, which the side segments get too: whoever may use
+        the queue may take its large objects."""
+        if self._side_mode is None:
+            try:
+                self._side_mode = os.stat("/dev/shm" + self.name).st_mode & 0o777
+            except OSError:
+                self._side_mode = 0o600
+        return self._side_mode
 
     @staticmethod
     def semaphore_names(name: str) -> tuple[str, str, str]:
@@ -47,8 +69,8 @@ class Shared:
         tracked = name is None
         if name is None:
             name = "/ipcxx_q_" + secrets.token_hex(8)
-        elif not name.startswith("/"):
-            name = "/" + name
+        else:
+            name = _checked_name(name)
         if maxsize > posix_ipc.SEMAPHORE_VALUE_MAX:
             raise ValueError(f"maxsize must be at most {posix_ipc.SEMAPHORE_VALUE_MAX}")
         items_name, slots_name, tasks_name = cls.semaphore_names(name)
@@ -85,8 +107,7 @@ class Shared:
     @classmethod
     def open(cls, name: str, joinable: bool, tracked: bool) -> Shared:
         """Opens an existing queue's objects (FileNotFoundError when the ring is gone)."""
-        if not name.startswith("/"):
-            name = "/" + name
+        name = _checked_name(name)
         channel = Channel(name)
         items_name, slots_name, tasks_name = cls.semaphore_names(name)
         try:
@@ -131,3 +152,15 @@ def unlink(name: str, tracked: bool, side_segments: bool = True) -> None:
             pass
     if side_segments:
         _segments.remove_all(name, tracked)
+
+
+def _checked_name(name: str) -> str:
+    """A queue name with its leading slash. glibc keeps a semaphore `/x` as /dev/shm/sem.x, so a
+    queue named `sem.x` would share its ring file with the semaphore `/x`: refused."""
+    if not isinstance(name, str):
+        raise TypeError(f"a queue name must be a str or None, not {type(name).__name__}")
+    if not name.startswith("/"):
+        name = "/" + name
+    if name.startswith("/sem."):
+        raise ValueError("a queue name must not start with 'sem.' (the POSIX semaphores' files)")
+    return name

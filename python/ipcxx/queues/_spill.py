@@ -28,7 +28,8 @@ class Spill:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.pending: collections.deque[Any] = collections.deque()
-        self.condition = threading.Condition(threading.Lock())
+        # Re-entrant: a __del__ or GC callback that puts can run inside push() on this thread.
+        self.condition = threading.Condition(threading.RLock())
         self.thread: threading.Thread | None = None
         self.stopping = False  # close() or exit: finish after the last pending message
         self.cancelled = False  # cancel_join_thread(): the exit does not wait for the flush
