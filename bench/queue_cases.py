@@ -66,6 +66,14 @@ ROWS += [
         "faster_fifo.Queue ping-pong (2 queues, 4 MiB)",
         "faster_fifo",
     ),
+    # ipcxx.compat.faster_fifo.Queue (faster-fifo's API on a Channel) against the real one, both
+    # batched (no target in the issue).
+    (
+        "queue_compat_faster_fifo_batch64_tuple3_vs_faster_fifo",
+        None,
+        FASTER_FIFO_BATCHED,
+        "faster_fifo",
+    ),
 ]
 
 
@@ -114,6 +122,22 @@ def ipcxx_queue(own_name: Callable[[], str]) -> Ends:
 
 def faster_fifo_queue() -> Ends:
     import faster_fifo
+
+    queue = faster_fifo.Queue(max_size_bytes=RING_BYTES)
+    get_many = queue.get_many
+    return Ends(
+        queue.put,
+        queue.get,
+        queue.put_many,
+        lambda at_most: get_many(max_messages_to_get=at_most),
+        queue.close,
+    )
+
+
+def compat_faster_fifo_queue() -> Ends:
+    """ipcxx.compat.faster_fifo.Queue, sized as faster_fifo_queue(). It is anonymous (it takes
+    no name): its creator removes it at exit, the resource tracker after a crash."""
+    from ipcxx.compat import faster_fifo
 
     queue = faster_fifo.Queue(max_size_bytes=RING_BYTES)
     get_many = queue.get_many
@@ -320,6 +344,11 @@ def register(cases: Any) -> None:
         lambda: queue_stream(cases, faster_fifo_queue, numpy_1mib(), False),
     )
     add("queue_2proc_numpy_1MiB_vs_memcpy", ours_numpy, cases.memcpy_1mib)
+    add(
+        "queue_compat_faster_fifo_batch64_tuple3_vs_faster_fifo",
+        lambda: queue_stream(cases, compat_faster_fifo_queue, SMALL["tuple3"], True),
+        lambda: queue_stream(cases, faster_fifo_queue, SMALL["tuple3"], True),
+    )
     add(
         "queue_pingpong_one_way_tuple3_vs_faster_fifo",
         lambda: queue_round_trips(cases, ipcxx_ends, SMALL["tuple3"]),

@@ -389,12 +389,41 @@ def write_docs(report: dict, result_file: Path, docs: Path) -> None:
     target.write_text("\n".join(lines) + "\n")
 
 
+def merged(reports: list[dict]) -> dict:
+    """Several runs of the same rows as one report: each side's median is the median of the
+    runs' medians, its range the range over every run (for the charts of --case runs)."""
+    out = dict(reports[0], cases={})
+    for name, first in reports[0]["cases"].items():
+        entry = {k: v for k, v in first.items() if not isinstance(v, dict) and k != "ratio"}
+        for side in ("ipcxx", "upstream", "alternative", "floor"):
+            runs = [r["cases"][name][side] for r in reports if side in r["cases"].get(name, {})]
+            if runs:
+                entry[side] = {
+                    "median": statistics.median(run["median"] for run in runs),
+                    "min": min(run["min"] for run in runs),
+                    "max": max(run["max"] for run in runs),
+                    "samples": sum(run["samples"] for run in runs),
+                }
+        other = "alternative" if "compared_with" in entry else "upstream"
+        if "ipcxx" in entry and other in entry:
+            entry["ratio"] = entry["ipcxx"]["median"] / entry[other]["median"]
+        out["cases"][name] = entry
+    return out
+
+
 if __name__ == "__main__":
-    # python bench/report.py RESULTS.json: prints the tables; with --queue-chart FOLDER, also
-    # draws docs' Queue chart (performance_queue.png) into FOLDER (runs of --case rows).
+    # python bench/report.py RESULTS.json [RESULTS.json ...] [--queue-chart FOLDER]: prints the
+    # tables of one run, or of several runs of the same rows merged (medians of the runs'
+    # medians); with --queue-chart, also draws performance_queue.png into FOLDER.
     import json
 
-    loaded = json.loads(Path(sys.argv[1]).read_text())
+    arguments = sys.argv[1:]
+    folder = None
+    if "--queue-chart" in arguments:
+        at = arguments.index("--queue-chart")
+        folder = Path(arguments[at + 1])
+        del arguments[at : at + 2]
+    loaded = merged([json.loads(Path(path).read_text()) for path in arguments])
     print(table(loaded))
-    if len(sys.argv) == 4 and sys.argv[2] == "--queue-chart":
-        print(queue_chart(loaded, Path(sys.argv[3])))
+    if folder is not None:
+        print(queue_chart(loaded, folder))
