@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Builds a free-threaded CPython (scripts/build_cpython.sh 3.14t) that no package registry serves,
+# or the same with ThreadSanitizer (3.14t-tsan, for scripts/tsan_free_threaded.sh),
 # from the source release in the shared toolchains folder (../shared/toolchains beside the
 # repository, or $IPCXX_TOOLCHAINS), checked against its pinned sha256, with the build
 # dependencies from Debian (apt-get). Installs it into $IPCXX_CACHE (default ~/.cache/ipcxx),
-# outside the project tree, as cpython-X.Y.Zt, and prints its interpreter's path; a complete
-# cached build (stamp file) is reused. About 6.5 minutes on 2 cores.
+# outside the project tree, as cpython-X.Y.Zt (cpython-X.Y.Zt-tsan), and prints its interpreter's
+# path; a complete cached build (stamp file) is reused. About 6.5 minutes on 2 cores (3.14t).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${IPCXX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ipcxx}
 toolchains=${IPCXX_TOOLCHAINS:-$root/../shared/toolchains}
-version=${1:?usage: $0 X.Yt}
+variant=${1:?usage: $0 X.Yt | X.Yt-tsan}
+version=${variant%-tsan}
 # The source releases this script builds, with their sha256 (shared/toolchains/README.md).
 declare -A sources=(
   [3.14t]="Python-3.14.7.tar.xz ab58a70c881e1b9380dbfa0c09882f656235c8b7e4612f0fb5f631d83f56aef3"
@@ -19,9 +21,16 @@ declare -A sources=(
 read -r tarball sha256 <<<"${sources[$version]}"
 release=${tarball#Python-}
 release=${release%.tar.xz}
-prefix=$cache/cpython-${release}t
-python=$prefix/bin/python$version
 configure_options=(--disable-gil --with-ensurepip=install)
+prefix=$cache/cpython-${release}t
+if [ "$variant" != "$version" ]; then
+  configure_options+=(--with-thread-sanitizer)
+  prefix+=-tsan
+  # The build runs the new interpreter (sysconfig, ensurepip): CPython's own races, which its
+  # suppressions list names, are no business of this build's.
+  export TSAN_OPTIONS="exitcode=0 report_bugs=0"
+fi
+python=$prefix/bin/python$version
 stamp=$prefix/.ipcxx-build
 stamp_text="$tarball $sha256 ${configure_options[*]}"
 

@@ -3,8 +3,9 @@
 # pip packages), builds and runs the GoogleTest suite through ctest, then for every Python
 # version the package claims (pyproject.toml's classifiers; a Free Threading one adds 3.14t)
 # builds the package in its own venv and runs upstream posix_ipc's and sysv_ipc's own tests
-# (fetched from PyPI, each in a private IPC namespace) and the ipcxx pytest suite; on 3.14t
-# also with PYTHON_GIL=0. Interpreters this machine lacks are provided (scripts/pythons.sh):
+# (fetched from PyPI, each in a private IPC namespace) and the ipcxx pytest suite; on 3.14t the
+# suite with PYTHON_GIL=0, and the upstream suites and the thread stress once more with
+# PYTHON_GIL=1. Interpreters this machine lacks are provided (scripts/pythons.sh):
 # 3.14 and 3.15 are Debian's own builds in a Debian unstable chroot, 3.14t is built from source,
 # both cached outside the project tree. Then the ipcxx suite once more against the build with
 # the free-threading object locks compiled in (newest regular version), and against the ASan +
@@ -193,8 +194,8 @@ run_upstream_suite() {
 # version-aware expectation, a skip under IPCXX_SANITIZED=1 with its reason).
 declare -A incompatible=()
 
-# run_ipcxx_suite VERSION PYTHON CONFIGURATION: the ipcxx pytest suite, whose session guard fails
-# on any object a test left behind. In a private namespace when possible, so that objects other
+# run_ipcxx_suite VERSION PYTHON CONFIGURATION [PATH...]: the ipcxx pytest suite (or the files
+# given), whose session guard fails on any object a test left behind. In a private namespace when possible, so that objects other
 # programs create meanwhile on a shared machine neither disturb the guard nor are seen by it.
 run_ipcxx_suite() {
   local place node
@@ -204,7 +205,11 @@ run_ipcxx_suite() {
     echo "deselected in this configuration (see scripts/test.sh): $node"
     suite+=(--deselect "$node")
   done
-  suite+=(tests)
+  if (($# > 3)); then
+    suite+=("${@:4}")
+  else
+    suite+=(tests)
+  fi
   if ((isolate)); then
     isolated "$root" "${suite[@]}"
   else
@@ -259,14 +264,17 @@ for version in "${python_versions[@]}"; do
     fi
   fi
 
-  step "Python $version: pytest, the ipcxx suite"
-  run_ipcxx_suite "$version" "$root/$python" "$version"
+  if [[ $version != *t ]]; then
+    step "Python $version: pytest, the ipcxx suite"
+    run_ipcxx_suite "$version" "$root/$python" "$version"
+    continue
+  fi
 
-  if [[ $version == *t ]]; then
-    # Importing a module that does not declare Py_mod_gil = Py_MOD_GIL_NOT_USED turns the GIL
-    # back on (with a warning): every module of the package must leave it off.
-    step "Python $version: the GIL stays off after importing every module of the package"
-    (cd "$prefix" && on "$version" "$root/$python" -W error -c 'import importlib, pkgutil, sys
+  # The free-threaded build. Importing a module that does not declare Py_mod_gil =
+  # Py_MOD_GIL_NOT_USED turns the GIL back on (with a warning): every module of the package must
+  # leave it off, so the runs above already had it off.
+  step "Python $version: the GIL stays off after importing every module of the package"
+  (cd "$prefix" && on "$version" "$root/$python" -W error -c 'import importlib, pkgutil, sys
 imported = []
 for name in ("posix_ipc", "sysv_ipc", "ipcxx"):
     package = importlib.import_module(name)
@@ -274,12 +282,20 @@ for name in ("posix_ipc", "sysv_ipc", "ipcxx"):
         pkgutil.walk_packages(package.__path__, name + ".") if module.name != "ipcxx.__main__"]
 assert not sys._is_gil_enabled(), "an import enabled the GIL"
 print(f"the GIL is off after importing {len(imported)} modules:", ", ".join(imported))')
-    # PYTHON_GIL=0 keeps the GIL off whatever any module (the test tools' included) declares.
-    step "Python $version with PYTHON_GIL=0: upstream suites and the ipcxx suite"
-    PYTHON_GIL=0 run_upstream_suite "$version" "$root/$python" "$posix_upstream"
-    PYTHON_GIL=0 run_upstream_suite "$version" "$root/$python" "$sysv_upstream"
-    PYTHON_GIL=0 run_ipcxx_suite "$version" "$root/$python" "$version-gil0"
-  fi
+  # The ipcxx suite runs once, with PYTHON_GIL=0: the GIL stays off whatever any module (the
+  # test tools' included) declares, which is what free-threading users run. The extensions are
+  # the same code with the GIL on (PYTHON_GIL=1: Py_GIL_DISABLED is a compile-time switch, the
+  # object locks are PyMutex either way), and the newest regular version runs the whole suite on
+  # those locks with a GIL below (IPCXX_OBJECT_LOCKS=ON), so with the GIL on 3.14t only the
+  # upstream suites and the thread stress run again: the stress because the GIL changes which
+  # interleavings its threads meet.
+  step "Python $version with PYTHON_GIL=0: the ipcxx suite"
+  PYTHON_GIL=0 run_ipcxx_suite "$version" "$root/$python" "$version-gil0"
+  step "Python $version with PYTHON_GIL=1: upstream suites and the thread stress"
+  PYTHON_GIL=1 run_upstream_suite "$version" "$root/$python" "$posix_upstream"
+  PYTHON_GIL=1 run_upstream_suite "$version" "$root/$python" "$sysv_upstream"
+  PYTHON_GIL=1 run_ipcxx_suite "$version" "$root/$python" "$version-gil1" \
+    tests/test_thread_stress.py
 done
 
 step "Packaging: companion wheels, every version's manylinux ipcxx wheel, installed offline"

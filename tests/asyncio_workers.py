@@ -4,7 +4,6 @@ Run as `python asyncio_workers.py KIND IDENT` with KIND one of psem, pmq, ssem, 
 POSIX name or a System V key). It prints `ready`, then for each line on stdin:
 
 - `release N`    release the semaphore N times (no reply: the parent's awaits are the reply)
-- `stamp`        print time.monotonic_ns(), then release once (latency measurements)
 - `send START N` send messages START..START+N-1 (never blocks: the parent keeps room)
 - `receive N`    receive N messages (never blocks: the parent knows they are there)
 - `end`          print `done` and the sequence numbers received so far, then exit
@@ -18,7 +17,6 @@ before it exits, and the units the pool gave back for cancelled waits.
 from __future__ import annotations
 
 import sys
-import time
 
 
 def open_object(kind: str, ident: str) -> object:
@@ -80,9 +78,6 @@ def main() -> None:
         if command == "release":
             for _ in range(int(args[0])):
                 obj.release()  # type: ignore[attr-defined]
-        elif command == "stamp":
-            print(time.monotonic_ns(), flush=True)
-            obj.release()  # type: ignore[attr-defined]
         elif command == "send":
             start, count = int(args[0]), int(args[1])
             for sequence in range(start, start + count):

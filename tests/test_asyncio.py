@@ -9,7 +9,6 @@ import inspect
 import os
 import random
 import threading
-import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -552,6 +551,9 @@ def test_units_taken_for_a_stopped_loop_come_back_when_it_is_closed_unrun(kind, 
         assert semaphore.value == 0
     finally:
         loop.close()
+    # Given back as the close drops them (a free-threaded build frees each on the worker thread
+    # that made it, which the pool wakes for that within a slice).
+    assert get_pool().wait_delivered(timeout=30)
     assert semaphore.value == STRANDED  # 0 (all lost) before the deliveries gave them back
     assert get_pool().given_back - given_back == STRANDED
     collected = [weakref.ref(task) for task in tasks]
@@ -610,25 +612,21 @@ def test_no_message_is_taken_for_a_loop_closed_without_running_again(kind, pmq, 
     assert first == b"0"  # in order, none taken
 
 
-# --- latency (printed; asserted only against gross regressions) ---
+# --- wakes by another process (its latency is a benchmark's business, not a test's) ---
 
 
-def test_acquire_async_latency_when_another_process_releases(psem, worker):
-    async def main() -> list[float]:
+def test_acquire_async_is_woken_by_each_release_of_another_process(psem, worker):
+    async def main() -> None:
         child = worker("psem", psem.name)
-        latencies = []
         for _ in range(50):
             task = asyncio.ensure_future(psem.acquire_async())
             for _ in range(3):
                 await asyncio.sleep(0)
-            child.send_line("stamp")
+            assert not task.done()  # the value is 0: only the child's release can end it
+            child.send_line("release 1")
             await task
-            done = time.monotonic_ns()
-            latencies.append((done - int(child.read_line())) / 1000)
         child.send_line("end")
         assert child.read_line() == "done"
-        return sorted(latencies)
 
-    latencies = asyncio.run(main())
-    print(f"\nacquire_async wake latency: median {latencies[25]:.0f} us, max {latencies[-1]:.0f}")
-    assert latencies[25] < 20_000
+    asyncio.run(main())
+    assert psem.value == 0  # each release went to exactly one acquire

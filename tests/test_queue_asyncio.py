@@ -18,6 +18,7 @@ import ipcxx
 from tests import queue_workers
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_get_async_waits_for_another_process_without_blocking_the_loop(make_queue):
     q = make_queue()
     context = multiprocessing.get_context("fork")

@@ -156,6 +156,7 @@ def test_join_thread_after_close_waits_for_the_flush(make_queue):
         reader.close()
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 @pytest.mark.parametrize("method", ["fork"])
 def test_a_fork_child_does_not_resend_the_parents_spilled_objects(make_queue, method):
     queue = make_queue(ipcxx.Queue, 0, capacity=4096)

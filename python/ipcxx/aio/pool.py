@@ -95,13 +95,19 @@ class _Delivery:
     def __call__(self) -> None:
         if self._pending:
             self._pending = False
-            _settle(self._job, self._value)
+            try:
+                _settle(self._job, self._value)
+            finally:
+                self._job._pool.count_landed()
 
     def discard(self) -> None:
         """Gives the value back now (the loop refused the callback, or the waiter is gone)."""
         if self._pending:
             self._pending = False
-            self._job.give_back_logged(self._value)
+            try:
+                self._job.give_back_logged(self._value)
+            finally:
+                self._job._pool.count_landed()
 
     def __del__(self) -> None:
         # Runs on whichever thread drops the last reference: the one closing the loop, or the
@@ -133,7 +139,11 @@ class WaitPool:
         self._threads: list[threading.Thread] = []
         self._idle = 0
         self._outstanding = 0  # submitted and not yet finished by a worker
+        # Re-entrant: counts change in finalizers (_Delivery.__del__), which run on whichever
+        # thread drops the last reference, holding any lock, this one included.
         self._count_lock = threading.RLock()
+        self._landed = threading.Condition(self._count_lock)  # wait_delivered waits here
+        self._in_flight = 0  # deliveries posted to a loop, neither run nor given back yet
         self.given_back = 0
         """How many completed attempts were given back because their waiter was gone."""
 
@@ -148,6 +158,20 @@ class WaitPool:
         finalizer (_Delivery.__del__) on a thread that holds any other lock, this one included."""
         with self._count_lock:
             self.given_back += 1
+
+    def count_landed(self) -> None:
+        """A posted delivery ran on its loop or was given back (any thread, finalizers too)."""
+        with self._landed:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._landed.notify_all()
+
+    def wait_delivered(self, timeout: float | None = None) -> bool:
+        """Blocks until every delivery posted to a loop has run there or been given back (a
+        loop closed or collected without running again gives back what was posted to it);
+        False if `timeout` passed first. For tests and orderly shutdown."""
+        with self._landed:
+            return self._landed.wait_for(lambda: self._in_flight == 0, timeout)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Blocks until every submitted job is finished (delivered, failed, or dropped and given
@@ -187,7 +211,12 @@ class WaitPool:
         with self._ready:
             while not self._pending:
                 self._idle += 1
-                self._ready.wait()
+                # While deliveries are out, an idle worker returns to Python code once a slice.
+                # On a free-threaded build an object is freed by the thread that made it: a
+                # delivery (and the loop callback holding it) that a loop's close() drops is
+                # freed, and its value given back, only when the worker that posted it next
+                # runs Python code, never if it waited here for good.
+                self._ready.wait(self._slice if self._in_flight else None)
                 self._idle -= 1
             batch = list(self._pending)
             self._pending.clear()
@@ -247,6 +276,8 @@ class WaitPool:
             self._post(job, _fail, job, error)
             return True
         delivery = _Delivery(job, value)
+        with self._count_lock:
+            self._in_flight += 1
         if job.abandoned or not self._post(job, delivery):
             delivery.discard()  # logs an error: a worker must survive anything
         return True
