@@ -803,20 +803,33 @@ def _nothing() -> None:
     pass
 
 
-def channel_stream(*, batches: bool = False):
+def channel_stream(
+    *,
+    batches: bool = False,
+    size: int = 16,
+    capacity: int = MIB,
+    spin: float | None = None,
+    receive: str | None = None,
+):
     """ipcxx.Channel (default capacity and spin); the child opens it by name. With batches:
-    send_many of BATCH messages, receive_many(BATCH)."""
+    send_many of BATCH messages, receive_many(BATCH). size: bytes per message; capacity: the
+    ring; spin: a fixed spin of both sides (None: adaptive); receive: the consumer's call when
+    it differs ("receive", "receive_many", "receive_many_into" into BATCH reused buffers)."""
+    message = MESSAGE_16 if size == 16 else b"m" * size
+    receive = receive or ("receive_many" if batches else "receive")
 
     def transport():
         import ipcxx
 
         name = own_name()
-        created = ipcxx.Channel(name, create=True)
+        created = ipcxx.Channel(name, create=True, capacity=capacity)
+        if spin is not None:
+            created.spin = spin
 
         def producer():
             if not batches:
-                return _send_each(created.send), _nothing
-            send_many, batch = created.send_many, [MESSAGE_16] * BATCH
+                return _send_each(created.send, message), _nothing
+            send_many, batch = created.send_many, [message] * BATCH
 
             def produce(n: int) -> None:
                 full, rest = divmod(n, BATCH)
@@ -829,8 +842,19 @@ def channel_stream(*, batches: bool = False):
 
         def consumer():
             channel = ipcxx.Channel(name)
-            if not batches:
+            if spin is not None:
+                channel.spin = spin
+            if receive == "receive":
                 return _receive_each(channel.receive), channel.close
+            if receive == "receive_many_into":
+                receive_many_into = channel.receive_many_into
+                buffers = [bytearray(size) for _ in range(BATCH)]
+
+                def consume_into(n: int) -> None:
+                    while n > 0:
+                        n -= len(receive_many_into(buffers[: min(n, BATCH)]))
+
+                return consume_into, channel.close
             receive_many = channel.receive_many
 
             def consume(n: int) -> None:
@@ -1222,6 +1246,29 @@ case("channel_2proc_16B_vs_iceoryx2")(against(channel_stream, iceoryx2_stream))
 case("channel_2proc_16B_vs_pipe")(against(channel_stream, pipe_stream))
 case("channel_2proc_batch64_vs_posix_mq")(
     against(lambda: channel_stream(batches=True), posix_queue_stream)
+)
+# The cliffs of issue 17 item 7: 64 KiB messages in batches with the adaptive spin against a
+# fixed 50 µs one; 1 MiB messages (8 MiB ring) taken by receive_many or receive_many_into
+# against receive().
+case("channel_2proc_64KiB_batch64_adaptive_vs_fixed_spin")(
+    against(
+        lambda: channel_stream(batches=True, size=64 * 1024),
+        lambda: channel_stream(batches=True, size=64 * 1024, spin=50e-6),
+    )
+)
+case("channel_2proc_1MiB_receive_many_vs_receive")(
+    against(
+        lambda: channel_stream(size=MIB, capacity=CHANNEL_1MIB_CAPACITY, receive="receive_many"),
+        lambda: channel_stream(size=MIB, capacity=CHANNEL_1MIB_CAPACITY),
+    )
+)
+case("channel_2proc_1MiB_receive_many_into_vs_receive")(
+    against(
+        lambda: channel_stream(
+            size=MIB, capacity=CHANNEL_1MIB_CAPACITY, receive="receive_many_into"
+        ),
+        lambda: channel_stream(size=MIB, capacity=CHANNEL_1MIB_CAPACITY),
+    )
 )
 case("channel_pingpong_one_way_vs_iceoryx2_busy")(
     against(lambda: channel_round_trips(None), iceoryx2_round_trips)

@@ -350,6 +350,91 @@ static void stop_stream(void) {
   waitpid(child, NULL, 0);
   child = 0;
 }
+/* Streams of larger messages (64 KiB, 1 MiB): the same ring with a capacity and a message size
+ * of the row's (records padded to 16; a record that would straddle the end starts the next lap,
+ * as the Channel's PAD). The producer publishes as many records of its batch as fit, then
+ * busy-polls for space; the consumer takes up to a batch per head update, into one buffer. */
+struct sized_ring {
+  _Alignas(64) _Atomic uint64_t tail;
+  _Alignas(64) _Atomic uint64_t head;
+  _Alignas(64) unsigned char data[];
+};
+static struct sized_ring *sized;
+static uint64_t sized_capacity, sized_message;
+static uint64_t sized_place(uint64_t position) { /* where a record at position really starts */
+  uint64_t span = (16 + sized_message + 15) & ~(uint64_t)15;
+  return position % sized_capacity + span > sized_capacity
+             ? position + sized_capacity - position % sized_capacity
+             : position;
+}
+static void sized_push(long count) {
+  uint64_t span = (16 + sized_message + 15) & ~(uint64_t)15;
+  uint64_t tail = atomic_load_explicit(&sized->tail, memory_order_relaxed);
+  for (long done = 0; done < count;) {
+    uint64_t head = atomic_load_explicit(&sized->head, memory_order_acquire), end = tail;
+    long fits = 0;
+    for (; done + fits < count; ++fits) {
+      uint64_t at = sized_place(end);
+      if (at + span - head > sized_capacity) break;
+      unsigned char *record = sized->data + at % sized_capacity;
+      *(uint64_t *)record = sized_message;
+      memcpy(record + 16, buffer_in, sized_message);
+      end = at + span;
+    }
+    if (fits) {
+      atomic_store_explicit(&sized->tail, end, memory_order_release);
+      tail = end;
+      done += fits;
+    }
+  }
+}
+static long sized_pop(long count) {
+  uint64_t span = (16 + sized_message + 15) & ~(uint64_t)15;
+  uint64_t head = atomic_load_explicit(&sized->head, memory_order_relaxed), tail;
+  while ((tail = atomic_load_explicit(&sized->tail, memory_order_acquire)) == head) {
+  }
+  long got = 0;
+  for (; got < count && head < tail; ++got) {
+    uint64_t at = sized_place(head);
+    unsigned char *record = sized->data + at % sized_capacity;
+    memcpy(buffer_out, record + 16, *(uint64_t *)record);
+    head = at + span;
+  }
+  atomic_store_explicit(&sized->head, head, memory_order_release);
+  return got;
+}
+static void sized_stream(long n) {
+  if (write(commands[1], &n, sizeof n) != sizeof n) die("write");
+  for (long sent = 0; sent < n; sent += stream_batch)
+    sized_push(n - sent < stream_batch ? n - sent : stream_batch);
+  char ack;
+  if (read(replies[0], &ack, 1) != 1) die("read");
+}
+static void serve_sized_stream(void) {
+  long n;
+  while (read(commands[0], &n, sizeof n) == sizeof n) {
+    for (long got = 0; got < n;) got += sized_pop(stream_batch);
+    if (write(replies[1], "k", 1) != 1) die("write");
+  }
+  _exit(0);
+}
+static void start_sized_stream(uint64_t message, uint64_t capacity, long batch) {
+  sized_message = message;
+  sized_capacity = capacity;
+  stream_batch = batch;
+  sized = mmap(NULL, sizeof *sized + capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+               -1, 0);
+  if (sized == MAP_FAILED) die("mmap");
+  if (pipe(commands) != 0 || pipe(replies) != 0) die("pipe");
+  child = fork();
+  if (child == 0) {
+    close(commands[1]);
+    pin_to(1);
+    serve_sized_stream();
+  }
+  close(commands[0]);
+  pin_to(0);
+}
 static void ring_ping(long n) {
   for (long i = 0; i < n / 2 + 1; ++i) {
     ring_push(ring_a, 1);
@@ -562,6 +647,14 @@ int main(int argc, char **argv) {
   } else if (!strcmp(name, "channel_send_receive_16B_vs_posix_mq")) {
     ring_a = open_ring();
     ns = measure(ring_send_receive, seconds);
+  } else if (!strncmp(name, "channel_2proc_64KiB_", 20)) {
+    start_sized_stream(64 * 1024, MIB, RING_BATCH);
+    ns = measure(sized_stream, seconds);
+    stop_stream();
+  } else if (!strncmp(name, "channel_2proc_1MiB_", 19)) {
+    start_sized_stream(MIB, 8 * MIB, RING_BATCH);
+    ns = measure(sized_stream, seconds);
+    stop_stream();
   } else if (!strncmp(name, "channel_2proc_", 14)) {
     start_stream(strstr(name, "batch64") ? RING_BATCH : 1);
     ns = measure(ring_stream, seconds);

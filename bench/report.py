@@ -375,7 +375,12 @@ def write_docs(report: dict, result_file: Path, docs: Path) -> None:
         "ping-pong for `spin=0`, and `memcpy` of 1 MiB. The `_cpp_` rows run the same stream "
         "from C++ (`cpp/bench/channel_bench.cpp` against the Release core): `send` + "
         "`receive_into`, or the `reserve()`/`claim()` scope guards (zero copy); their other "
-        "side is the Python binding's `send`/`receive`, their floor the same C ring.",
+        "side is the Python binding's `send`/`receive`, their floor the same C ring. The "
+        "`_64KiB_` and `_1MiB_` rows (issue 17, item 7) stream larger messages, timed the same "
+        "way: 64 KiB in `send_many`/`receive_many` batches of 64 with the adaptive spin against "
+        "a fixed 50 µs one (1 MiB ring), and 1 MiB messages (8 MiB ring) taken by "
+        "`receive_many` or `receive_many_into` (64 reused buffers) against `receive()`; their "
+        'floor is the C ring with records of that size (docs/channel.md, "Performance notes").',
         "",
     ]
     lines += [f"![{name}](images/{name})" for name in images]

@@ -97,6 +97,9 @@ CASES: list[tuple[str, float | None]] = [
     ("channel_2proc_16B_vs_iceoryx2", 0.2),
     ("channel_2proc_16B_vs_pipe", None),
     ("channel_2proc_batch64_vs_posix_mq", 0.05),
+    ("channel_2proc_64KiB_batch64_adaptive_vs_fixed_spin", None),
+    ("channel_2proc_1MiB_receive_many_vs_receive", None),
+    ("channel_2proc_1MiB_receive_many_into_vs_receive", None),
     ("channel_pingpong_one_way_vs_iceoryx2_busy", 1.0),
     ("channel_pingpong_spin0_one_way_vs_posix_mq", 1.0),
     ("channel_reserve_peek_1MiB_vs_memcpy", 1.25),
@@ -121,6 +124,18 @@ COMPARED_WITH: dict[str, tuple[str, str | None]] = {
     "channel_2proc_16B_vs_pipe": ("os.pipe() os.write / os.read", None),
     "channel_2proc_batch64_vs_posix_mq": (
         "ipcxx posix_ipc.MessageQueue (10 deep; no batch call)",
+        None,
+    ),
+    "channel_2proc_64KiB_batch64_adaptive_vs_fixed_spin": (
+        "ipcxx.Channel, the same with a fixed 50 µs spin",
+        None,
+    ),
+    "channel_2proc_1MiB_receive_many_vs_receive": (
+        "ipcxx.Channel, the consumer calling receive()",
+        None,
+    ),
+    "channel_2proc_1MiB_receive_many_into_vs_receive": (
+        "ipcxx.Channel, the consumer calling receive()",
         None,
     ),
     "channel_pingpong_one_way_vs_iceoryx2_busy": (

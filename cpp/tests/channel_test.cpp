@@ -10,16 +10,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "channel/layout.hpp"
 #include "channel/participants.hpp"
+#include "channel/spin.hpp"
 #include "child_process.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
 
@@ -697,4 +700,117 @@ TEST(ChannelEndOfStream, ACountLeftHighByADeathIsCorrectedByTheScan) {
   EXPECT_FALSE(channel.receive(5s));
   EXPECT_TRUE(channel.ended());
   EXPECT_LT(std::chrono::steady_clock::now() - started, 100ms);
+}
+
+// --- the adaptive spin and batches of large messages (issue 17, item 7) -------------------
+
+TEST(ChannelSpin, AShortSleepRestoresTheFullSpinALongOneHalvesIt) {
+  using ipcxx::channel::spin_after_caught;
+  using ipcxx::channel::spin_after_sleep;
+  constexpr std::int64_t kLimit = 50'000;
+  EXPECT_EQ(spin_after_caught(1'000, kLimit), 2'000);
+  EXPECT_EQ(spin_after_caught(40'000, kLimit), kLimit);
+  // Ready 60 µs after the wait began, having slept: a full spin would likely have caught it,
+  // so a spin that had shrunk to 1 µs grows back at once (before: it stayed, every wait slept).
+  EXPECT_EQ(spin_after_sleep(1'000, kLimit, 60'000), kLimit);
+  EXPECT_EQ(spin_after_sleep(1'000, kLimit, 2 * kLimit), kLimit);
+  EXPECT_EQ(spin_after_sleep(40'000, kLimit, 2 * kLimit + 1), 20'000);
+  EXPECT_EQ(spin_after_sleep(1'500, kLimit, 5'000'000), 1'000);  // never below 1 µs
+  EXPECT_EQ(spin_after_sleep(40'000, kLimit, -1), 20'000);       // timed out or interrupted
+  EXPECT_EQ(spin_after_sleep(1'000, 500, -1), 500);              // never above the limit
+}
+
+TEST(ChannelSpin, TimedOutWaitsHalveTheAdaptiveSpinDownTo1usAndAFixedSpinStays) {
+  Channel channel = Channel::create_unique(4096);
+  Unlinker unlink{channel.name()};
+  EXPECT_TRUE(channel.spin_adaptive());
+  EXPECT_EQ(channel.spin_current(), Channel::kDefaultSpin);
+  EXPECT_FALSE(channel.wait_readable(2ms));
+  EXPECT_EQ(channel.spin_current(), Channel::kDefaultSpin / 2);
+  for (int i = 0; i < 8; ++i) EXPECT_FALSE(channel.wait_readable(1ms));
+  EXPECT_EQ(channel.spin_current(), 1us);
+  EXPECT_FALSE(channel.wait_readable(1ms, /*first_wait=*/false));  // no spin: no lesson
+  EXPECT_EQ(channel.spin_current(), 1us);
+  channel.set_spin(20us);
+  EXPECT_FALSE(channel.wait_readable(1ms));
+  EXPECT_EQ(channel.spin_current(), 20us);
+}
+
+TEST(ChannelSpin, BatchedLargeMessagesBetweenProcessesWakeEveryAdaptiveWait) {
+  Channel channel = Channel::create_unique(1 << 20);
+  Unlinker unlink{channel.name()};
+  constexpr std::uint32_t kCount = 3000;
+  constexpr std::size_t kSize = 64 * 1024;
+  ChildProcess producer([&] {
+    Channel own(channel.name());
+    std::vector<std::vector<std::byte>> batch;
+    std::vector<std::span<const std::byte>> spans;
+    for (std::uint32_t start = 0; start < kCount; start += 64) {
+      batch.clear();
+      spans.clear();
+      for (std::uint32_t i = start; i < std::min(kCount, start + 64); ++i)
+        batch.push_back(message(i, kSize));
+      for (const auto& m : batch) spans.emplace_back(m);
+      // As the binding's send_many: the first wait spins, and the first after progress.
+      bool first = true;
+      for (std::size_t sent = 0; sent < spans.size();) {
+        const std::size_t done = own.try_send_many(std::span(spans).subspan(sent));
+        sent += done;
+        first = first || done > 0;
+        if (sent < spans.size() && !own.wait_writable(kSize, 10s, first)) return 1;
+        first = false;
+      }
+    }
+    return 0;
+  });
+  std::vector<std::vector<std::byte>> storage(16, std::vector<std::byte>(kSize));
+  std::vector<std::span<std::byte>> buffers(storage.begin(), storage.end());
+  std::vector<std::size_t> sizes(buffers.size());
+  for (std::uint32_t next = 0; next < kCount;) {
+    const ipcxx::ChannelReceivedMany got = channel.receive_many_into_for(buffers, sizes, 10s);
+    ASSERT_EQ(got.status, ChannelStatus::done);
+    ASSERT_GE(got.count, 1u);
+    for (std::size_t i = 0; i < got.count; ++i, ++next) {
+      ASSERT_EQ(sizes[i], kSize);
+      std::vector<std::byte> copy(storage[i].begin(), storage[i].end());
+      ASSERT_EQ(id_of(copy), next);
+      ASSERT_TRUE(intact(copy));
+    }
+  }
+  EXPECT_EQ(producer.wait(), 0);
+  EXPECT_GE(channel.spin_current(), 1us);
+  EXPECT_LE(channel.spin_current(), Channel::kDefaultSpin);
+}
+
+TEST(ChannelReceiveManyInto, CopiesInOrderStopsBeforeATooLongMessageAndSeesTheEnd) {
+  Channel channel = Channel::create_unique(1 << 14);
+  Unlinker unlink{channel.name()};
+  for (std::uint32_t i = 0; i < 3; ++i)
+    ASSERT_EQ(channel.try_send(message(i, 8)), ChannelStatus::done);
+  ASSERT_EQ(channel.try_send(message(3, 100)), ChannelStatus::done);
+  std::vector<std::byte> a(8), b(8), c(8), d(8), large(200);
+  std::vector<std::span<std::byte>> small{a, b, c, d};
+  std::vector<std::size_t> sizes(4);
+  auto got = channel.try_receive_many_into(small, sizes);
+  ASSERT_EQ(got.status, ChannelStatus::done);
+  ASSERT_EQ(got.count, 3u);  // the fourth is longer than its buffer: it stays queued
+  EXPECT_EQ(id_of(a), 0u);
+  EXPECT_EQ(id_of(b), 1u);
+  EXPECT_EQ(id_of(c), 2u);
+  EXPECT_EQ(sizes[2], 8u);
+  got = channel.try_receive_many_into(small, sizes);
+  EXPECT_EQ(got.status, ChannelStatus::too_large);
+  EXPECT_EQ(got.size, 100u);
+  std::vector<std::span<std::byte>> one{large};
+  got = channel.receive_many_into_for(one, sizes, 1s);
+  ASSERT_EQ(got.status, ChannelStatus::done);
+  EXPECT_EQ(got.count, 1u);
+  EXPECT_EQ(sizes[0], 100u);
+  EXPECT_EQ(id_of(std::vector<std::byte>(large.begin(), large.begin() + 100)), 3u);
+  EXPECT_EQ(channel.receive_many_into_for(one, sizes, 5ms).status, ChannelStatus::would_block);
+  std::vector<std::size_t> too_few(0);
+  EXPECT_THROW(channel.try_receive_many_into(one, too_few), std::invalid_argument);
+  EXPECT_THROW(channel.try_receive_many_into({}, sizes), std::invalid_argument);
+  channel.finish();  // this object was the only producer: the stream ends once drained
+  EXPECT_EQ(channel.receive_many_into(one, sizes).status, ChannelStatus::ended);
 }

@@ -63,6 +63,16 @@ struct ChannelReceived {
   explicit operator bool() const noexcept { return status == ChannelStatus::done; }
 };
 
+/// What a receive_many_into() found: done (`count` messages, message i's `sizes[i]` bytes
+/// written to buffer i), would_block, too_large (the next message has `size` bytes, more than
+/// the first buffer holds; it stays queued) or ended. True when done.
+struct ChannelReceivedMany {
+  ChannelStatus status = ChannelStatus::would_block;
+  std::size_t count = 0;
+  std::size_t size = 0;
+  explicit operator bool() const noexcept { return status == ChannelStatus::done; }
+};
+
 class ChannelReservationGuard;
 class ChannelDeliveryGuard;
 
@@ -115,13 +125,17 @@ class Channel {
   /// Reservations whose producer died (or discarded) before committing.
   std::uint64_t abandoned() const noexcept;
 
-  /// The spin before sleeping. adaptive: at most `spin`, shortened after waits that had to
-  /// sleep and restored after waits that ended while spinning; fixed otherwise.
+  /// The spin before sleeping. adaptive: at most `spin`, halved after a wait that slept longer
+  /// than twice `spin`, restored after a shorter one, doubled after one that ended while
+  /// spinning (docs/channel.md, "Waiting"); fixed otherwise.
   void set_spin(std::chrono::nanoseconds spin, bool adaptive = false);
   /// The spin set last (for an adaptive one, its upper bound).
   std::chrono::nanoseconds spin() const noexcept;
   /// Whether the spin adapts (the default) rather than staying fixed.
   bool spin_adaptive() const noexcept;
+  /// The spin the next wait starts with: for an adaptive spin, where the adaptation stands
+  /// (1 µs up to spin()); for a fixed one, spin().
+  std::chrono::nanoseconds spin_current() const noexcept;
 
   // Non-blocking steps (never sleep; a busy lock is retried for at most a few ms).
 
@@ -182,6 +196,19 @@ class Channel {
   ChannelReceived receive_into(std::span<std::byte> buffer);
   ChannelReceived try_receive_into(std::span<std::byte> buffer);
   ChannelReceived receive_into_for(std::span<std::byte> buffer, std::chrono::nanoseconds timeout);
+  /// Copies the queued messages, up to one per buffer, into `buffers` in order (message i into
+  /// buffers[i], its size into sizes[i]; sizes holds at least buffers.size()). No allocation:
+  /// reused buffers keep a batch of large messages free of page faults. Waits for the first
+  /// message only; stops before a message longer than its buffer (too_large when it is the
+  /// first: it stays queued). Throws std::invalid_argument for no buffer or fewer sizes than
+  /// buffers, ChannelError for a corrupted header (after the messages before it).
+  ChannelReceivedMany receive_many_into(std::span<const std::span<std::byte>> buffers,
+                                        std::span<std::size_t> sizes);
+  ChannelReceivedMany try_receive_many_into(std::span<const std::span<std::byte>> buffers,
+                                            std::span<std::size_t> sizes);
+  ChannelReceivedMany receive_many_into_for(std::span<const std::span<std::byte>> buffers,
+                                            std::span<std::size_t> sizes,
+                                            std::chrono::nanoseconds timeout);
 
   // End of stream (docs/channel.md, "End of stream"). A registration (this object in this
   // process) is a producer from its first send/reserve or declare_producer() until finish(),

@@ -16,6 +16,7 @@
 #include "channel/layout.hpp"
 #include "channel/participants.hpp"
 #include "channel/segment.hpp"
+#include "channel/spin.hpp"
 #include "detail/unique_name.hpp"
 #include "ipcxx/posix/open_flags.hpp"
 #include "ipcxx/posix/shared_memory.hpp"
@@ -38,7 +39,6 @@ inline void cpu_relax() {
 // How long a lock may stay busy before a non-blocking step gives up (the holder is stopped or
 // preempted; a dead one is taken over long before).
 constexpr std::chrono::milliseconds kLockPatience{2};
-constexpr std::chrono::nanoseconds kMinSpin{1000};
 
 }  // namespace
 
@@ -116,8 +116,9 @@ struct Channel::Local {
   std::size_t reserve(const std::size_t* sizes, std::size_t count, ChannelReservation* out);
   void commit(const ChannelReservation* reservations, std::size_t count) noexcept;
   void discard(const ChannelReservation& reservation) noexcept;
+  // `fits` (optional): message i must fit fits[i] (else max_size applies to all).
   ChannelStatus claim(ChannelDelivery* out, std::size_t max_count, std::size_t max_size,
-                      std::size_t& claimed);
+                      std::size_t& claimed, const std::span<std::byte>* fits = nullptr);
   void consume(const ChannelDelivery* deliveries, std::size_t count) noexcept;
   void advance_head() noexcept;
 
@@ -401,7 +402,8 @@ void Channel::Local::discard(const ChannelReservation& reservation) noexcept {
 // --- consumer -----------------------------------------------------------------------------
 
 ChannelStatus Channel::Local::claim(ChannelDelivery* out, std::size_t max_count,
-                                    std::size_t max_size, std::size_t& claimed) {
+                                    std::size_t max_size, std::size_t& claimed,
+                                    const std::span<std::byte>* fits) {
   claimed = 0;
   const std::uint32_t self = own_tag();
   if (!take_consumer_lock(self)) return ChannelStatus::would_block;
@@ -447,7 +449,7 @@ ChannelStatus Channel::Local::claim(ChannelDelivery* out, std::size_t max_count,
       skipped = true;
       continue;
     }
-    if (length > max_size) {
+    if (length > (fits ? fits[claimed].size() : max_size)) {
       if (claimed == 0) {
         status = ChannelStatus::too_large;
         out[0] = {position, nullptr, length};
@@ -526,38 +528,47 @@ template <typename Ready>
 bool Channel::Local::wait(std::atomic<std::uint32_t>& word, Ready&& ready,
                           std::chrono::nanoseconds timeout, bool first_wait) {
   const auto started = Clock::now();
+  // An adaptive first wait that spun in vain learns from how long it slept (spin.hpp).
+  std::int64_t spun = -1;
+  std::int64_t limit = 0;
   if (first_wait) {
     const std::chrono::nanoseconds spin(spin_now_ns.load(std::memory_order_relaxed));
-    const std::int64_t limit = spin_limit_ns.load(std::memory_order_relaxed);
+    limit = spin_limit_ns.load(std::memory_order_relaxed);
     const bool adaptive = spin_adaptive.load(std::memory_order_relaxed);
     if (spin.count() > 0) {
       const auto spin_end = started + std::min(spin, timeout);
       do {
         if (ready()) {
           if (adaptive)
-            spin_now_ns.store(std::min(limit, spin.count() * 2), std::memory_order_relaxed);
+            spin_now_ns.store(spin_after_caught(spin.count(), limit), std::memory_order_relaxed);
           return true;
         }
         for (int i = 0; i < 8; ++i) cpu_relax();
       } while (Clock::now() < spin_end);
-      if (adaptive)
-        spin_now_ns.store(std::max(kMinSpin.count(), spin.count() / 2), std::memory_order_relaxed);
+      if (adaptive) spun = spin.count();
     }
   }
+  const auto learn = [&](bool was_ready) {
+    if (spun < 0) return was_ready;
+    const std::int64_t waited =
+        was_ready ? std::chrono::nanoseconds(Clock::now() - started).count() : -1;
+    spin_now_ns.store(spin_after_sleep(spun, limit, waited), std::memory_order_relaxed);
+    return was_ready;
+  };
   for (;;) {
     const std::uint32_t expected = announce_waiting(word);
-    if (ready()) return true;
+    if (ready()) return learn(true);
     const auto elapsed = Clock::now() - started;
-    if (elapsed >= timeout) return false;
+    if (elapsed >= timeout) return learn(false);
     const std::chrono::nanoseconds slice =
         std::min<std::chrono::nanoseconds>(timeout - elapsed, kSlice);
     const auto slept_from = Clock::now();
-    if (!futex_wait(word, expected, slice)) return false;  // a signal: let handlers run
-    if (ready()) return true;
+    if (!futex_wait(word, expected, slice)) return learn(false);  // a signal: let handlers run
+    if (ready()) return learn(true);
     // A whole slice without a wake-up: maybe a participant died holding what we wait for.
     if (Clock::now() - slept_from >= slice) {
       recover(&word == &header->data_word);
-      if (ready()) return true;
+      if (ready()) return learn(true);
     }
   }
 }
@@ -716,6 +727,10 @@ bool Channel::spin_adaptive() const noexcept {
 
 std::chrono::nanoseconds Channel::spin() const noexcept {
   return std::chrono::nanoseconds(local_->spin_limit_ns.load(std::memory_order_relaxed));
+}
+
+std::chrono::nanoseconds Channel::spin_current() const noexcept {
+  return std::chrono::nanoseconds(local_->spin_now_ns.load(std::memory_order_relaxed));
 }
 
 namespace {
@@ -970,6 +985,68 @@ ChannelReceived Channel::try_receive_into(std::span<std::byte> buffer) {
   if (delivery.size) std::memcpy(buffer.data(), delivery.data, delivery.size);
   local_->consume(&delivery, 1);
   return {ChannelStatus::done, delivery.size};
+}
+
+ChannelReceivedMany Channel::try_receive_many_into(std::span<const std::span<std::byte>> buffers,
+                                                   std::span<std::size_t> sizes) {
+  if (buffers.empty()) throw std::invalid_argument("receive_many_into: no buffer");
+  if (sizes.size() < buffers.size())
+    throw std::invalid_argument("receive_many_into: fewer sizes than buffers");
+  constexpr std::size_t kBatch = 64;  // claimed and consumed together, as try_send_many
+  ChannelDelivery deliveries[kBatch];
+  std::size_t done = 0;
+  while (done < buffers.size()) {
+    const std::size_t batch = std::min(kBatch, buffers.size() - done);
+    std::size_t claimed = 0;
+    ChannelStatus status = ChannelStatus::would_block;
+    try {
+      status = local_->claim(deliveries, batch, SIZE_MAX, claimed, buffers.data() + done);
+    } catch (const ChannelError&) {
+      if (done == 0) throw;
+      break;  // what was copied is handed out; the next call meets the corrupted header
+    }
+    for (std::size_t i = 0; i < claimed; ++i) {
+      if (deliveries[i].size)
+        std::memcpy(buffers[done + i].data(), deliveries[i].data, deliveries[i].size);
+      sizes[done + i] = deliveries[i].size;
+    }
+    if (claimed) local_->consume(deliveries, claimed);
+    done += claimed;
+    if (done == 0) {
+      if (status == ChannelStatus::too_large) return {status, 0, deliveries[0].size};
+      if (ended()) return {ChannelStatus::ended, 0, 0};
+      return {ChannelStatus::would_block, 0, 0};
+    }
+    if (claimed < batch) break;
+  }
+  return {ChannelStatus::done, done, 0};
+}
+
+ChannelReceivedMany Channel::receive_many_into_for(std::span<const std::span<std::byte>> buffers,
+                                                   std::span<std::size_t> sizes,
+                                                   std::chrono::nanoseconds timeout) {
+  ChannelReceivedMany received;
+  retry(
+      timeout,
+      [&] {
+        return (received = try_receive_many_into(buffers, sizes)).status !=
+               ChannelStatus::would_block;
+      },
+      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  return received;
+}
+
+ChannelReceivedMany Channel::receive_many_into(std::span<const std::span<std::byte>> buffers,
+                                               std::span<std::size_t> sizes) {
+  ChannelReceivedMany received;
+  retry(
+      std::nullopt,
+      [&] {
+        return (received = try_receive_many_into(buffers, sizes)).status !=
+               ChannelStatus::would_block;
+      },
+      [&](std::chrono::nanoseconds left, bool first) { wait_readable(left, first); });
+  return received;
 }
 
 ChannelReceived Channel::receive_into_for(std::span<std::byte> buffer,

@@ -124,15 +124,19 @@ Attempt nothing_to_claim(Channel& channel) {
 // The loop every method runs: an attempt with the GIL held; when it must wait, a sliced wait
 // without the GIL (signal handlers between slices), then another attempt. `attempt(channel)`
 // returns Attempt and sets `result` when finished; `wait_size` is what a producer waits for.
+// `progress` (optional) counts what the call has done so far (send_many's messages sent): a
+// wait after progress is a new wait and spins again (only the retry of a wait that found
+// nothing new does not), else a long batch would sleep at every refill of the ring.
 template <typename Body>
 PyObject* run(PyObject* self, const Timeout& timeout, const char* what, std::size_t& wait_size,
-              Body&& attempt) {
+              Body&& attempt, const std::size_t* progress = nullptr) {
   ChannelObject* object = as_channel(self);
   const Clock::time_point deadline =
       timeout.forever
           ? Clock::time_point::max()
           : Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                std::min(timeout.duration, std::chrono::nanoseconds(INT64_MAX / 4)));
+  std::size_t progress_before = progress ? *progress : 0;
   for (bool first = true;; first = false) {
     // Read the handle now: converting arguments or a signal handler may have closed it.
     std::shared_ptr<Channel> handle = current(object);
@@ -149,6 +153,10 @@ PyObject* run(PyObject* self, const Timeout& timeout, const char* what, std::siz
         }))
       return nullptr;
     if (step == Attempt::finished) return result;
+    if (progress && *progress != progress_before) {
+      progress_before = *progress;
+      first = true;
+    }
     if (step == Attempt::ended) {
       PyErr_SetString(of(self).end_of_stream,
                       "end of stream: every producer finished or died and nothing is left");
@@ -397,8 +405,9 @@ PyObject* channel_send_many(PyObject* self, PyObject* const* args, Py_ssize_t na
   std::size_t sent = 0;
   std::size_t next_size = 0;
   const Timeout untimed = timeout;
-  PyObject* result =
-      run(self, untimed, "space in the channel", next_size, [&](Channel& channel, PyObject*& out) {
+  PyObject* result = run(
+      self, untimed, "space in the channel", next_size,
+      [&](Channel& channel, PyObject*& out) {
         for (;;) {
           if (sent == spans.size()) {
             out = PyLong_FromSize_t(sent);
@@ -411,7 +420,8 @@ PyObject* channel_send_many(PyObject* self, PyObject* const* args, Py_ssize_t na
             return Attempt::wait_writable;
           }
         }
-      });
+      },
+      &sent);
   if (result) return result;
   // A timeout after some messages went out reports how many did.
   if (sent > 0 && PyErr_ExceptionMatches(PyExc_TimeoutError)) {
@@ -463,6 +473,65 @@ PyObject* channel_receive_many(PyObject* self, PyObject* const* args, Py_ssize_t
       for (std::size_t i = 0; i < claimed; ++i) channel.consume_lost(deliveries[i]);
       Py_XDECREF(list);
     }
+    return Attempt::finished;
+  });
+}
+
+PyObject* channel_receive_many_into(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                    PyObject* kwnames) {
+  PyObject* targets = nullptr;
+  static const char* keywords[] = {"buffers", "timeout", nullptr};
+  Timeout timeout;
+  if (!parse_first_and_timeout(args, nargs, kwnames, keywords, targets, timeout)) return nullptr;
+  PyObject* sequence = PySequence_Fast(targets, "buffers must be an iterable of writable buffers");
+  if (!sequence) return nullptr;
+  const Py_ssize_t count = PySequence_Fast_GET_SIZE(sequence);
+  if (count < 1) {
+    Py_DECREF(sequence);
+    PyErr_SetString(PyExc_ValueError, "buffers must hold at least one buffer");
+    return nullptr;
+  }
+  std::vector<HeldBuffer> buffers;
+  std::vector<std::span<std::byte>> spans;
+  std::vector<std::size_t> sizes;
+  try {
+    buffers.resize(static_cast<std::size_t>(count));
+    spans.resize(static_cast<std::size_t>(count));
+    sizes.resize(static_cast<std::size_t>(count));
+  } catch (const std::bad_alloc&) {
+    Py_DECREF(sequence);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    if (!buffers[i].get(PySequence_Fast_GET_ITEM(sequence, i), PyBUF_WRITABLE)) {
+      Py_DECREF(sequence);
+      return nullptr;
+    }
+    spans[i] = buffers[i].writable_bytes();
+  }
+  Py_DECREF(sequence);
+  std::size_t no_size = 0;
+  return run(self, timeout, "a message", no_size, [&](Channel& channel, PyObject*& result) {
+    const ChannelReceivedMany received = channel.try_receive_many_into(spans, sizes);
+    if (received.status == ChannelStatus::would_block) return Attempt::wait_readable;
+    if (received.status == ChannelStatus::ended) return Attempt::ended;
+    if (received.status == ChannelStatus::too_large) {
+      PyErr_Format(PyExc_ValueError,
+                   "the next message has %zu bytes, more than the first buffer's %zu (it stays "
+                   "queued)",
+                   received.size, spans[0].size());
+      return Attempt::finished;
+    }
+    PyObject* list = PyList_New(static_cast<Py_ssize_t>(received.count));
+    for (std::size_t i = 0; list && i < received.count; ++i) {
+      PyObject* size = PyLong_FromSize_t(sizes[i]);
+      if (!size) {  // the messages are in the buffers already; only their sizes are lost
+        Py_CLEAR(list);
+        break;
+      }
+      PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), size);
+    }
+    result = list;
     return Attempt::finished;
   });
 }
@@ -652,6 +721,11 @@ PyObject* get_spin(PyObject* self, void*) {
   });
 }
 
+PyObject* get_spin_current(PyObject* self, void*) {
+  return read_open(self,
+                   [](Channel& c) { return PyFloat_FromDouble(c.spin_current().count() / 1e9); });
+}
+
 int set_spin(PyObject* self, PyObject* value, void*) {
   ChannelObject* object = as_channel(self);
   if (!value) {
@@ -725,6 +799,14 @@ PyMethodDef channel_methods[] = {
      "many were sent: all, or fewer when the timeout expired after the first. Any other\n"
      "exception raised while sending (a signal handler's, ValueError when a handler closed\n"
      "the channel) has an attribute `sent`: how many went out before it."},
+    {"receive_many_into", as_method<channel_receive_many_into>(), METH_FASTCALL | METH_KEYWORDS,
+     "receive_many_into($self, buffers, /, timeout=None)\n--\n\n"
+     "Wait for the first message, then copy the queued ones, one per buffer, into buffers\n"
+     "(writable buffers, in order) and return their sizes: a list as long as the number of\n"
+     "messages received. No allocation: reusing the buffers keeps large messages free of the\n"
+     "page faults that fresh bytes objects cost. Stops before a message longer than its\n"
+     "buffer; ValueError when that is the first (it stays queued). TimeoutError,\n"
+     "EndOfStream as receive_many()."},
     {"receive_many", as_method<channel_receive_many>(), METH_FASTCALL | METH_KEYWORDS,
      "receive_many($self, max_count, /, timeout=None)\n--\n\n"
      "Wait for the first message, then take up to max_count that are there: a list of bytes.\n"
@@ -770,8 +852,12 @@ PyGetSetDef channel_getset[] = {
      "The longest message that can ever be sent: capacity / 2 - 16 (read-only).", nullptr},
     {"spin", get_spin, set_spin,
      "Seconds a waiter spins before it sleeps, or None (the default): adaptive, at most\n"
-     "50 µs, shorter after waits that had to sleep. Set a number for a fixed spin, 0 to\n"
-     "sleep at once, None to go back to adaptive.",
+     "50 µs: halved after a wait that slept longer than 100 µs, restored after a shorter\n"
+     "one. Set a number for a fixed spin, 0 to sleep at once, None to go back to adaptive.",
+     nullptr},
+    {"spin_current", get_spin_current, reject_write,
+     "Seconds the next wait of this object spins: where the adaptive spin stands (1 µs up\n"
+     "to 50 µs), or the fixed spin (read-only).",
      nullptr},
     {"lost", get_lost, reject_write,
      "Messages taken by consumers that died before finishing them (read-only).", nullptr},
