@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import queue as queue_module
+import threading
 import time
 
 import pytest
@@ -122,8 +123,119 @@ def test_simple_queue(make_queue):
     assert not q.empty()
     assert q.get() == {"a": 1}
     q.close()
-    with pytest.raises(ValueError):
+    with pytest.raises(OSError):
         q.get()
+
+
+def _outcome(call, q):
+    try:
+        return ("returned", repr(call(q)))
+    except Exception as failure:
+        return (type(failure).__name__, str(failure))
+
+
+@pytest.mark.parametrize("operation", ["put", "get", "empty"])
+def test_a_closed_simple_queue_raises_what_multiprocessing_raises(make_queue, operation):
+    # multiprocessing's SimpleQueue uses its closed pipe ends: OSError("handle is closed").
+    calls = {"put": lambda q: q.put(2), "get": lambda q: q.get(), "empty": lambda q: q.empty()}
+    outcomes = []
+    for q in (multiprocessing.SimpleQueue(), make_queue(ipcxx.SimpleQueue)):
+        q.put(1)
+        q.close()
+        outcomes.append(_outcome(calls[operation], q))
+    assert outcomes[1] == outcomes[0] == ("OSError", "handle is closed")
+
+
+@pytest.mark.parametrize("timeout", [2**63, 2**70, 1e300, float("inf"), 9e9])
+@pytest.mark.parametrize("operation", ["put", "get"])
+def test_a_huge_timeout_waits_without_limit_in_put_and_get(make_queue, operation, timeout):
+    # multiprocessing raises OverflowError (get) or OSError (put on a full queue): documented.
+    q = make_queue(ipcxx.Queue, 1)
+    if operation == "put":
+        q.put("first")
+    outcome: list[object] = []
+    done = threading.Event()
+
+    def wait():
+        try:
+            if operation == "put":
+                q.put("second", timeout=timeout)
+                outcome.append("put")
+            else:
+                outcome.append(q.get(timeout=timeout))
+        except Exception as failure:
+            outcome.append(failure)
+        done.set()
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    assert not done.wait(0.2), f"{operation}(timeout={timeout!r}) did not wait: {outcome}"
+    if operation == "put":
+        assert q.get(timeout=10) == "first"
+    else:
+        q.put("second")
+    assert done.wait(30)
+    waiter.join()
+    assert outcome == ["put" if operation == "put" else "second"]
+    if operation == "put":
+        assert q.get(timeout=10) == "second"
+
+
+def test_a_nan_timeout_is_a_value_error_in_put_and_get(make_queue):
+    nan = float("nan")
+    reference = multiprocessing.Queue()
+    try:
+        with pytest.raises(ValueError):  # multiprocessing's get too (its put: OSError, documented)
+            reference.get(timeout=nan)
+    finally:
+        reference.close()
+    full = make_queue(ipcxx.Queue, 1)
+    full.put(0)
+    roomy = make_queue(ipcxx.Queue, 2)
+    unbounded = make_queue(ipcxx.JoinableQueue)
+    unbounded.put(0)
+    for q in (full, roomy, unbounded):
+        with pytest.raises(ValueError, match="timeout must be None or a non-negative number"):
+            q.put(1, timeout=nan)
+        with pytest.raises(ValueError, match="timeout must be None or a non-negative number"):
+            q.get(timeout=nan)
+    assert full.qsize() == 1 and roomy.qsize() == 0 and unbounded.qsize() == 1
+    roomy.put(1, False, nan)  # without block the timeout is ignored, as in multiprocessing
+    assert roomy.get(False, nan) == 1
+
+
+def test_join_with_a_nan_timeout_raises_value_error_as_put_and_get(make_queue):
+    # multiprocessing's join() has no timeout (ours is an extension): NaN is refused as in get.
+    unbounded = make_queue(ipcxx.JoinableQueue)
+    unbounded.put(0)  # an unfinished task
+    joined: list[object] = []
+
+    def join():
+        try:
+            joined.append(unbounded.join(timeout=float("nan")))
+        except Exception as failure:
+            joined.append(failure)
+
+    joiner = threading.Thread(target=join, daemon=True)
+    joiner.start()
+    joiner.join(30)
+    assert not joiner.is_alive(), "join(timeout=nan) waits for ever"
+    assert isinstance(joined[0], ValueError), joined
+    assert unbounded.get(timeout=10) == 0
+    unbounded.task_done()
+    assert unbounded.join(timeout=float("inf")) is True
+
+
+@pytest.mark.parametrize("maxsize", [2**31, 2**63, 2**100])
+def test_a_maxsize_beyond_a_c_int_is_an_overflow_error_as_in_multiprocessing(make_queue, maxsize):
+    with pytest.raises(OverflowError):
+        multiprocessing.Queue(maxsize)
+    for cls in (ipcxx.Queue, ipcxx.JoinableQueue):
+        with pytest.raises(OverflowError, match="maxsize"):
+            cls(maxsize)
+    largest = make_queue(ipcxx.Queue, 2**31 - 1)  # as multiprocessing's largest
+    largest.put(1)
+    assert not largest.full() and largest.get(timeout=10) == 1
 
 
 def test_queues_are_generic_for_type_checkers():

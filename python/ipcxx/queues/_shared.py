@@ -72,7 +72,8 @@ class Shared:
         else:
             name = _checked_name(name)
         if maxsize > posix_ipc.SEMAPHORE_VALUE_MAX:
-            raise ValueError(f"maxsize must be at most {posix_ipc.SEMAPHORE_VALUE_MAX}")
+            # OverflowError, as multiprocessing's (its semaphore's value is a C int)
+            raise OverflowError(f"maxsize must be at most {posix_ipc.SEMAPHORE_VALUE_MAX}")
         items_name, slots_name, tasks_name = cls.semaphore_names(name)
         made: list[posix_ipc.Semaphore] = []
         try:

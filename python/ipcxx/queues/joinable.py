@@ -25,7 +25,8 @@ class JoinableQueue(Queue[T]):
 
     def join(self, timeout: float | None = None) -> bool:
         """Waits until every object put has been task_done() (at most `timeout` seconds, an
-        extension: returns False when it expired). It polls the count, pausing up to 5 ms."""
+        extension: returns False when it expired; NaN raises ValueError, as in put and get). It
+        polls the count, pausing up to 5 ms."""
         tasks = self._tasks
         assert tasks is not None
         return self._wait_until(lambda: tasks.value == 0, timeout)

@@ -63,14 +63,9 @@ class Queue(QueueBase[T]):
         blocks: the object waits in this process's buffer. ValueError once closed."""
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
+        wait = None if block and timeout is None else _wait_seconds(block, timeout)
         slots = self._slots
         if slots is not None:
-            if not block:
-                wait: float | None = 0
-            elif timeout is None:
-                wait = None
-            else:
-                wait = max(timeout, 0)
             _acquire_place(slots, wait)
         try:
             if self._custom_dumps is None:
@@ -103,12 +98,7 @@ class Queue(QueueBase[T]):
         ipcxx.EndOfStream (an EOFError) once every producer closed or died and all is taken."""
         if self._closed:
             raise ValueError(f"Queue {self!r} is closed")
-        if not block:
-            wait: float | None = 0
-        elif timeout is None:
-            wait = None
-        else:
-            wait = max(timeout, 0)
+        wait = None if block and timeout is None else _wait_seconds(block, timeout)
         try:
             return self._receive(wait)  # type: ignore[no-any-return]
         except TimeoutError:
@@ -186,7 +176,8 @@ class Queue(QueueBase[T]):
 
     def _wait_until(self, predicate: Any, timeout: float | None) -> bool:
         """Polls `predicate` (for JoinableQueue.join) with a growing pause, up to `timeout`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = _wait_seconds(True, timeout)
+        deadline = None if wait is None else time.monotonic() + wait
         pause = 0.0001
         while not predicate():
             if deadline is not None and time.monotonic() >= deadline:
@@ -194,6 +185,37 @@ class Queue(QueueBase[T]):
             time.sleep(pause)
             pause = min(pause * 2, 0.005)
         return True
+
+
+# Timeouts from this many seconds on wait without limit (the Channel's own threshold; a
+# semaphore refuses a timeout beyond its deadline's range).
+_FOREVER = 9.0e9
+
+
+def _wait_seconds(block: bool, timeout: float | None) -> float | None:
+    """What put, get and join wait: 0 without `block` (the timeout is ignored, as in
+    multiprocessing), None (no limit) for None or a huge or infinite timeout, 0 for a negative
+    one (multiprocessing polls once). What is not a number is refused with TypeError and NaN
+    with ValueError, by put, get and join alike and whether or not they would have to wait
+    (the Channel's rules and messages)."""
+    if not block:
+        return 0
+    if timeout is None:
+        return None
+    kind = type(timeout)
+    if isinstance(timeout, bool) or not any(
+        hasattr(kind, method) for method in ("__float__", "__index__", "__int__")
+    ):
+        raise TypeError(f"timeout must be None or a number, not {kind.__name__:.50}")
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int beyond any float: no limit, or a poll if negative
+        return None if timeout > 0 else 0
+    if seconds != seconds:  # NaN: a deadline compared with it would never come
+        raise ValueError("timeout must be None or a non-negative number")
+    if seconds >= _FOREVER:
+        return None
+    return max(seconds, 0.0)
 
 
 def _acquire_place(slots: posix_ipc.Semaphore, wait: float | None) -> None:

@@ -36,9 +36,9 @@ class SimpleQueue(QueueBase[T]):
         )
 
     def put(self, obj: T) -> None:
-        """Puts `obj`, waiting while the ring is full."""
+        """Puts `obj`, waiting while the ring is full. OSError once closed."""
         if self._closed:
-            raise ValueError(f"SimpleQueue {self!r} is closed")
+            _raise_closed()
         data, buffers = self._frame(obj)
         self._items.release()
         try:
@@ -49,13 +49,16 @@ class SimpleQueue(QueueBase[T]):
 
     def get(self) -> T:
         """Removes and returns the first object, waiting for one (EndOfStream at the end of an
-        end_of_stream=True queue)."""
+        end_of_stream=True queue). OSError once closed."""
         if self._closed:
-            raise ValueError(f"SimpleQueue {self!r} is closed")
+            _raise_closed()
         return self._receive(None)  # type: ignore[no-any-return]
 
     def empty(self) -> bool:
-        """Whether the ring has nothing to take (a count left by a dead producer aside)."""
+        """Whether the ring has nothing to take (a count left by a dead producer aside).
+        OSError once closed."""
+        if self._closed:
+            _raise_closed()
         return self._items.value == 0 or not self._channel._wait_readable(0)
 
     def close(self) -> None:
@@ -70,3 +73,9 @@ class SimpleQueue(QueueBase[T]):
                 yield self.get()
             except EndOfStream:
                 return
+
+
+def _raise_closed() -> None:
+    # multiprocessing.SimpleQueue's put/get/empty after close() use its closed pipe ends, which
+    # raise this (3.11 to 3.13), unlike Queue's ValueError: a drop-in raises the same.
+    raise OSError("handle is closed")
