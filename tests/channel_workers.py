@@ -83,9 +83,13 @@ def consume(name: str, record_path: str) -> None:
         producer, seq = check(data)
         if count + 1 >= RECORD_SLOTS:
             raise SystemExit("record file full")
-        struct.pack_into("<Q", record, 8 * (count + 1), producer << 32 | seq)
+        # Slice assignments: one 8-byte copy each. struct.pack_into zeroes its field before it
+        # writes the value (CPython's s_pack_internal), so a kill between the two left the
+        # count at 0 and every record of this consumer unread (the storm's rare "missing").
+        slot = 8 * (count + 1)
+        record[slot : slot + 8] = (producer << 32 | seq).to_bytes(8, "little")
         count += 1
-        struct.pack_into("<Q", record, 0, count)
+        record[0:8] = count.to_bytes(8, "little")
 
     turn = 0
     try:
