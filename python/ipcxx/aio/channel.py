@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._timeouts import NO_LIMIT, refuse_non_number
 from .methods import attach
-
-_NO_LIMIT = 9.0e9  # the binding's threshold: a longer timeout waits without limit
 
 
 def check_timeout(timeout: object) -> float | None:
@@ -23,15 +22,11 @@ def check_timeout(timeout: object) -> float | None:
     negative number or NaN)."""
     if timeout is None:
         return None
-    kind = type(timeout)
-    if isinstance(timeout, bool) or not any(
-        hasattr(kind, method) for method in ("__float__", "__index__", "__int__")
-    ):
-        raise TypeError(f"timeout must be None or a number, not {kind.__name__:.50}")
+    refuse_non_number(timeout)
     seconds = float(timeout)  # type: ignore[arg-type]
     if math.isnan(seconds) or seconds < 0:
         raise ValueError("timeout must be None or a non-negative number")
-    return None if seconds >= _NO_LIMIT else seconds
+    return None if seconds >= NO_LIMIT else seconds
 
 
 async def _wait_until_ready(wait: Any, busy: TimeoutError, until: float | None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import posix_ipc
 
 from .._ipcxx import EndOfStream
+from .._timeouts import NO_LIMIT, refuse_non_number
 from ._base import QueueBase, T, _dumps
 
 
@@ -187,11 +188,6 @@ class Queue(QueueBase[T]):
         return True
 
 
-# Timeouts from this many seconds on wait without limit (the Channel's own threshold; a
-# semaphore refuses a timeout beyond its deadline's range).
-_FOREVER = 9.0e9
-
-
 def _wait_seconds(block: bool, timeout: float | None) -> float | None:
     """What put, get and join wait: 0 without `block` (the timeout is ignored, as in
     multiprocessing), None (no limit) for None or a huge or infinite timeout, 0 for a negative
@@ -202,18 +198,15 @@ def _wait_seconds(block: bool, timeout: float | None) -> float | None:
         return 0
     if timeout is None:
         return None
-    kind = type(timeout)
-    if isinstance(timeout, bool) or not any(
-        hasattr(kind, method) for method in ("__float__", "__index__", "__int__")
-    ):
-        raise TypeError(f"timeout must be None or a number, not {kind.__name__:.50}")
+    refuse_non_number(timeout)
     try:
         seconds = float(timeout)
     except OverflowError:  # an int beyond any float: no limit, or a poll if negative
         return None if timeout > 0 else 0
     if seconds != seconds:  # NaN: a deadline compared with it would never come
         raise ValueError("timeout must be None or a non-negative number")
-    if seconds >= _FOREVER:
+    # A semaphore refuses a timeout beyond its deadline's range: wait without limit instead.
+    if seconds >= NO_LIMIT:
         return None
     return max(seconds, 0.0)
 
