@@ -62,7 +62,9 @@ site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pla
 extensions=$(find "$site/posix_ipc" "$site/sysv_ipc" "$site/ipcxx" -name '*.so')
 [ -n "$extensions" ] || { echo "error: no extension module installed in $site" >&2 && exit 1; }
 for file in $extensions; do
-  if ! nm -D "$file" | grep -q __tsan_func_entry; then
+  # grep without -q: -q would stop reading at the first match, nm would die of SIGPIPE, and
+  # pipefail would report the instrumented module as not instrumented.
+  if ! nm -D "$file" | grep __tsan_func_entry >/dev/null; then
     echo "error: $file is not instrumented" >&2
     exit 1
   fi
