@@ -381,11 +381,17 @@ def rearm(queue):
     except (posix_ipc.Error, OSError):
         pass
 def flood():
+    # The sender lives until the test kills it: it must not hold the test's pipes (the
+    # test reads them to their end) nor open a descriptor per send (it would die of EMFILE).
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    writers = [posix_ipc.MessageQueue(name, read=False) for name in names]
     while True:
-        for name in names:
+        for writer in writers:
             try:
-                posix_ipc.MessageQueue(name, read=False).send(b"y", 0)
-            except posix_ipc.Error:
+                writer.send(b"y", 0)
+            except posix_ipc.BusyError:
                 pass
 if kind == "pending":
     queues[0].request_notification((sleeper, Loud()))
