@@ -215,3 +215,23 @@ class _SegmentInspection(TypedDict):
     lock: _LockDetails | None
 
 def inspect_segment(name_or_fd: str | bytes | int, /) -> _SegmentInspection: ...
+
+@disjoint_base
+class _QueueCore:
+    """The native half of ipcxx.Queue (not public)."""
+
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+    def _attach(
+        self,
+        channel: Channel,
+        pending: Any,
+        dumps: Any,
+        loads: Any,
+        items: str,
+        slots: str | None,
+        tasks: str | None,
+        /,
+    ) -> None: ...
+    def _set_pending(self, pending: Any, /) -> None: ...
+    def _core_close(self) -> None: ...

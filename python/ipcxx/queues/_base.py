@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import posix_ipc
 
+from .._ipcxx import _QueueCore
 from . import _segments, _shared
 from ._framing import CUSTOM, PICKLE, SIDE, Frame, decode
 from ._spill import Spill
@@ -54,8 +55,11 @@ def _reopen(cls: type[QueueBase[Any]], name: str, tracked: bool, settings: dict[
     return queue
 
 
-class QueueBase(Generic[T]):
-    """The common part of Queue, SimpleQueue and JoinableQueue (not public)."""
+class QueueBase(_QueueCore, Generic[T]):
+    """The common part of Queue, SimpleQueue and JoinableQueue (not public). Its native base
+    runs Queue's put(obj) and get() (python/src/extensions/queue_core.cpp); the methods below
+    whose names it calls (_put_slow, _put_pickled, _put_counted, _get_slow, _decode_taken) own
+    every other case."""
 
     _joinable = False
     _spills = True  # Queue: a full ring never blocks put(); SimpleQueue: put() waits
@@ -111,11 +115,26 @@ class QueueBase(Generic[T]):
             # Like a pipe end that every holder keeps open: the stream never ends while any
             # handle lives, so programs that never close behave as with multiprocessing.
             self._channel.declare_producer()
+        if self._custom_dumps is None:
+            items, slots, tasks = _shared.Shared.semaphore_names(shared.name)
+            try:
+                self._attach(
+                    self._channel,
+                    self._pending,
+                    _dumps,
+                    _loads,
+                    items,
+                    slots if shared.slots is not None else None,
+                    tasks if shared.tasks is not None else None,
+                )
+            except OSError:  # a semaphore removed since Shared opened it: the Python path
+                pass
         _live.add(self)
 
     def _after_fork(self) -> None:
         self._spill = Spill(self._channel)
         self._pending = self._spill.pending
+        self._set_pending(self._pending)
         self._closer = None
         if not self._closed and not self._end_of_stream:
             self._channel.declare_producer()
@@ -235,6 +254,34 @@ class QueueBase(Generic[T]):
                 pass
             if self._slots is not None:
                 self._slots.release()
+        if type(obj) is _SideName:
+            return self._take_side(obj)
+        return obj
+
+    def _put_pickled(self, data: bytes, buffers: list[pickle.PickleBuffer]) -> None:
+        """The rest of a native put(obj) whose pickle has out-of-band buffers or is longer than
+        the ring's largest message (already counted nowhere)."""
+        self._items.release()
+        if self._tasks is not None:
+            self._tasks.release()
+        try:
+            self._send(data, buffers, False)
+        except BaseException:
+            self._uncount_put()
+            raise
+
+    def _put_counted(self, data: bytes) -> None:
+        """The rest of a native put(obj) whose message (counted) found no room in the ring."""
+        try:
+            self._send(data, None, False)
+        except BaseException:
+            self._uncount_put()
+            raise
+
+    def _decode_taken(self, message: bytes) -> Any:
+        """The object in a message the native get() took (counted) that is not a plain pickle."""
+        with memoryview(message) as view:
+            obj = self._decode_message(view)
         if type(obj) is _SideName:
             return self._take_side(obj)
         return obj

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from queue import Empty, Full
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import posix_ipc
 
-from .._ipcxx import EndOfStream
+from .._ipcxx import EndOfStream, _QueueCore
 from .._timeouts import NO_LIMIT, refuse_non_number
 from ._base import QueueBase, T, _dumps
 
@@ -58,7 +58,20 @@ class Queue(QueueBase[T]):
         queue._setup(Shared.open(name, cls._joinable, False), merged)
         return queue
 
-    def put(self, obj: T, block: bool = True, timeout: float | None = None) -> None:
+    if TYPE_CHECKING:
+
+        def put(self, obj: T, block: bool = True, timeout: float | None = None) -> None:
+            """Puts `obj` at the end (see _put_slow)."""
+
+        def get(self, block: bool = True, timeout: float | None = None) -> T:
+            """Removes and returns the first object (see _get_slow)."""
+
+    else:
+        # put(obj) and get() run natively (the base class); the rest goes to the methods below.
+        put = _QueueCore.put
+        get = _QueueCore.get
+
+    def _put_slow(self, obj: T, block: bool = True, timeout: float | None = None) -> None:
         """Puts `obj` at the end. Only a bounded queue with `maxsize` objects in it waits (at
         most `timeout` seconds if `block`; queue.Full when no place freed); a full ring never
         blocks: the object waits in this process's buffer. ValueError once closed."""
@@ -93,7 +106,7 @@ class Queue(QueueBase[T]):
             self._uncount_put()  # nothing was put: the counts say so again
             raise
 
-    def get(self, block: bool = True, timeout: float | None = None) -> T:
+    def _get_slow(self, block: bool = True, timeout: float | None = None) -> T:
         """Removes and returns the first object, waiting for one (at most `timeout` seconds if
         `block`); queue.Empty when none came. With end_of_stream=True, raises
         ipcxx.EndOfStream (an EOFError) once every producer closed or died and all is taken."""
@@ -153,6 +166,7 @@ class Queue(QueueBase[T]):
         if self._closed:
             return
         self._closed = True
+        self._core_close()
         if not self._spill.stop(True):
             self._channel.close()
 

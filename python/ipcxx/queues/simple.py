@@ -35,7 +35,9 @@ class SimpleQueue(QueueBase[T]):
             loads=loads,
         )
 
-    def put(self, obj: T) -> None:
+    # multiprocessing.SimpleQueue's put and get take no block or timeout: narrower than the
+    # native base's (which only Queue uses), deliberately.
+    def put(self, obj: T) -> None:  # type: ignore[override]
         """Puts `obj`, waiting while the ring is full. OSError once closed."""
         if self._closed:
             _raise_closed()
@@ -47,7 +49,7 @@ class SimpleQueue(QueueBase[T]):
             self._uncount_put()  # nothing was put: the count says so again
             raise
 
-    def get(self) -> T:
+    def get(self) -> T:  # type: ignore[override]
         """Removes and returns the first object, waiting for one (EndOfStream at the end of an
         end_of_stream=True queue). OSError once closed."""
         if self._closed:

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -892,6 +893,35 @@ PyObject* unlink_channel(PyObject* module, PyObject* name_object) {
   if (!parse_unlink_name(name_object, name)) return nullptr;
   if (!guarded(module, [&] { Channel::unlink(name); })) return nullptr;
   Py_RETURN_NONE;
+}
+
+bool is_channel(PyObject* object) { return PyObject_TypeCheck(object, of(object).channel_type); }
+
+int send_now(PyObject* channel, std::span<const std::byte> data) {
+  const BorrowedChannel handle = borrowed(as_channel(channel));
+  if (!handle) {
+    raise_closed();
+    return -1;
+  }
+  ChannelStatus status = ChannelStatus::would_block;
+  if (!guarded(channel, [&] { status = handle->try_send(data); })) return -1;
+  return status == ChannelStatus::done ? 1 : 0;
+}
+
+PyObject* receive_bytes(PyObject* channel, std::size_t limit, const Timeout& timeout,
+                        bool& too_large) {
+  too_large = false;
+  std::size_t no_size = 0;
+  return run(channel, timeout, "a message", no_size, [&](Channel& ring, PyObject*& result) {
+    ChannelDelivery delivery;
+    const ChannelStatus status = ring.try_claim(delivery, limit);
+    if (status == ChannelStatus::would_block) return nothing_to_claim(ring);
+    if (status == ChannelStatus::too_large)
+      too_large = true;  // result stays null with no error: the message stays queued
+    else
+      result = take_bytes(ring, delivery);
+    return Attempt::finished;
+  });
 }
 
 PyType_Spec& channel_spec() {

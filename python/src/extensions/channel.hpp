@@ -4,8 +4,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstddef>
 #include <memory>
+#include <span>
 
+#include "common/conversions.hpp"
 #include "ipcxx/channel.hpp"
 
 namespace ipcxx::python::ipcxx_state {
@@ -24,5 +27,19 @@ PyObject* make_reservation_view(PyObject* owner, const std::shared_ptr<Channel>&
 /// A read-only view of a claimed message, consumed on exit (or when collected).
 PyObject* make_peek_view(PyObject* owner, const std::shared_ptr<Channel>& channel,
                          const ChannelDelivery& delivery);
+
+// For ipcxx.Queue's native half (extensions/queue_core.cpp), with the GIL held:
+
+/// Whether `object` is an ipcxx.Channel (of this module instance's type, or a subclass).
+bool is_channel(PyObject* object);
+/// Sends `data` as one message if the ring has room now, never waiting: 1 sent, 0 no room,
+/// -1 with a Python error set (closed, longer than max_message_size).
+int send_now(PyObject* channel, std::span<const std::byte> data);
+/// Takes the next message as bytes, waiting like Channel.receive(timeout) (without the GIL).
+/// Null with an error set (TimeoutError, EndOfStream, closed, a signal handler's error), or
+/// null with no error and `too_large` set when the next message is longer than `limit` (it
+/// stays queued).
+PyObject* receive_bytes(PyObject* channel, std::size_t limit, const Timeout& timeout,
+                        bool& too_large);
 
 }  // namespace ipcxx::python::ipcxx_state

@@ -5,6 +5,7 @@
 #include "common/module_state.hpp"
 #include "extensions/channel.hpp"
 #include "extensions/inspect.hpp"
+#include "extensions/queue_core.hpp"
 #include "extensions/robust_lock.hpp"
 #include "extensions/state.hpp"
 
@@ -46,6 +47,9 @@ bool State::exec(PyObject* module) {
   if (!end_of_stream) return false;
   type = add_type(module, "Channel", channel_spec());
   if (!type) return false;
+  channel_type = reinterpret_cast<PyTypeObject*>(type);  // this reference is the state's
+  type = add_type(module, "_QueueCore", queue_core_spec());
+  if (!type) return false;
   Py_DECREF(type);
   channel_view_type = add_type(module, "ChannelView", channel_view_spec());
   if (!channel_view_type) return false;
@@ -59,6 +63,7 @@ int State::traverse(visitproc visit, void* arg) {
   Py_VISIT(channel_error);
   Py_VISIT(end_of_stream);
   Py_VISIT(channel_view_type);
+  Py_VISIT(channel_type);
   Py_VISIT(release_name);
   return 0;
 }
@@ -66,6 +71,7 @@ int State::traverse(visitproc visit, void* arg) {
 void State::release() {
   Py_CLEAR(release_name);
   Py_CLEAR(channel_view_type);
+  Py_CLEAR(channel_type);
   Py_CLEAR(end_of_stream);
   Py_CLEAR(channel_error);
   Py_CLEAR(not_recoverable_error);

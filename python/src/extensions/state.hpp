@@ -12,6 +12,7 @@ struct State {
   PyObject* channel_error = nullptr;      // ipcxx.ChannelError (a ValueError)
   PyObject* end_of_stream = nullptr;      // ipcxx.EndOfStream (an EOFError)
   PyObject* channel_view_type = nullptr;  // what Channel.reserve() and peek() return
+  PyTypeObject* channel_type = nullptr;   // ipcxx.Channel (the queue's native half checks it)
   PyObject* release_name = nullptr;       // "release", interned: a view's exit calls it
 
   // The module's scaffold (common/module_scaffold.hpp); nothing here refers back to the module.
