@@ -254,3 +254,29 @@ def test_many_threads_put_and_get_one_queue_exactly_once(make_queue):
             if len(item) == 3:
                 assert (item[2] == item[1]).all()
     assert q.qsize() == 0
+
+
+def test_the_nowait_calls_of_an_unbounded_queue(make_queue):
+    # put(obj, block) and get(block) run natively too: a poll that finds nothing is
+    # queue.Empty (not TimeoutError), and `block` is only tested for its truth, as in
+    # multiprocessing (an object whose truth cannot be told raises what it raises).
+    class NoTruth:
+        def __bool__(self):
+            raise ZeroDivisionError("no truth")
+
+    q = make_queue()
+    for poll in (q.get_nowait, lambda: q.get(False), lambda: q.get(0)):
+        with pytest.raises(queue.Empty) as raised:
+            poll()
+        assert type(raised.value) is queue.Empty
+    q.put_nowait("a")
+    q.put("b", False)
+    q.put("c", True)
+    with pytest.raises(ZeroDivisionError):
+        q.put("d", NoTruth())
+    with pytest.raises(ZeroDivisionError):
+        q.get(NoTruth())
+    assert [q.get_nowait(), q.get(False), q.get(True)] == ["a", "b", "c"]
+    assert q.qsize() == 0
+    with pytest.raises(queue.Empty):
+        q.get_nowait()

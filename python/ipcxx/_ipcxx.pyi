@@ -231,6 +231,7 @@ class _QueueCore:
         items: str,
         slots: str | None,
         tasks: str | None,
+        empty: type[BaseException],
         /,
     ) -> None: ...
     def _set_pending(self, pending: Any, /) -> None: ...

@@ -8,6 +8,7 @@ import pickle
 import weakref
 from collections.abc import Callable
 from multiprocessing import util
+from queue import Empty
 from typing import Any, Generic, TypeVar
 
 import posix_ipc
@@ -126,6 +127,7 @@ class QueueBase(_QueueCore, Generic[T]):
                     items,
                     slots if shared.slots is not None else None,
                     tasks if shared.tasks is not None else None,
+                    Empty,
                 )
             except OSError:  # a semaphore removed since Shared opened it: the Python path
                 pass

@@ -1,13 +1,15 @@
 // ipcxx._QueueCore: the native half of ipcxx.Queue's put() and get(). The calls programs make
-// in a loop — put(obj) on an unbounded queue, get() — pickle, count and move the message here,
-// in one C call, so that they cost about one pickling and one ring operation (docs/queue.md,
-// "Performance"). Every other call, and every case this half does not own (out-of-band buffers,
-// a message beyond the ring, objects in the spill buffer, a closed queue, a queue not attached),
-// goes to the Python method of the same object that owns it (_put_slow, _put_pickled,
-// _put_counted, _get_slow, _decode_taken in python/ipcxx/queues), with the same arguments.
+// in a loop — put(obj) and put_nowait(obj) on an unbounded queue, get() and get_nowait() — pickle,
+// count and move the message here, in one C call, so that they cost about one pickling and one ring
+// operation (docs/queue.md, "Performance"). Every other call, and every case this half does not own
+// (out-of-band buffers, a message beyond the ring, objects in the spill buffer, a closed queue, a
+// queue not attached), goes to the Python method of the same object that owns it (_put_slow,
+// _put_pickled, _put_counted, _get_slow, _decode_taken in python/ipcxx/queues), with the same
+// arguments.
 #include "extensions/queue_core.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <span>
@@ -41,6 +43,7 @@ struct Attached {
   PyObject* protocol = nullptr;  // 5
   PyObject* collect = nullptr;   // the buffer_callback that gathers out-of-band buffers
   PyObject* keywords = nullptr;  // ("buffer_callback",)
+  PyObject* empty = nullptr;     // queue.Empty
   std::size_t max_size = 0;      // the channel's max_message_size
   std::optional<posix::Semaphore> items;
   std::optional<posix::Semaphore> slots;  // a bounded queue: put() goes slow, get() frees one
@@ -54,6 +57,7 @@ struct Attached {
     Py_XDECREF(protocol);
     Py_XDECREF(collect);
     Py_XDECREF(keywords);
+    Py_XDECREF(empty);
   }
 };
 
@@ -137,8 +141,11 @@ bool counted(Step&& step) {
 PyObject* core_put(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   QueueCoreObject* core = as_core(self);
   Attached* state = core->attached.load(std::memory_order_acquire);
-  if (!state || nargs != 1 || kwnames || state->slots || core->closed.load())
+  // put(obj) and put(obj, block): an unbounded queue never waits, so `block` changes nothing
+  // (_put_slow only tests its truth, as here); a timeout is validated there.
+  if (!state || nargs < 1 || nargs > 2 || kwnames || state->slots || core->closed.load())
     return delegate(self, "_put_slow", args, nargs, kwnames);
+  if (nargs == 2 && PyObject_IsTrue(args[1]) < 0) return nullptr;
   const int spilling = PyObject_IsTrue(state->pending);
   if (spilling < 0) return nullptr;
   if (spilling) return delegate(self, "_put_slow", args, nargs, kwnames);
@@ -174,11 +181,25 @@ PyObject* core_put(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
 PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   QueueCoreObject* core = as_core(self);
   Attached* state = core->attached.load(std::memory_order_acquire);
-  if (!state || nargs || kwnames || core->closed.load())
+  // get() and get(block): without `block` a poll, queue.Empty when nothing is there.
+  if (!state || nargs > 1 || kwnames || core->closed.load())
     return delegate(self, "_get_slow", args, nargs, kwnames);
+  Timeout timeout;
+  if (nargs == 1) {
+    const int block = PyObject_IsTrue(args[0]);
+    if (block < 0) return nullptr;
+    if (!block) timeout = Timeout{false, std::chrono::nanoseconds(0)};
+  }
   bool too_large = false;
-  PyObject* message = receive_bytes(state->channel, kCopyLimit, Timeout{}, too_large);
-  if (!message) return too_large ? delegate(self, "_get_slow", args, nargs, kwnames) : nullptr;
+  PyObject* message = receive_bytes(state->channel, kCopyLimit, timeout, too_large);
+  if (!message) {
+    if (too_large) return delegate(self, "_get_slow", args, nargs, kwnames);
+    if (!timeout.forever && PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+      PyErr_Clear();
+      PyErr_SetNone(state->empty);
+    }
+    return nullptr;
+  }
   // Taken: the counts say so before the object is made (a failing unpickling loses it, as a
   // failing _get_slow does).
   if (!counted([&] {
@@ -198,11 +219,16 @@ PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
   return obj;
 }
 
-// _attach(channel, pending, dumps, loads, items, slots, tasks): the semaphores by name (slots
-// and tasks None when the queue has none), opened again here. Once per object.
+// _attach(channel, pending, dumps, loads, items, slots, tasks, empty): the semaphores by name
+// (slots and tasks None when the queue has none), opened again here; `empty` is queue.Empty.
+// Once per object.
 PyObject* core_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-  if (nargs != 7) {
-    PyErr_SetString(PyExc_TypeError, "_attach() takes 7 arguments");
+  if (nargs != 8) {
+    PyErr_SetString(PyExc_TypeError, "_attach() takes 8 arguments");
+    return nullptr;
+  }
+  if (!PyExceptionClass_Check(args[7])) {
+    PyErr_SetString(PyExc_TypeError, "_attach() needs an exception class last");
     return nullptr;
   }
   if (!is_channel(args[0])) {
@@ -228,6 +254,7 @@ PyObject* core_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
   state->pending = Py_NewRef(args[1]);
   state->dumps = Py_NewRef(args[2]);
   state->loads = Py_NewRef(args[3]);
+  state->empty = Py_NewRef(args[7]);
   state->max_size = max_size;
   state->protocol = PyLong_FromLong(5);
   state->collect = PyCFunction_New(&collect_def, nullptr);
@@ -280,6 +307,7 @@ int core_traverse(PyObject* self, visitproc visit, void* arg) {
     Py_VISIT(state->pending);
     Py_VISIT(state->dumps);
     Py_VISIT(state->loads);
+    Py_VISIT(state->empty);
   }
   return 0;
 }
@@ -310,7 +338,7 @@ PyMethodDef core_methods[] = {
      "`block`); queue.Empty when none came. With end_of_stream=True, raises\n"
      "ipcxx.EndOfStream (an EOFError) once every producer closed or died and all is taken."},
     {"_attach", as_method<core_attach>(), METH_FASTCALL,
-     "_attach($self, channel, pending, dumps, loads, items, slots, tasks, /)\n--\n\n"
+     "_attach($self, channel, pending, dumps, loads, items, slots, tasks, empty, /)\n--\n\n"
      "Gives the native half its ring, spill buffer, pickling and semaphores (once)."},
     {"_set_pending", core_set_pending, METH_O,
      "_set_pending($self, pending, /)\n--\n\nThe spill buffer after fork (in the child)."},
