@@ -895,7 +895,12 @@ PyObject* unlink_channel(PyObject* module, PyObject* name_object) {
   Py_RETURN_NONE;
 }
 
-bool is_channel(PyObject* object) { return PyObject_TypeCheck(object, of(object).channel_type); }
+bool is_channel(PyObject* owner, PyObject* object) {
+  // The type comes from the caller's module state: `object` may be of any type, and only the
+  // module's own types find that state.
+  PyTypeObject* type = of(owner).channel_type;  // null once the module is cleared
+  return type && PyObject_TypeCheck(object, type);
+}
 
 int send_now(PyObject* channel, std::span<const std::byte> data) {
   const BorrowedChannel handle = borrowed(as_channel(channel));

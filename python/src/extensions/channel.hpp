@@ -30,8 +30,9 @@ PyObject* make_peek_view(PyObject* owner, const std::shared_ptr<Channel>& channe
 
 // For ipcxx.Queue's native half (extensions/queue_core.cpp), with the GIL held:
 
-/// Whether `object` is an ipcxx.Channel (of this module instance's type, or a subclass).
-bool is_channel(PyObject* object);
+/// Whether `object` (of any type) is an ipcxx.Channel of the module instance that `owner`, an
+/// object of one of its types, belongs to (or of a subclass).
+bool is_channel(PyObject* owner, PyObject* object);
 /// Sends `data` as one message if the ring has room now, never waiting: 1 sent, 0 no room,
 /// -1 with a Python error set (closed, longer than max_message_size).
 int send_now(PyObject* channel, std::span<const std::byte> data);

@@ -231,7 +231,7 @@ PyObject* core_attach(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
     PyErr_SetString(PyExc_TypeError, "_attach() needs an exception class last");
     return nullptr;
   }
-  if (!is_channel(args[0])) {
+  if (!is_channel(self, args[0])) {
     PyErr_SetString(PyExc_TypeError, "_attach() needs an ipcxx.Channel");
     return nullptr;
   }

@@ -1,0 +1,152 @@
+"""ipcxx.Queue's native half (python/src/extensions/queue_core.cpp) against hostile use: its
+private methods called with wrong arguments, objects made without __init__, __init__ called
+again, reentrant pickling. Each must end in a Python exception or a correct result, never in a
+crash or in a queue whose halves disagree."""
+
+from __future__ import annotations
+
+import pickle
+import queue
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import ipcxx
+from ipcxx._ipcxx import _QueueCore
+from ipcxx.queues import _shared
+
+
+def run_child(code: str) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a fresh interpreter: a crash there fails the test, not the suite."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_attach_refuses_what_is_not_a_channel():
+    # The Channel check looked the module state up from the argument's type: for an int (or
+    # any type not of the module) that state is null, and the check dereferenced it.
+    child = run_child(
+        """
+        import pickle
+        from ipcxx._ipcxx import _QueueCore
+        rest = (pickle.dumps, pickle.loads, "/x", None, None, LookupError)
+        for channel in (1, None, "ring", object(), _QueueCore()):
+            try:
+                _QueueCore()._attach(channel, [], *rest)
+            except TypeError as error:
+                assert "Channel" in str(error), error
+            else:
+                raise AssertionError("accepted")
+        print("refused")
+        """
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.split() == ["refused"]
+
+
+def test_a_queue_attach_with_a_foreign_channel_argument_raises(make_queue):
+    q = make_queue()
+    with pytest.raises(TypeError, match="Channel"):
+        q._attach(1, q._pending, pickle.dumps, pickle.loads, "/x", None, None, queue.Empty)
+    items = _shared.Shared.semaphore_names(q.name)[0]
+    with pytest.raises(RuntimeError, match="twice"):  # a Channel, but it is attached already
+        q._attach(q._channel, [], pickle.dumps, pickle.loads, items, None, None, queue.Empty)
+    q.put(("still", 1))
+    assert q.get() == ("still", 1)
+
+
+def test_the_bare_native_base_raises_for_every_method():
+    core = _QueueCore()
+    with pytest.raises(AttributeError):
+        core.put(1)
+    with pytest.raises(AttributeError):
+        core.get()
+    with pytest.raises(TypeError):
+        core._attach()
+    assert core._set_pending([]) is None and core._core_close() is None
+
+
+def test_a_queue_made_without_init_raises_for_put_and_get():
+    q = ipcxx.Queue.__new__(ipcxx.Queue)
+    with pytest.raises(AttributeError):
+        q.put(1)
+    with pytest.raises(AttributeError):
+        q.get()
+    with pytest.raises(AttributeError):
+        q.get(timeout=0)
+
+
+class Nested:
+    """Puts a shallower Nested to `target` from inside its own pickling."""
+
+    target = None
+
+    def __init__(self, depth):
+        self.depth = depth
+
+    def __reduce__(self):
+        if self.depth:
+            Nested.target.put(Nested(self.depth - 1))
+        return (Nested, (self.depth,))
+
+
+def test_a_reduce_that_puts_recursively_keeps_the_order_and_counts(make_queue):
+    q = Nested.target = make_queue()
+    try:
+        q.put(Nested(5))
+        assert [q.get().depth for _ in range(6)] == [0, 1, 2, 3, 4, 5]
+        assert q.qsize() == 0
+    finally:
+        Nested.target = None
+
+
+class Closes:
+    target = None
+
+    def __reduce__(self):
+        Closes.target.close()
+        return (int, (5,))
+
+
+def test_a_reduce_that_closes_the_queue_counts_nothing(make_queue):
+    q = Closes.target = make_queue()
+    try:
+        with pytest.raises(ValueError, match="closed"):
+            q.put(Closes())
+        assert q._items.value == 0
+    finally:
+        Closes.target = None
+
+
+class Uses:
+    """Uses `target` from inside its own unpickling (in the native get)."""
+
+    target = None
+
+    def __init__(self, action):
+        self.action = action
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.action == "put":
+            Uses.target.put("from setstate")
+        elif self.action == "get":
+            self.got = Uses.target.get()
+
+
+def test_a_setstate_that_uses_the_queue_during_a_native_get(make_queue):
+    q = Uses.target = make_queue()
+    try:
+        q.put(Uses("put"))
+        assert q.get().action == "put" and q.get() == "from setstate"
+        q.put(Uses("get"))
+        q.put("second")
+        assert q.get().got == "second" and q.qsize() == 0
+    finally:
+        Uses.target = None
