@@ -82,6 +82,26 @@ def test_a_queue_made_without_init_raises_for_put_and_get():
         q.get(timeout=0)
 
 
+@pytest.mark.parametrize("cls", [ipcxx.Queue, ipcxx.JoinableQueue, ipcxx.SimpleQueue])
+def test_init_called_again_is_refused_before_it_changes_anything(make_queue, cls):
+    # Before: the second __init__ made a new queue (an anonymous one nobody removes), pointed
+    # the Python half at it and then failed in _attach(), so put() went to the first ring
+    # while name and qsize() were the second's.
+    q = make_queue(cls)
+    name = q.name
+    with pytest.raises(RuntimeError, match="__init__"):
+        q.__init__()
+    assert q.name == name
+    q.put("x")
+    if cls is not ipcxx.SimpleQueue:
+        assert q.qsize() == 1
+    other = pickle.loads(pickle.dumps(q))  # another handle, opened by name
+    try:
+        assert other.get() == "x"
+    finally:
+        other.close()
+
+
 class Nested:
     """Puts a shallower Nested to `target` from inside its own pickling."""
 

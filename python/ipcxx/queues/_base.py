@@ -76,6 +76,11 @@ class QueueBase(_QueueCore, Generic[T]):
         dumps: Callable[[Any], bytes] | None = None,
         loads: Callable[[memoryview], Any] | None = None,
     ) -> None:
+        if hasattr(self, "_shared"):
+            # Checked before anything is made: the native half is attached once (its put() and
+            # get() read it without a lock), so a second queue behind this object would split
+            # it between two rings (as Channel.__init__ refuses).
+            raise RuntimeError(f"{type(self).__name__}.__init__ called twice")
         if (dumps is None) != (loads is None):
             raise ValueError("dumps and loads go together: pass both or neither")
         if maxsize < 0:
