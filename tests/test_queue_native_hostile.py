@@ -5,6 +5,7 @@ crash or in a queue whose halves disagree."""
 
 from __future__ import annotations
 
+import functools
 import pickle
 import queue
 import subprocess
@@ -170,3 +171,21 @@ def test_a_setstate_that_uses_the_queue_during_a_native_get(make_queue):
         assert q.get().got == "second" and q.qsize() == 0
     finally:
         Uses.target = None
+
+
+@pytest.mark.parametrize("cls", [ipcxx.Queue, ipcxx.JoinableQueue])
+def test_the_unbound_put_and_get_pickle_as_before(make_queue, cls):
+    # A task such as pool.map(functools.partial(Queue.put, q), ...) pickles the method. As a
+    # Python function it pickled by name; as the native base's method it pickled by its type's
+    # name, "ipcxx._QueueCore", which the ipcxx package does not have (PicklingError).
+    q = make_queue(cls)
+    assert pickle.loads(pickle.dumps(cls.put)) is cls.put
+    assert pickle.loads(pickle.dumps(cls.get)) is cls.get
+    put = pickle.loads(pickle.dumps(functools.partial(cls.put, q)))
+    get = pickle.loads(pickle.dumps(functools.partial(cls.get, q)))
+    try:
+        put(("by", "partial"))
+        assert get() == ("by", "partial")
+    finally:
+        put.args[0].close()
+        get.args[0].close()

@@ -358,7 +358,9 @@ PyType_Slot core_slots[] = {
 }  // namespace
 
 PyType_Spec& queue_core_spec() {
-  static PyType_Spec spec = {"ipcxx._QueueCore", sizeof(QueueCoreObject), 0,
+  // Named where it is importable: pickle finds Queue.put (this type's method) by
+  // `__module__` and `__qualname__`, and the ipcxx package does not export this type.
+  static PyType_Spec spec = {"ipcxx._ipcxx._QueueCore", sizeof(QueueCoreObject), 0,
                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
                              core_slots};
   return spec;
