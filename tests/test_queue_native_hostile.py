@@ -189,3 +189,22 @@ def test_the_unbound_put_and_get_pickle_as_before(make_queue, cls):
     finally:
         put.args[0].close()
         get.args[0].close()
+
+
+def test_an_empty_foreign_message_is_refused_not_the_last_object_again(make_queue):
+    # The Python receive (get with a timeout, SimpleQueue.get) unpickled its reused buffer
+    # without looking at the size: an empty message gave the previous object a second time;
+    # the native get() raised IndexError.
+    q = make_queue()
+    simple = make_queue(ipcxx.SimpleQueue)
+    custom = make_queue(dumps=pickle.dumps, loads=pickle.loads)
+    takes = [(q, q.get), (q, lambda: q.get(timeout=10)), (simple, simple.get)]
+    takes.append((custom, custom.get))
+    for target, take in takes:
+        target.put({"only": "once"})
+        assert take() == {"only": "once"}
+        target._channel.send(b"")
+        with pytest.raises(ValueError, match="not a queue message"):
+            take()
+        target.put("next")
+        assert take() == "next"

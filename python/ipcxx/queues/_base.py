@@ -248,7 +248,8 @@ class QueueBase(_QueueCore, Generic[T]):
             scratches.append(scratch)
             raise
         try:
-            if scratch[0] == PICKLE:
+            # size: an empty (foreign) message must not unpickle the previous one's bytes.
+            if size and scratch[0] == PICKLE:
                 obj = _loads(scratch)  # pickle stops at its STOP opcode: the rest is ignored
             else:
                 with memoryview(scratch) as whole, whole[:size] as view:
@@ -294,6 +295,8 @@ class QueueBase(_QueueCore, Generic[T]):
         return obj
 
     def _decode_message(self, view: memoryview) -> Any:
+        if not view:  # only a foreign sender writes one (q._channel.send(b""))
+            raise ValueError("not a queue message (empty)")
         if view[0] == SIDE:
             return _SideName(bytes(view[1:]).decode())
         return decode(view, self._custom_loads, True)
