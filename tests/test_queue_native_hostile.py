@@ -6,6 +6,7 @@ crash or in a queue whose halves disagree."""
 from __future__ import annotations
 
 import functools
+import os
 import pickle
 import queue
 import subprocess
@@ -15,6 +16,7 @@ import textwrap
 import pytest
 
 import ipcxx
+import posix_ipc
 from ipcxx._ipcxx import _QueueCore
 from ipcxx.queues import _shared
 
@@ -208,3 +210,36 @@ def test_an_empty_foreign_message_is_refused_not_the_last_object_again(make_queu
             take()
         target.put("next")
         assert take() == "next"
+
+
+def test_a_foreign_side_segment_name_is_refused_and_nothing_is_removed(make_queue, make_name):
+    # A message naming a side segment that is not this queue's (any writer of the ring can
+    # send one) must not make the consumer open or remove that segment.
+    victim_name = make_name()
+    victim = posix_ipc.SharedMemory(victim_name, posix_ipc.O_CREX, size=4096)
+    try:
+        q = make_queue()
+        others = [victim_name, q.name + ".L", q.name + ".L1.2x", q.name + ".Lx.1", "/" + q.name]
+        for name in others:
+            q._channel.send(b"\x03" + name.encode())
+            with pytest.raises(ValueError, match="side segment"):
+                q.get(timeout=10)
+        assert os.path.exists("/dev/shm" + victim_name)
+        q.put(("still", 1))
+        assert q.get(timeout=10) == ("still", 1)
+    finally:
+        victim.close_fd()
+        victim.unlink()
+
+
+def test_a_truncated_pickle_never_reads_the_previous_message(make_queue):
+    # The Python receive copies into a reused scratch buffer: a foreign message that is only
+    # the start of a pickle must fail, not unpickle the rest of the previous object's bytes.
+    q = make_queue()
+    whole = pickle.dumps({"previous": "object"}, 5)
+    for get in (q.get, lambda: q.get(timeout=10), lambda: q.get(True, 10)):
+        q.put({"previous": "object"})
+        assert get() == {"previous": "object"}
+        q._channel.send(whole[:5])
+        with pytest.raises((pickle.UnpicklingError, EOFError, ValueError)):
+            get()

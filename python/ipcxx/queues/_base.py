@@ -248,12 +248,10 @@ class QueueBase(_QueueCore, Generic[T]):
             scratches.append(scratch)
             raise
         try:
-            # size: an empty (foreign) message must not unpickle the previous one's bytes.
-            if size and scratch[0] == PICKLE:
-                obj = _loads(scratch)  # pickle stops at its STOP opcode: the rest is ignored
-            else:
-                with memoryview(scratch) as whole, whole[:size] as view:
-                    obj = self._decode_message(view)
+            # Only this message's bytes: a truncated or empty (foreign) one must not read on
+            # into the previous message's bytes left in the scratch buffer.
+            with memoryview(scratch) as whole, whole[:size] as view:
+                obj = _loads(view) if size and view[0] == PICKLE else self._decode_message(view)
         finally:
             scratches.append(scratch)
             try:
@@ -350,6 +348,10 @@ class QueueBase(_QueueCore, Generic[T]):
             self._slots.release()
 
     def _take_side(self, name: str) -> Any:
+        # A name written into the ring by anyone but this queue's producers is refused before
+        # anything is opened: the consumer would otherwise remove a segment of its choosing.
+        if not _segments.own_name(self._name).fullmatch(name[1:]):
+            raise ValueError(f"not a queue message (a side segment {name!r} of another queue)")
         view, mapped = _segments.take(name, self._shared.tracked)
         try:
             # The objects view the segment's pages (no copy; privately mapped: a write copies).

@@ -22,6 +22,13 @@ def prefix(base: str) -> str:
     return f"{base}.L"
 
 
+def own_name(base: str) -> re.Pattern[str]:
+    """Matches (fullmatch) the names, without their slash, of the queue `base`'s side segments:
+    exactly `<base>.L<pid>.<n>` (a prefix match would also take the ring of another queue whose
+    name starts with `<base>.L`)."""
+    return re.compile(re.escape(prefix(base)[1:]) + r"\d+\.\d+")
+
+
 def write(base: str, frame: Frame | bytes, tracked: bool, mode: int = 0o600) -> str:
     """Creates a side segment holding `frame`, reserved in /dev/shm before it is written (a full
     /dev/shm raises OSError(ENOSPC) here, never SIGBUS later), and returns its name."""
@@ -75,9 +82,7 @@ def take(name: str, tracked: bool) -> tuple[memoryview, Any]:
 
 def remove_all(base: str, tracked: bool) -> None:
     """Removes every side segment of the queue `base` (its unlink(), or its creator's exit)."""
-    # Exactly `<base>.L<pid>.<n>`: a prefix match would also take the ring of another queue
-    # whose name starts with `<base>.L`.
-    own = re.compile(re.escape(prefix(base)[1:]) + r"\d+\.\d+")
+    own = own_name(base)
     try:
         entries = os.listdir("/dev/shm")
     except OSError:
