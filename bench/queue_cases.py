@@ -45,8 +45,8 @@ for _label in SMALL:
         (f"queue_2proc_{_label}_vs_pickle_floor", 1.3, PICKLE_FLOOR, None),
     ]
 for _label in SMALL:
-    # ipcxx.Queue has no batch call (multiprocessing's API has none): its side puts and gets
-    # one object at a time, as in the rows above; the other side batches.
+    # Both sides batch: ipcxx.Queue's put_many/get_many (an extension; multiprocessing has
+    # none) against faster-fifo's; the floor is per object, as above.
     ROWS += [
         (f"queue_2proc_batch64_{_label}_vs_faster_fifo", 0.333, FASTER_FIFO_BATCHED, "faster_fifo"),
         (f"queue_2proc_batch64_{_label}_vs_pickle_floor", 1.2, PICKLE_FLOOR, None),
@@ -107,7 +107,8 @@ def _one_by_one(put: Callable[[Any], None], get: Callable[[], Any]):
 
 def ipcxx_queue(own_name: Callable[[], str]) -> Ends:
     """ipcxx.Queue(), named with the run's prefix (so run.py removes what a crashed worker left)
-    and removed at the end; it has no batch call, so its batches are put/get loops."""
+    and removed at the end. Its batches are put_many/get_many when the installed ipcxx has them
+    (from 2026-12-07 on), else put/get loops (an older build, for bench/compare_builds)."""
     import ipcxx
 
     queue: Any = ipcxx.Queue(name=own_name())
@@ -117,7 +118,16 @@ def ipcxx_queue(own_name: Callable[[], str]) -> Ends:
         queue.join_thread()
         queue.unlink()
 
-    return Ends(queue.put, queue.get, *_one_by_one(queue.put, queue.get), close)
+    if not hasattr(queue, "get_many"):
+        return Ends(queue.put, queue.get, *_one_by_one(queue.put, queue.get), close)
+    get_many = queue.get_many
+    return Ends(
+        queue.put,
+        queue.get,
+        queue.put_many,
+        lambda at_most: get_many(max_messages_to_get=at_most),
+        close,
+    )
 
 
 def faster_fifo_queue() -> Ends:

@@ -40,11 +40,15 @@ LOOPS = {
     "ipcxx.Queue put alone": "put(obj)",
     "pickle.dumps+loads": "loads(dumps(obj, 5))",
     "pickle.dumps alone": "dumps(obj, 5)",
+    "ipcxx.Queue put_many+get_many of 64, per object": "q_put_many(batch); q_get_many()",
     "ipcxx.Channel send+receive (the pickled bytes)": "send(data); receive()",
     "faster-fifo put+get": "ff_put(obj); ff_get()",
     "faster-fifo put_many+get_many of 64, per object": "ff_put_many(batch); ff_get_many()",
 }
-PER_BATCH = {"faster-fifo put_many+get_many of 64, per object": 64}
+PER_BATCH = {
+    "faster-fifo put_many+get_many of 64, per object": 64,
+    "ipcxx.Queue put_many+get_many of 64, per object": 64,
+}
 
 CHILD = """
 import sys, pickle, ipcxx
@@ -56,6 +60,8 @@ send, receive = ch.send, ch.receive
 dumps, loads = pickle.dumps, pickle.loads
 data = dumps(obj, 5)
 batch = [obj] * 64
+q_put_many = getattr(q, "put_many", None)
+q_get_many = lambda: q.get_many(max_messages_to_get=64)
 try:
     import faster_fifo
     ff = faster_fifo.Queue(max_size_bytes=4 << 20)
@@ -156,7 +162,7 @@ def measure(obj: str, body: str, count: int) -> dict[str, int]:
             check=True, capture_output=True, env=env, text=True,
         )  # fmt: skip
         totals = split(out)
-        if "native" in run.stdout and body.startswith("put(obj)"):
+        if "native" in run.stdout and body.startswith(("put(obj)", "q_put_many")):
             ring, pickling = NESTED
             totals[ring] -= totals[pickling]
         return totals
@@ -170,6 +176,8 @@ def per_iteration(obj: str, body: str, per: int = 1) -> dict[str, float]:
 
 
 def main() -> None:
+    import ipcxx
+
     have_ff = FASTER_FIFO.is_dir()
     for title, obj in OBJECTS.items():
         empty = per_iteration(obj, "pass")["total"]
@@ -179,6 +187,8 @@ def main() -> None:
         )
         for loop, body in LOOPS.items():
             if "faster-fifo" in loop and not have_ff:
+                continue
+            if "put_many" in loop and "ipcxx" in loop and not hasattr(ipcxx.Queue, "put_many"):
                 continue
             per = PER_BATCH.get(loop, 1)
             figures = per_iteration(obj, body, per)

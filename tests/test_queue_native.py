@@ -280,3 +280,116 @@ def test_the_nowait_calls_of_an_unbounded_queue(make_queue):
     assert q.qsize() == 0
     with pytest.raises(queue.Empty):
         q.get_nowait()
+
+
+# put_many / get_many (an extension, named as faster-fifo's): natively for an unbounded queue.
+
+
+def test_put_many_and_get_many_keep_order_across_every_kind_of_message(make_queue):
+    q = make_queue(capacity=1 << 16)  # small: runs fill the ring and spill
+    big = bytes(range(256)) * 200  # 51 KiB: longer than the ring's largest message
+    objs = []
+    for n in range(300):
+        objs.append(n if n % 7 else (n, np.full(5, n)) if n % 2 else (n, big))
+    q.put_many(iter(objs))  # any iterable
+    assert q.qsize() == len(objs)
+    got = []
+    while len(got) < len(objs):
+        got += q.get_many(timeout=30, max_messages_to_get=50)
+    assert len(got) == len(objs)
+    for sent, received in zip(objs, got, strict=True):
+        if isinstance(sent, int):
+            assert received == sent
+        else:
+            assert received[0] == sent[0]
+            assert (received[1] == sent[1]).all() if sent[0] % 2 else received[1] == big
+    assert q.qsize() == 0
+    with pytest.raises(queue.Empty):
+        q.get_many(False)
+    with pytest.raises(queue.Empty):
+        q.get_many(timeout=0.01)
+
+
+def test_put_many_stops_at_an_object_that_cannot_be_pickled(make_queue):
+    q = make_queue()
+    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
+        q.put_many([1, 2, 3, lambda: None, 5])
+    assert q.qsize() == 3
+    assert q.get_many(False) == [1, 2, 3]
+    with pytest.raises(TypeError):
+        q.put_many(5)
+    assert q.qsize() == 0
+
+
+def test_get_many_gives_the_objects_taken_before_a_failure(make_queue):
+    q = make_queue()
+    q.put_many(["a", "b"])
+    q._channel.send(b"\x80\x05garbage")
+    q.put("after")
+    with pytest.raises(Exception) as raised:
+        q.get_many(False)
+    assert raised.value.taken == ["a", "b"]
+    assert q.get_many(False) == ["after"]
+
+
+def test_get_many_arguments(make_queue):
+    q = make_queue()
+    q.put_many(range(10))
+    assert q.get_many(max_messages_to_get=3) == [0, 1, 2]
+    assert q.get_many(True, None, 2) == [3, 4]
+    with pytest.raises(ValueError):
+        q.get_many(max_messages_to_get=0)
+    with pytest.raises(TypeError):
+        q.get_many(max_messages_to_get="3")
+    assert q.get_many(False, max_messages_to_get=1) == [5]
+    assert q.get_many() == [6, 7, 8, 9]
+
+
+def test_put_many_of_bounded_and_joinable_queues(make_queue):
+    bounded = make_queue(None, 3)
+    with pytest.raises(queue.Full):
+        bounded.put_many(range(5), timeout=0.01)
+    assert bounded.qsize() == 3 and bounded.full()
+    assert bounded.get_many() == [0, 1, 2]
+    joinable = make_queue(ipcxx.JoinableQueue)
+    joinable.put_many(range(100))
+    assert joinable.get_many() == list(range(100))
+    for _ in range(100):
+        joinable.task_done()
+    assert joinable.join(10)
+
+
+def test_put_many_in_a_child_get_many_in_the_parent_exactly_once(make_queue):
+    q = make_queue(capacity=1 << 16)
+    total = 20_000
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for start in range(0, total, 500):
+                q.put_many([(start + n, "x" * (n % 40)) for n in range(500)])
+            q.close()
+            q.join_thread()
+            code = 0
+        finally:
+            os._exit(code)
+    got = []
+    while len(got) < total:
+        got += q.get_many(timeout=60)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert [item[0] for item in got] == list(range(total))
+    assert all(item[1] == "x" * (item[0] % 500 % 40) for item in got)
+
+
+def test_get_many_ends_with_the_stream(make_queue):
+    q = make_queue(end_of_stream=True)
+    q.declare_producer()
+    q.put_many(["x", "y"])
+    q.close()
+    reader = ipcxx.Queue.open(q.name, end_of_stream=True)
+    try:
+        assert reader.get_many(timeout=10) == ["x", "y"]
+        with pytest.raises(ipcxx.EndOfStream):
+            reader.get_many(timeout=10)
+    finally:
+        reader.close()

@@ -222,6 +222,15 @@ class _QueueCore:
 
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None: ...
     def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+    def _put_many(
+        self, objs: Iterable[Any], block: bool = True, timeout: float | None = None
+    ) -> None: ...
+    def _get_many(
+        self,
+        block: bool = True,
+        timeout: float | None = None,
+        max_messages_to_get: int = 1000000000,
+    ) -> list[Any]: ...
     def _attach(
         self,
         channel: Channel,

@@ -15,6 +15,9 @@ def roundtrip() -> int:
         jobs.put((1, "one"), timeout=1.0)
         jobs.put_nowait((2, "two"))
         number, _ = jobs.get(timeout=1.0)
+        jobs.put_many([(3, "three"), (4, "four")])
+        batch: list[tuple[int, str]] = jobs.get_many(max_messages_to_get=2)
+        number += len(batch)
         try:
             jobs.get_nowait()
         except queue.Empty:

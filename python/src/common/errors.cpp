@@ -4,6 +4,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 namespace ipcxx::python {
 
@@ -48,5 +49,40 @@ PyObject* raise_standard_exception() {
   }
   return nullptr;
 }
+
+void set_on_raised(const char* name, PyObject* value) {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject* raised = PyErr_GetRaisedException();
+  if (!raised) return;
+  if (PyObject_SetAttrString(raised, name, value) < 0) PyErr_Clear();
+  PyErr_SetRaisedException(raised);
+#else
+  PyObject *type = nullptr, *raised = nullptr, *traceback = nullptr;
+  PyErr_Fetch(&type, &raised, &traceback);
+  PyErr_NormalizeException(&type, &raised, &traceback);
+  if (raised && PyObject_SetAttrString(raised, name, value) < 0) PyErr_Clear();
+  PyErr_Restore(type, raised, traceback);
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+HeldException::HeldException() : raised_(PyErr_GetRaisedException()) {}
+HeldException::~HeldException() { Py_XDECREF(raised_); }
+void HeldException::restore() {
+  if (raised_) PyErr_SetRaisedException(std::exchange(raised_, nullptr));
+}
+#else
+HeldException::HeldException() { PyErr_Fetch(&type_, &value_, &traceback_); }
+HeldException::~HeldException() {
+  Py_XDECREF(type_);
+  Py_XDECREF(value_);
+  Py_XDECREF(traceback_);
+}
+void HeldException::restore() {
+  if (type_)
+    PyErr_Restore(std::exchange(type_, nullptr), std::exchange(value_, nullptr),
+                  std::exchange(traceback_, nullptr));
+}
+#endif
 
 }  // namespace ipcxx::python

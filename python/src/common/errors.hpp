@@ -18,4 +18,30 @@ PyObject* raise_os_error(int errno_value, const char* filename);
 /// memory"), anything else RuntimeError. Call only inside a catch block. Returns null.
 PyObject* raise_standard_exception();
 
+/// Sets attribute `name` to `value` on the exception being raised (like
+/// BlockingIOError.characters_written), which stays raised; an exception whose class refuses new
+/// attributes is raised unchanged. Does nothing when none is raised.
+void set_on_raised(const char* name, PyObject* value);
+
+/// The exception being raised, taken out while code that must not see it runs (code that may
+/// raise its own), then raised again by restore() or dropped by the destructor.
+class HeldException {
+ public:
+  HeldException();
+  HeldException(const HeldException&) = delete;
+  HeldException& operator=(const HeldException&) = delete;
+  ~HeldException();
+  /// Raises the held exception again (replacing any raised since); once.
+  void restore();
+
+ private:
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject* raised_ = nullptr;
+#else
+  PyObject* type_ = nullptr;
+  PyObject* value_ = nullptr;
+  PyObject* traceback_ = nullptr;
+#endif
+};
+
 }  // namespace ipcxx::python

@@ -351,30 +351,17 @@ PyObject* channel_receive_into(PyObject* self, PyObject* const* args, Py_ssize_t
   });
 }
 
-// Sets `sent` on the exception being raised: how many messages went out before it (like
-// BlockingIOError.characters_written), so that an interrupted send_many() can resume or account.
-// An exception whose class refuses new attributes is raised unchanged.
+// Sets `sent` on the exception being raised: how many messages went out before it, so that an
+// interrupted send_many() can resume or account.
 void attach_sent(std::size_t sent) {
-#if PY_VERSION_HEX >= 0x030C0000
-  PyObject* raised = PyErr_GetRaisedException();
-  if (!raised) return;
-#else
-  PyObject *type = nullptr, *raised = nullptr, *traceback = nullptr;
-  PyErr_Fetch(&type, &raised, &traceback);
-  PyErr_NormalizeException(&type, &raised, &traceback);
-  if (!raised) {
-    PyErr_Restore(type, raised, traceback);
+  PyObject* count = PyLong_FromSize_t(sent);
+  if (!count) {
+    PyErr_Clear();  // the exception being raised is lost too: MemoryError instead
+    PyErr_NoMemory();
     return;
   }
-#endif
-  PyObject* count = PyLong_FromSize_t(sent);
-  if (!count || PyObject_SetAttrString(raised, "sent", count) < 0) PyErr_Clear();
-  Py_XDECREF(count);
-#if PY_VERSION_HEX >= 0x030C0000
-  PyErr_SetRaisedException(raised);
-#else
-  PyErr_Restore(type, raised, traceback);
-#endif
+  set_on_raised("sent", count);
+  Py_DECREF(count);
 }
 
 PyObject* channel_send_many(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
@@ -911,6 +898,17 @@ int send_now(PyObject* channel, std::span<const std::byte> data) {
   ChannelStatus status = ChannelStatus::would_block;
   if (!guarded(channel, [&] { status = handle->try_send(data); })) return -1;
   return status == ChannelStatus::done ? 1 : 0;
+}
+
+Py_ssize_t send_many_now(PyObject* channel, std::span<const std::span<const std::byte>> messages) {
+  const BorrowedChannel handle = borrowed(as_channel(channel));
+  if (!handle) {
+    raise_closed();
+    return -1;
+  }
+  std::size_t sent = 0;
+  if (!guarded(channel, [&] { sent = handle->try_send_many(messages); })) return -1;
+  return static_cast<Py_ssize_t>(sent);
 }
 
 PyObject* receive_bytes(PyObject* channel, std::size_t limit, const Timeout& timeout,

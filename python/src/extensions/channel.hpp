@@ -36,6 +36,9 @@ bool is_channel(PyObject* owner, PyObject* object);
 /// Sends `data` as one message if the ring has room now, never waiting: 1 sent, 0 no room,
 /// -1 with a Python error set (closed, longer than max_message_size).
 int send_now(PyObject* channel, std::span<const std::byte> data);
+/// Sends the longest prefix of `messages` that fits now, as one reservation, never waiting:
+/// how many were sent, or -1 with a Python error set (closed, one longer than the largest).
+Py_ssize_t send_many_now(PyObject* channel, std::span<const std::span<const std::byte>> messages);
 /// Takes the next message as bytes, waiting like Channel.receive(timeout) (without the GIL).
 /// Null with an error set (TimeoutError, EndOfStream, closed, a signal handler's error), or
 /// null with no error and `too_large` set when the next message is longer than `limit` (it

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/conversions.hpp"
 #include "common/errors.hpp"
@@ -32,6 +33,10 @@ constexpr unsigned char kPickle = 0x80;
 // Messages up to this size are copied out and unpickled here; longer ones stay queued for
 // _get_slow, which unpickles them in place (_base.py: _SCRATCH).
 constexpr std::size_t kCopyLimit = 16384;
+// get_many()'s default max_messages_to_get, faster-fifo's.
+constexpr Py_ssize_t kDefaultMost = 1000000000;
+// put_many() sends its small messages in runs of at most this many (one reservation each).
+constexpr std::size_t kRun = 64;
 
 // What _attach() fixed; never changed afterwards except `pending` (after fork, in the child,
 // while it has one thread), so put() and get() read it without a lock.
@@ -178,6 +183,178 @@ PyObject* core_put(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
   return result;
 }
 
+// put_many()'s run of small pickles not yet in the ring (owned references), sent as one
+// reservation when it is full, before anything else is put, and at the end.
+class Run {
+ public:
+  Run() = default;
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+  ~Run() { clear(); }
+  bool empty() const { return pickles_.empty(); }
+  std::size_t size() const { return pickles_.size(); }
+  void add(PyObject* data) { pickles_.push_back(data); }  // takes the reference
+
+  // Counts and sends the run: what fits now goes in as one reservation; the rest, in order,
+  // to _put_counted (the spill buffer). False with an error set when something failed; the
+  // objects of the run not put are not counted then.
+  bool flush(PyObject* self, Attached& state) {
+    if (pickles_.empty()) return true;
+    std::vector<std::span<const std::byte>> messages;
+    messages.reserve(pickles_.size());
+    for (PyObject* data : pickles_)
+      messages.emplace_back(reinterpret_cast<const std::byte*>(PyBytes_AS_STRING(data)),
+                            static_cast<std::size_t>(PyBytes_GET_SIZE(data)));
+    std::size_t counts = 0;
+    if (!counted([&] {
+          for (; counts < pickles_.size(); ++counts) {
+            state.items->release();
+            if (state.tasks) state.tasks->release();
+          }
+        })) {
+      uncount(state, counts);  // a semaphore at its maximum: none of the run is put
+      clear();
+      return false;
+    }
+    Py_ssize_t sent = send_many_now(state.channel, messages);
+    if (sent < 0) {
+      PyErr_Clear();  // _put_counted meets it again, raises it and uncounts
+      sent = 0;
+    }
+    bool ok = true;
+    for (std::size_t index = static_cast<std::size_t>(sent); index < pickles_.size(); ++index) {
+      PyObject* done = call_method(self, "_put_counted", pickles_[index], nullptr);
+      if (!done) {
+        uncount(state, pickles_.size() - index - 1);  // the rest were counted, not put
+        ok = false;
+        break;
+      }
+      Py_DECREF(done);
+    }
+    clear();
+    return ok;
+  }
+
+ private:
+  void clear() {
+    for (PyObject* data : pickles_) Py_DECREF(data);
+    pickles_.clear();
+  }
+  // Takes back the counts of `how_many` objects counted and not put (errors ignored: the
+  // semaphores were just raised by this call).
+  static void uncount(Attached& state, std::size_t how_many) {
+    try {
+      for (std::size_t index = 0; index < how_many; ++index) {
+        state.items->try_acquire();
+        if (state.tasks) state.tasks->try_acquire();
+      }
+    } catch (...) {
+    }
+  }
+
+  std::vector<PyObject*> pickles_;
+};
+
+PyObject* core_put_many(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) {
+  QueueCoreObject* core = as_core(self);
+  Attached* state = core->attached.load(std::memory_order_acquire);
+  // put_many(objs) and put_many(objs, block) of an unbounded queue, as put(obj) for each.
+  if (!state || nargs < 1 || nargs > 2 || kwnames || state->slots || core->closed.load())
+    return delegate(self, "_put_many_slow", args, nargs, kwnames);
+  if (nargs == 2 && PyObject_IsTrue(args[1]) < 0) return nullptr;
+  PyObject* objects = PySequence_Fast(args[0], "put_many() needs an iterable of objects");
+  if (!objects) return nullptr;
+  const Py_ssize_t count = PySequence_Fast_GET_SIZE(objects);
+  Run run;
+  bool ok = true;
+  for (Py_ssize_t index = 0; ok && index < count; ++index) {
+    PyObject* obj = PySequence_Fast_GET_ITEM(objects, index);
+    const int spilling = PyObject_IsTrue(state->pending);
+    if (spilling != 0) {
+      // Behind the spill buffer (or an error): the rest, in order, one by one.
+      ok = spilling > 0 && run.flush(self, *state);
+      for (; ok && index < count; ++index) {
+        PyObject* done =
+            call_method(self, "_put_slow", PySequence_Fast_GET_ITEM(objects, index), nullptr);
+        ok = done != nullptr;
+        Py_XDECREF(done);
+      }
+      break;
+    }
+    PyObject* buffers = nullptr;
+    PyObject* data = pickle_object(*state, obj, buffers);
+    if (!data) {
+      // The objects before this one are put, as a loop of put() would have put them; then
+      // its error (unless putting them failed: that error is raised instead).
+      HeldException failure;
+      if (run.flush(self, *state)) failure.restore();
+      ok = false;
+      break;
+    }
+    if (buffers || static_cast<std::size_t>(PyBytes_GET_SIZE(data)) > state->max_size) {
+      ok = run.flush(self, *state);
+      PyObject* parts = buffers ? buffers : PyList_New(0);
+      PyObject* done = ok && parts ? call_method(self, "_put_pickled", data, parts) : nullptr;
+      ok = done != nullptr;
+      Py_XDECREF(done);
+      Py_XDECREF(parts);
+      Py_DECREF(data);
+      continue;
+    }
+    run.add(data);
+    if (run.size() == kRun) ok = run.flush(self, *state);
+  }
+  if (ok) ok = run.flush(self, *state);
+  Py_DECREF(objects);
+  if (!ok) return nullptr;
+  Py_RETURN_NONE;
+}
+
+// The `block` argument of get()/get_many(): a wait without limit, or a poll. False with an
+// error set when its truth cannot be told.
+bool block_timeout(PyObject* block, Timeout& timeout) {
+  timeout = Timeout{};
+  const int truth = PyObject_IsTrue(block);
+  if (truth < 0) return false;
+  if (!truth) timeout = Timeout{false, std::chrono::nanoseconds(0)};
+  return true;
+}
+
+// The object in a message taken (and uncounted) by get() or get_many(): a plain pickle is
+// unpickled here, any other kind by _decode_taken. Consumes the reference to `message`.
+PyObject* object_of(PyObject* self, const Attached& state, PyObject* message) {
+  PyObject* obj = nullptr;
+  if (PyBytes_GET_SIZE(message) > 0 &&
+      static_cast<unsigned char>(PyBytes_AS_STRING(message)[0]) == kPickle)
+    obj = PyObject_CallOneArg(state.loads, message);
+  else
+    obj = call_method(self, "_decode_taken", message, nullptr);
+  Py_DECREF(message);
+  return obj;
+}
+
+// A message was taken: the counts say so before the object is made (a failing unpickling loses
+// it, as a failing _get_slow does). Consumes `message` when it fails.
+bool uncount_taken(Attached& state, PyObject* message) {
+  if (counted([&] {
+        state.items->try_acquire();  // false: a message not put by a queue, or a dead producer's
+        if (state.slots) state.slots->release();
+      }))
+    return true;
+  Py_DECREF(message);
+  return false;
+}
+
+// The error of a first take that found nothing: queue.Empty for a poll, else what it is.
+PyObject* nothing_taken(const Attached& state, const Timeout& timeout) {
+  if (!timeout.forever && PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+    PyErr_Clear();
+    PyErr_SetNone(state.empty);
+  }
+  return nullptr;
+}
+
 PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   QueueCoreObject* core = as_core(self);
   Attached* state = core->attached.load(std::memory_order_acquire);
@@ -185,38 +362,65 @@ PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
   if (!state || nargs > 1 || kwnames || core->closed.load())
     return delegate(self, "_get_slow", args, nargs, kwnames);
   Timeout timeout;
-  if (nargs == 1) {
-    const int block = PyObject_IsTrue(args[0]);
-    if (block < 0) return nullptr;
-    if (!block) timeout = Timeout{false, std::chrono::nanoseconds(0)};
-  }
+  if (nargs == 1 && !block_timeout(args[0], timeout)) return nullptr;
   bool too_large = false;
   PyObject* message = receive_bytes(state->channel, kCopyLimit, timeout, too_large);
-  if (!message) {
-    if (too_large) return delegate(self, "_get_slow", args, nargs, kwnames);
-    if (!timeout.forever && PyErr_ExceptionMatches(PyExc_TimeoutError)) {
+  if (!message)
+    return too_large ? delegate(self, "_get_slow", args, nargs, kwnames)
+                     : nothing_taken(*state, timeout);
+  if (!uncount_taken(*state, message)) return nullptr;
+  return object_of(self, *state, message);
+}
+
+PyObject* core_get_many(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                        PyObject* kwnames) {
+  QueueCoreObject* core = as_core(self);
+  Attached* state = core->attached.load(std::memory_order_acquire);
+  // get_many(), get_many(block) and max_messages_to_get= (the only keyword taken here).
+  const Py_ssize_t keywords = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  const bool only_max =
+      keywords == 0 ||
+      (keywords == 1 &&
+       PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "max_messages_to_get") == 0);
+  if (!state || nargs > 1 || !only_max || core->closed.load())
+    return delegate(self, "_get_many_slow", args, nargs, kwnames);
+  Py_ssize_t most = kDefaultMost;
+  if (keywords == 1) {
+    most = PyNumber_AsSsize_t(args[nargs], PyExc_OverflowError);
+    if (most == -1 && PyErr_Occurred()) return nullptr;
+    if (most < 1) return delegate(self, "_get_many_slow", args, nargs, kwnames);  // its error
+  }
+  Timeout timeout;
+  if (nargs == 1 && !block_timeout(args[0], timeout)) return nullptr;
+  PyObject* taken = PyList_New(0);
+  if (!taken) return nullptr;
+  const Timeout poll{false, std::chrono::nanoseconds(0)};
+  for (Py_ssize_t count = 0; count < most; ++count) {
+    bool too_large = false;
+    PyObject* message =
+        receive_bytes(state->channel, kCopyLimit, count ? poll : timeout, too_large);
+    if (!message) {
+      if (count == 0) {
+        Py_DECREF(taken);
+        return too_large ? delegate(self, "_get_many_slow", args, nargs, kwnames)
+                         : nothing_taken(*state, timeout);
+      }
+      // Nothing more now, the end of the stream, or a message for _get_slow: what was taken is
+      // the result; whatever stopped the batch is found again by the next call.
       PyErr_Clear();
-      PyErr_SetNone(state->empty);
+      break;
     }
-    return nullptr;
+    PyObject* obj = uncount_taken(*state, message) ? object_of(self, *state, message) : nullptr;
+    if (!obj || PyList_Append(taken, obj) < 0) {
+      Py_XDECREF(obj);
+      // The objects taken before the failure are out of the ring: the exception carries them.
+      if (PyList_GET_SIZE(taken)) set_on_raised("taken", taken);
+      Py_DECREF(taken);
+      return nullptr;
+    }
+    Py_DECREF(obj);
   }
-  // Taken: the counts say so before the object is made (a failing unpickling loses it, as a
-  // failing _get_slow does).
-  if (!counted([&] {
-        state->items->try_acquire();  // false: a message not put by a queue, or a dead producer's
-        if (state->slots) state->slots->release();
-      })) {
-    Py_DECREF(message);
-    return nullptr;
-  }
-  PyObject* obj = nullptr;
-  if (PyBytes_GET_SIZE(message) > 0 &&
-      static_cast<unsigned char>(PyBytes_AS_STRING(message)[0]) == kPickle)
-    obj = PyObject_CallOneArg(state->loads, message);
-  else
-    obj = call_method(self, "_decode_taken", message, nullptr);
-  Py_DECREF(message);
-  return obj;
+  return taken;
 }
 
 // _attach(channel, pending, dumps, loads, items, slots, tasks, empty): the semaphores by name
@@ -332,6 +536,12 @@ PyMethodDef core_methods[] = {
      "Puts `obj` at the end. Only a bounded queue with `maxsize` objects in it waits (at\n"
      "most `timeout` seconds if `block`; queue.Full when no place freed); a full ring never\n"
      "blocks: the object waits in this process's buffer. ValueError once closed."},
+    {"_put_many", as_method<core_put_many>(), METH_FASTCALL | METH_KEYWORDS,
+     "_put_many($self, /, objs, block=True, timeout=None)\n--\n\n"
+     "Puts each object of `objs` in order, as put(obj, block, timeout) would one by one."},
+    {"_get_many", as_method<core_get_many>(), METH_FASTCALL | METH_KEYWORDS,
+     "_get_many($self, /, block=True, timeout=None, max_messages_to_get=1000000000)\n--\n\n"
+     "Waits like get(block, timeout) for the first object, then takes those already there."},
     {"get", as_method<core_get>(), METH_FASTCALL | METH_KEYWORDS,
      "get($self, /, block=True, timeout=None)\n--\n\n"
      "Removes and returns the first object, waiting for one (at most `timeout` seconds if\n"
