@@ -120,6 +120,11 @@ def ipcxx_queue(own_name: Callable[[], str]) -> Ends:
 
     if not hasattr(queue, "get_many"):
         return Ends(queue.put, queue.get, *_one_by_one(queue.put, queue.get), close)
+    return _batching(queue, close)
+
+
+def _batching(queue: Any, close: Callable[[], None]) -> Ends:
+    """The ends of a queue with faster-fifo's put_many/get_many(max_messages_to_get=)."""
     get_many = queue.get_many
     return Ends(
         queue.put,
@@ -134,14 +139,7 @@ def faster_fifo_queue() -> Ends:
     import faster_fifo
 
     queue = faster_fifo.Queue(max_size_bytes=RING_BYTES)
-    get_many = queue.get_many
-    return Ends(
-        queue.put,
-        queue.get,
-        queue.put_many,
-        lambda at_most: get_many(max_messages_to_get=at_most),
-        queue.close,
-    )
+    return _batching(queue, queue.close)
 
 
 def compat_faster_fifo_queue() -> Ends:
@@ -150,14 +148,7 @@ def compat_faster_fifo_queue() -> Ends:
     from ipcxx.compat import faster_fifo
 
     queue = faster_fifo.Queue(max_size_bytes=RING_BYTES)
-    get_many = queue.get_many
-    return Ends(
-        queue.put,
-        queue.get,
-        queue.put_many,
-        lambda at_most: get_many(max_messages_to_get=at_most),
-        queue.close,
-    )
+    return _batching(queue, queue.close)
 
 
 def mp_queue() -> Ends:

@@ -270,16 +270,13 @@ class QueueBase(_QueueCore, Generic[T]):
         self._items.release()
         if self._tasks is not None:
             self._tasks.release()
+        self._put_counted(data, buffers)
+
+    def _put_counted(self, data: bytes, buffers: list[pickle.PickleBuffer] | None = None) -> None:
+        """The rest of a native put(obj) whose message is counted: into the ring or, when it has
+        no room, the spill buffer; uncounted if that fails."""
         try:
             self._send(data, buffers, False)
-        except BaseException:
-            self._uncount_put()
-            raise
-
-    def _put_counted(self, data: bytes) -> None:
-        """The rest of a native put(obj) whose message (counted) found no room in the ring."""
-        try:
-            self._send(data, None, False)
         except BaseException:
             self._uncount_put()
             raise
