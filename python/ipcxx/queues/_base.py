@@ -264,9 +264,10 @@ class QueueBase(_QueueCore, Generic[T]):
             return self._take_side(obj)
         return obj
 
-    def _put_pickled(self, data: bytes, buffers: list[pickle.PickleBuffer]) -> None:
-        """The rest of a native put(obj) whose pickle has out-of-band buffers or is longer than
-        the ring's largest message (already counted nowhere)."""
+    def _put_pickled(self, data: bytes, buffers: list[pickle.PickleBuffer] | None) -> None:
+        """Counts and puts an object already pickled (not counted yet): the rest of _put_slow,
+        and of a native put(obj) whose pickle has out-of-band buffers or is longer than the
+        ring's largest message."""
         self._items.release()
         if self._tasks is not None:
             self._tasks.release()

@@ -11,7 +11,7 @@ import posix_ipc
 
 from .._ipcxx import EndOfStream, _QueueCore
 from .._timeouts import NO_LIMIT, refuse_non_number
-from ._base import QueueBase, T, _dumps
+from ._base import QueueBase, T
 
 
 class Queue(QueueBase[T]):
@@ -99,29 +99,12 @@ class Queue(QueueBase[T]):
         if slots is not None:
             _acquire_place(slots, wait)
         try:
-            if self._custom_dumps is None:
-                buffers: list[Any] = []
-                data = _dumps(obj, 5, buffer_callback=buffers.append)
-            else:
-                data, buffers = self._frame(obj)  # type: ignore[assignment]
+            data, buffers = self._frame(obj)
         except BaseException:
             if slots is not None:
                 slots.release()
             raise
-        self._items.release()
-        if self._tasks is not None:
-            self._tasks.release()
-        try:
-            if not buffers and len(data) <= self._max and not self._pending:
-                try:
-                    self._channel.send(data, 0)
-                    return
-                except TimeoutError:
-                    pass
-            self._send(data, buffers, False)
-        except BaseException:
-            self._uncount_put()  # nothing was put: the counts say so again
-            raise
+        self._put_pickled(data, buffers)
 
     def _get_slow(self, block: bool = True, timeout: float | None = None) -> T:
         """Removes and returns the first object, waiting for one (at most `timeout` seconds if
