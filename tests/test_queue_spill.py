@@ -176,3 +176,112 @@ def test_a_fork_child_does_not_resend_the_parents_spilled_objects(make_queue, me
     assert got.count("child") == 1
     with pytest.raises(queue_module.Empty):
         queue.get(timeout=0)
+
+
+def test_a_producer_moves_its_spill_buffer_into_the_ring_itself(make_queue, monkeypatch):
+    """The feeder needs the GIL for every move, and a producer busy in Python code hands it over
+    only every switch interval, so a producer about to spill first moves what fits of the spill
+    buffer itself. Here no feeder ever starts: only the producer's own puts move the backlog."""
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    monkeypatch.setattr(queue._spill, "_start", lambda: None)
+    for number in range(100):
+        queue.put((number, b"p" * 40))  # the ring takes a few dozen; the rest spill
+    assert queue._pending, "nothing spilled: the test needs a full ring"
+    got = []
+    marker = 100
+    while True:
+        while True:
+            try:
+                got.append(queue.get(timeout=0))
+            except queue_module.Empty:
+                break
+        if not queue._pending:
+            break
+        assert marker < 1000, "the producer's puts do not move the spill buffer"
+        queue.put((marker, b""))  # moves what fits of the spill buffer before itself
+        marker += 1
+    assert [item[0] for item in got] == list(range(marker)), "lost, repeated or out of order"
+    assert queue._spill.thread is None
+
+
+def _race_spill_movers(queue, count, ready):
+    """Two threads put `count` objects each (every fifth a 3 KiB one) into a ring a fraction of
+    that size, so both threads and the feeder move the spill buffer at once."""
+    import threading
+
+    def put_all(tag):
+        for number in range(count):
+            queue.put((tag, number, b"x" * (3000 if number % 5 == 0 else 8)))
+
+    threads = [threading.Thread(target=put_all, args=(tag,)) for tag in "ab"]
+    for thread in threads:
+        thread.start()
+    ready.send(True)
+    for thread in threads:
+        thread.join()
+    queue.close()
+    queue.join_thread()
+
+
+def test_producers_and_the_feeder_moving_the_spill_buffer_at_once_deliver_each_object_once_in_order(
+    make_queue,
+):
+    context = multiprocessing.get_context("fork")
+    queue = make_queue(ipcxx.Queue, 0, capacity=16384)
+    count = 8000
+    ready_read, ready_write = context.Pipe(duplex=False)
+    producer = context.Process(target=_race_spill_movers, args=(queue, count, ready_write))
+    producer.start()
+    try:
+        assert ready_read.poll(60)
+        next_of = {"a": 0, "b": 0}
+        for _ in range(2 * count):
+            tag, number, payload = queue.get(timeout=60)
+            assert number == next_of[tag], (tag, number, next_of[tag])
+            assert len(payload) == (3000 if number % 5 == 0 else 8)
+            next_of[tag] += 1
+        producer.join(60)
+        assert producer.exitcode == 0
+        with pytest.raises(queue_module.Empty):
+            queue.get(timeout=0)
+    finally:
+        if producer.exitcode is None:
+            producer.kill()
+            producer.join()
+
+
+def test_spilled_frames_written_into_reused_buffers_arrive_byte_for_byte(make_queue, monkeypatch):
+    """Large spilled frames go into buffers already sent (not zeroed: a fresh megabyte costs a
+    page fault per page); what the last frame left in the gaps between parts must not matter."""
+    queue = make_queue(ipcxx.Queue, 0, capacity=1 << 18)
+    monkeypatch.setattr(queue._spill, "_start", lambda: None)
+    rng = numpy.random.default_rng(7)
+    sent = [
+        (number, rng.integers(0, 255, 40_001, dtype=numpy.uint8), rng.random(5_003))
+        for number in range(40)
+    ]
+    spill = queue._spill
+    reused = []
+    fresh_buffer = spill.buffer
+
+    def buffer(size):
+        reused.append(bool(spill.free.get(size)))
+        return fresh_buffer(size)
+
+    monkeypatch.setattr(spill, "buffer", buffer)
+    got = []
+    for number, obj in enumerate(sent):
+        queue.put(obj)  # from the fourth on, the ring is full: a spill behind a backlog
+        if number % 2:
+            got.append(queue.get(timeout=0))  # frees a place for the next put's drain
+    while queue._pending or len(got) < len(sent):
+        while True:
+            try:
+                got.append(queue.get(timeout=0))
+            except queue_module.Empty:
+                break
+        queue._spill.drain()
+    assert sum(reused) > 10, "spilled frames did not go into reused buffers"
+    assert [item[0] for item in got] == list(range(len(sent)))
+    for (_, small, floats), (_, small_got, floats_got) in zip(sent, got, strict=True):
+        assert small_got.tobytes() == small.tobytes() and floats_got.tobytes() == floats.tobytes()

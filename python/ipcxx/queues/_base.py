@@ -194,6 +194,8 @@ class QueueBase(_QueueCore, Generic[T]):
                 ).encode()
             )
             size = len(frame)
+        if pending and not block:
+            self._spill.drain()  # the feeder may wait for the GIL this thread holds
         if isinstance(frame, Frame):
             if block:
                 with channel.reserve(size) as view:
@@ -206,7 +208,7 @@ class QueueBase(_QueueCore, Generic[T]):
                     return
                 except TimeoutError:
                     pass
-            frame = bytes(frame.to_bytes())
+            frame = frame.to_bytes(self._spill.buffer(frame.size))
         if block:
             channel.send(frame)
             return

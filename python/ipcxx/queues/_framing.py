@@ -51,9 +51,11 @@ class Frame:
         for buffer, start in zip(self.buffers, self.offsets[1:], strict=True):
             into[start : start + buffer.nbytes] = buffer
 
-    def to_bytes(self) -> bytearray:
-        """The frame in memory of its own (for the spill buffer and side segments)."""
-        out = bytearray(self.size)
+    def to_bytes(self, out: bytearray | None = None) -> bytearray:
+        """The frame in memory of its own (for the spill buffer and side segments): in `out`
+        when given (exactly `size` bytes; the gaps between parts keep what they held)."""
+        if out is None:
+            out = bytearray(self.size)
         with memoryview(out) as view:
             self.write(view)
         return out
