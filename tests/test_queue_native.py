@@ -5,6 +5,7 @@ what it must never mix up (nested pickling, the spill order, counts on failure).
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import pickle
 import queue
@@ -394,3 +395,28 @@ def test_get_many_ends_with_the_stream(make_queue):
             reader.get_many(timeout=10)
     finally:
         reader.close()
+
+
+@pytest.mark.parametrize("cls", ["Queue", "JoinableQueue"])
+def test_argument_errors_name_the_public_method_as_multiprocessing_does(make_queue, cls):
+    """put/get are native and hand what they do not take to Python methods: a wrong call must
+    still read "Queue.put() missing ..." (multiprocessing's text), not the helper's name."""
+    ours = make_queue(getattr(ipcxx, cls))
+    theirs = getattr(multiprocessing.get_context("fork"), cls)()
+    try:
+        calls = [
+            lambda q: q.put(),
+            lambda q: q.get(True, 1, 2),
+            lambda q: q.put(1, bogus=2),
+            lambda q: q.get(block=True, x=2),
+            lambda q: q.put_nowait(),
+        ]
+        for call in calls:
+            with pytest.raises(TypeError) as expected:
+                call(theirs)
+            with pytest.raises(TypeError) as got:
+                call(ours)
+            assert str(got.value) == str(expected.value)
+    finally:
+        theirs.close()
+        theirs.join_thread()

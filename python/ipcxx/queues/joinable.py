@@ -14,6 +14,8 @@ class JoinableQueue(Queue[T]):
     shared by every process of the queue."""
 
     _joinable = True
+    # multiprocessing.JoinableQueue overrides put: its argument errors say JoinableQueue.put().
+    _put_slow = Queue._renamed(Queue._put_slow, "JoinableQueue.put")
 
     def task_done(self) -> None:
         """Marks one task done; ValueError if more calls than put()s."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator
 from queue import Empty, Full
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +152,25 @@ class Queue(QueueBase[T]):
                 error.taken = taken  # type: ignore[attr-defined]
                 raise
         return taken
+
+    # The native put/get hand the calls they do not take (a wrong argument among them) to the
+    # methods above: an argument error names the public method, as multiprocessing's does.
+    _put_slow.__qualname__ = "Queue.put"
+    _get_slow.__qualname__ = "Queue.get"
+    _put_many_slow.__qualname__ = "Queue.put_many"
+    _get_many_slow.__qualname__ = "Queue.get_many"
+
+    @staticmethod
+    def _renamed(function: Callable[..., Any], qualname: str) -> Callable[..., Any]:
+        """`function` under another qualified name (what its argument errors say), for a
+        subclass whose multiprocessing counterpart overrides the public method."""
+        copy = types.FunctionType(
+            function.__code__, function.__globals__, function.__name__, function.__defaults__
+        )
+        copy.__kwdefaults__ = function.__kwdefaults__
+        copy.__doc__ = function.__doc__
+        copy.__qualname__ = qualname
+        return copy
 
     async def get_async(self, timeout: float | None = None) -> T:
         """Like get(timeout=timeout), awaited, without blocking the event loop: waits for an
