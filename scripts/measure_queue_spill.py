@@ -2,7 +2,9 @@
 producer's buffer and its feeder thread) while a consumer takes objects as fast as it can, and
 what it costs: the same stream through an unbounded Queue (spills allowed) and a Queue whose
 maxsize keeps the objects in flight below the ring's capacity (it never spills; put waits for a
-place instead). Two processes pinned to two cores as in bench/cases.py's stream rows.
+place instead), and the unbounded Queue with a consumer that starts only after the producer has
+put a ring's worth and more (a late or paused consumer: the spill buffer holds a backlog while
+the stream runs). Two processes pinned to two cores as in bench/cases.py's stream rows.
 
 Run: python scripts/measure_queue_spill.py [objects-per-case] (run it under `chrt -f 50` on a
 loaded machine). Prints per case: microseconds per object (median of 5 runs) and the spills
@@ -23,10 +25,11 @@ import numpy
 
 import ipcxx
 
-CASES: dict[str, tuple[Any, int]] = {
-    # (object, a maxsize that keeps the objects in flight inside the 4 MiB ring)
-    "1 MiB float32 array": (numpy.ones(1 << 18, dtype=numpy.float32), 3),
-    "tuple of 3 ints": ((1, 2, 3), 50_000),
+CASES: dict[str, tuple[Any, int, int]] = {
+    # (object, a maxsize that keeps the objects in flight inside the 4 MiB ring, a head start
+    # that fills the ring and spills more)
+    "1 MiB float32 array": (numpy.ones(1 << 18, dtype=numpy.float32), 3, 8),
+    "tuple of 3 ints": ((1, 2, 3), 50_000, 100_000),
 }
 
 
@@ -36,10 +39,12 @@ def pin(index: int) -> None:
         os.sched_setaffinity(0, {cpus[index]})
 
 
-def stream(obj: Any, count: int, maxsize: int) -> tuple[float, int]:
-    """(seconds per object, spills) for `count` objects from this process to a forked child."""
+def stream(obj: Any, count: int, maxsize: int, head_start: int = 0) -> tuple[float, int]:
+    """(seconds per object, spills) for `count` objects from this process to a forked child,
+    which starts taking them after the first `head_start` were put."""
     queue: Any = ipcxx.Queue(maxsize, name=f"/ipcxx_spill_{os.getpid()}")
     ready_read, ready_write = os.pipe()
+    go_read, go_write = os.pipe()
     allowed = os.sched_getaffinity(0)
     child = os.fork()
     if child == 0:
@@ -47,6 +52,8 @@ def stream(obj: Any, count: int, maxsize: int) -> tuple[float, int]:
             pin(1)
             get = queue.get
             os.write(ready_write, b"r")
+            if head_start:
+                os.read(go_read, 1)
             for _ in range(count):
                 get()
             os.write(ready_write, b"d")
@@ -64,14 +71,16 @@ def stream(obj: Any, count: int, maxsize: int) -> tuple[float, int]:
     os.read(ready_read, 1)
     put = queue.put
     started = time.perf_counter()
-    for _ in range(count):
+    for number in range(count):
+        if number == head_start:
+            os.write(go_write, b"g")
         put(obj)
     os.read(ready_read, 1)
     elapsed = time.perf_counter() - started
     os.waitpid(child, 0)
     os.sched_setaffinity(0, allowed)
-    os.close(ready_read)
-    os.close(ready_write)
+    for end in (ready_read, ready_write, go_read, go_write):
+        os.close(end)
     queue.close()
     queue.join_thread()
     queue.unlink()
@@ -114,10 +123,14 @@ def one_process() -> None:
 def main() -> None:
     one_process()
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 0
-    for name, (obj, bounded) in CASES.items():
+    for name, (obj, bounded, head_start) in CASES.items():
         n = count or (400 if isinstance(obj, numpy.ndarray) else 200_000)
-        for label, maxsize in (("unbounded (may spill)", 0), (f"maxsize={bounded}", bounded)):
-            runs = [stream(obj, n, maxsize) for _ in range(5)]
+        for label, maxsize, head in (
+            ("unbounded (may spill)", 0, 0),
+            (f"maxsize={bounded}", bounded, 0),
+            (f"unbounded, the consumer starts after {head_start} puts", 0, head_start),
+        ):
+            runs = [stream(obj, n, maxsize, head) for _ in range(5)]
             per = statistics.median(r[0] for r in runs) * 1e6
             spilled = statistics.median(r[1] for r in runs)
             each = ", ".join(f"{r[0] * 1e6:.2f}" for r in runs)
