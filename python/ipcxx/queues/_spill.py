@@ -8,7 +8,6 @@ while the producer spilled everything behind it (measured: 1 MiB arrays at 1.1 m
 from __future__ import annotations
 
 import collections
-import itertools
 import sys
 import threading
 import traceback
@@ -91,7 +90,9 @@ class Spill:
         is left. The caller holds `sending`."""
         pending = self.pending
         while pending:
-            batch = list(itertools.islice(pending, _BATCH))
+            # By index, not by iterating: another thread (or a __del__ that puts, in this one)
+            # may append meanwhile, and only the holder of `sending` pops.
+            batch = [pending[index] for index in range(min(len(pending), _BATCH))]
             try:
                 sent = self.channel.send_many(batch, 0)
             except TimeoutError:
