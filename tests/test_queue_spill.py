@@ -285,3 +285,107 @@ def test_spilled_frames_written_into_reused_buffers_arrive_byte_for_byte(make_qu
     assert [item[0] for item in got] == list(range(len(sent)))
     for (_, small, floats), (_, small_got, floats_got) in zip(sent, got, strict=True):
         assert small_got.tobytes() == small.tobytes() and floats_got.tobytes() == floats.tobytes()
+
+
+def _take_everything(queue, got):
+    """Gets what the ring holds now, then lets the producer's next drain move the backlog."""
+    while True:
+        try:
+            got.append(queue.get(timeout=0))
+        except queue_module.Empty:
+            return
+
+
+def test_an_exception_right_after_a_drain_sent_its_batch_does_not_send_it_twice(
+    make_queue, monkeypatch
+):
+    """A producer's drain runs on the producer's thread, so on the main thread a signal
+    handler's exception (KeyboardInterrupt) can be raised at the first instruction after
+    send_many() returned: the sent messages must not stay in the spill buffer to go again. A
+    profile hook raises at the first instruction after the call that sent, as a SIGINT arriving
+    during the copy would."""
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    monkeypatch.setattr(queue._spill, "_start", lambda: None)  # only the producer moves
+    for number in range(100):
+        queue.put((number, b"p" * 40))
+    assert queue._pending, "nothing spilled: the test needs a full ring"
+    got = []
+    _take_everything(queue, got)
+
+    def interrupt(frame, event, arg):
+        # The first return from a C call of the spill buffer's code after which the (emptied)
+        # ring holds something: the call that sent.
+        if (
+            event == "c_return"
+            and frame.f_code.co_filename.endswith("_spill.py")
+            and queue._channel._wait_readable(0)
+        ):
+            sys.setprofile(None)
+            raise KeyboardInterrupt
+
+    sys.setprofile(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            queue.put((1000, b""))  # its drain is interrupted: this one may or may not be put
+    finally:
+        sys.setprofile(None)
+    marker = 1001
+    while queue._pending:
+        _take_everything(queue, got)
+        queue.put((marker, b""))
+        marker += 1
+    _take_everything(queue, got)
+    numbers = [item[0] for item in got if item[0] != 1000]
+    assert numbers == list(range(100)) + list(range(1001, marker)), "sent twice or lost"
+
+
+def test_a_gc_callback_that_puts_while_the_feeder_moves_the_spill_buffer_loses_nothing(
+    make_queue, capfd
+):
+    """A collection can start at any allocation, also while the feeder (or a drain) lists the
+    messages it is about to send, and a gc callback or __del__ that puts appends to the spill
+    buffer then: the move must not fail with "deque mutated during iteration" (the feeder
+    would report it and drop the oldest message)."""
+    import gc
+    import threading
+
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    count = 500
+    state = {"busy": False, "puts": 0, "on": True}
+
+    def callback(phase, info):
+        if (
+            phase != "start"
+            or state["busy"]
+            or not state["on"]
+            or threading.current_thread().name != "QueueFeederThread"
+        ):
+            return
+        state["busy"] = True
+        try:
+            queue.put(("gc", state["puts"]))
+            state["puts"] += 1
+        finally:
+            state["busy"] = False
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(callback)
+    gc.set_threshold(1)
+    try:
+        for number in range(count):
+            queue.put(("main", number, b"m" * 40))
+        got = []
+        mains = 0
+        while mains < count:  # a dropped message: queue.Empty after the timeout
+            got.append(queue.get(timeout=10))
+            mains += got[-1][0] == "main"
+        state["on"] = False
+        while len(got) < count + state["puts"]:
+            got.append(queue.get(timeout=10))
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(callback)
+    assert state["puts"] > 0, "no collection started in the feeder: the test proves nothing"
+    assert [item[1] for item in got if item[0] == "main"] == list(range(count))
+    assert [item[1] for item in got if item[0] == "gc"] == list(range(state["puts"]))
+    assert "Traceback" not in capfd.readouterr().err

@@ -8,6 +8,7 @@ while the producer spilled everything behind it (measured: 1 MiB arrays at 1.1 m
 from __future__ import annotations
 
 import collections
+import itertools
 import sys
 import threading
 import traceback
@@ -90,25 +91,40 @@ class Spill:
         is left. The caller holds `sending`."""
         pending = self.pending
         while pending:
-            # By index, not by iterating: another thread (or a __del__ that puts, in this one)
-            # may append meanwhile, and only the holder of `sending` pops.
-            batch = [pending[index] for index in range(min(len(pending), _BATCH))]
+            # By index, not with an iterator: a gc callback or __del__ that puts (on this thread,
+            # or on another one in the free-threaded build) can append meanwhile, which fails a
+            # deque's iterator; the first ones stay where they are (only `sending` pops).
+            batch = list(map(pending.__getitem__, range(min(len(pending), _BATCH))))
             try:
-                sent = self.channel.send_many(batch, 0)
+                # The send and the pops of what it sent run in one C call, with no bytecode in
+                # between: on the main thread, a signal handler's exception raised after
+                # send_many() returned would otherwise leave sent messages here to go again.
+                # Read inside out: send_many(batch, 0) -> n sent; repeat((), n) -> n empty
+                # argument tuples; starmap(popleft) pops once for each; list() drives it all.
+                sent = list(
+                    itertools.starmap(
+                        pending.popleft,
+                        itertools.chain.from_iterable(
+                            map(
+                                itertools.repeat, ((),), map(self.channel.send_many, (batch,), (0,))
+                            )
+                        ),
+                    )
+                )
             except TimeoutError:
                 return False
             except BaseException as error:
-                self._sent(batch, getattr(error, "sent", 0))
+                self._pop(getattr(error, "sent", 0))
                 raise
-            self._sent(batch, sent)
-            if sent < len(batch):
+            for message in sent:
+                self._recycle(message)
+            if len(sent) < len(batch):
                 return False
         return True
 
-    def _sent(self, batch: list[Any], count: int) -> None:
-        for message in batch[:count]:
-            self.pending.popleft()
-            self._recycle(message)
+    def _pop(self, count: int) -> None:
+        """Drops the `count` oldest pending messages (sent before an error)."""
+        collections.deque(itertools.starmap(self.pending.popleft, itertools.repeat((), count)), 0)
 
     def push(self, message: Any) -> None:
         """Queues `message` behind the others and makes sure the feeder runs."""
