@@ -389,3 +389,33 @@ def test_a_gc_callback_that_puts_while_the_feeder_moves_the_spill_buffer_loses_n
     assert [item[1] for item in got if item[0] == "main"] == list(range(count))
     assert [item[1] for item in got if item[0] == "gc"] == list(range(state["puts"]))
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_exception_right_after_a_drain_took_the_send_lock_does_not_keep_it(
+    make_queue, monkeypatch
+):
+    """A signal handler's exception raised on the main thread right after a drain acquired
+    `Spill.sending` must not leave it held: the feeder would wait for it forever."""
+    queue = make_queue(ipcxx.Queue, 0, capacity=4096)
+    monkeypatch.setattr(queue._spill, "_start", lambda: None)
+    for number in range(100):
+        queue.put((number, b"p" * 40))
+    assert queue._pending, "nothing spilled: the test needs a full ring"
+
+    def interrupt(frame, event, arg):
+        # The first return from a C call of the spill buffer's code once the lock is held.
+        if (
+            event == "c_return"
+            and frame.f_code.co_filename.endswith("_spill.py")
+            and queue._spill.sending.locked()
+        ):
+            sys.setprofile(None)
+            raise KeyboardInterrupt
+
+    sys.setprofile(interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            queue.put((1000, b""))
+    finally:
+        sys.setprofile(None)
+    assert not queue._spill.sending.locked(), "the send lock stays held: the feeder would hang"

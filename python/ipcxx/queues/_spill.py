@@ -77,14 +77,16 @@ class Spill:
     def drain(self) -> None:
         """Moves the pending messages that fit now into the ring, oldest first, unless another
         thread is moving them (a producer's step before it spills; never waits)."""
-        if not self.sending.acquire(False):
+        if self.sending.locked():  # the feeder, another producer, or this thread (re-entered)
             return
-        try:
-            self._move()
-        except Exception:  # a closed or broken ring: the feeder reports it, as multiprocessing
-            pass
-        finally:
-            self.sending.release()
+        # `with`, not acquire(False) then try: an exception a signal handler raises between
+        # those two would leave the lock held, and the feeder would wait for it forever. The
+        # wait here is short: the holder never waits for space while holding it.
+        with self.sending:
+            try:
+                self._move()
+            except Exception:  # a closed or broken ring: the feeder reports it (multiprocessing)
+                pass
 
     def _move(self) -> bool:
         """Sends pending messages, oldest first, while they fit without waiting; True when none
