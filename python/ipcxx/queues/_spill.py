@@ -76,7 +76,8 @@ class Spill:
 
     def drain(self) -> None:
         """Moves the pending messages that fit now into the ring, oldest first, unless another
-        thread is moving them (a producer's step before it spills; never waits)."""
+        thread is moving them (a producer's step before it spills; it never waits for space,
+        only, rarely, for a move that began meanwhile)."""
         if self.sending.locked():  # the feeder, another producer, or this thread (re-entered)
             return
         # `with`, not acquire(False) then try: an exception a signal handler raises between
