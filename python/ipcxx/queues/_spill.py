@@ -76,18 +76,21 @@ class Spill:
 
     def drain(self) -> None:
         """Moves the pending messages that fit now into the ring, oldest first, unless another
-        thread is moving them (a producer's step before it spills; it never waits for space,
-        only, rarely, for a move that began meanwhile)."""
-        if self.sending.locked():  # the feeder, another producer, or this thread (re-entered)
-            return
-        # `with`, not acquire(False) then try: an exception a signal handler raises between
-        # those two would leave the lock held, and the feeder would wait for it forever. The
-        # wait here is short: the holder never waits for space while holding it.
-        with self.sending:
-            try:
+        thread is moving them (a producer's step before it spills; never waits)."""
+        held: list[bool] = []
+        try:
+            # Take the lock and note it in one C call: an exception a signal handler raises on
+            # this (main) thread between a bare acquire() and the next line would leave the
+            # lock held and the feeder waiting for it forever. A with statement has that gap
+            # too on CPython 3.14, where __enter__ is a call of its own.
+            held.extend(itertools.compress((True,), map(self.sending.acquire, (False,))))
+            if held:
                 self._move()
-            except Exception:  # a closed or broken ring: the feeder reports it (multiprocessing)
-                pass
+        except Exception:  # a closed or broken ring: the feeder reports it (multiprocessing)
+            pass
+        finally:
+            if held:
+                self.sending.release()
 
     def _move(self) -> bool:
         """Sends pending messages, oldest first, while they fit without waiting; True when none
