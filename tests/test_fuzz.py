@@ -217,9 +217,26 @@ def test_sysv_semaphore_attributes(worker, arguments):
     check(worker, ("setattr", "sysv_semaphore.value", (1000,), {}))
 
 
+# SHM_REMAP (Linux) asks shmat to replace whatever the process has mapped at the address. Under
+# AddressSanitizer its shadow memory covers 0x7fff8000-0x10007fff7fff, 2**31 and 2**32 among the
+# integers above: attach(2**31, SHM_REMAP) replaces the sanitizer's own shadow, and it crashes
+# at its next check (seen in CI: "unknown-crash on address 0x000080000000" in read()). In that
+# build such a call goes without its address (EINVAL: SHM_REMAP needs one); elsewhere it runs.
+_SANITIZED = os.environ.get("IPCXX_SANITIZED") == "1"
+_SHM_REMAP = 0o40000
+
+
 @fuzz(st.tuples(st.sampled_from(["read", "write", "attach"]), wild(), wild()))
 def test_sysv_memory_methods(worker, arguments):
     method, first, second = arguments
+    if (
+        _SANITIZED
+        and method == "attach"
+        and isinstance(first, int)
+        and isinstance(second, int)
+        and second & _SHM_REMAP
+    ):
+        first = None  # see _SANITIZED
     check(worker, ("call", f"sysv_memory.{method}", (first, second), {}))
 
 
