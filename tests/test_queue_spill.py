@@ -190,11 +190,7 @@ def test_a_producer_moves_its_spill_buffer_into_the_ring_itself(make_queue, monk
     got = []
     marker = 100
     while True:
-        while True:
-            try:
-                got.append(queue.get(timeout=0))
-            except queue_module.Empty:
-                break
+        _take_everything(queue, got)
         if not queue._pending:
             break
         assert marker < 1000, "the producer's puts do not move the spill buffer"
@@ -275,11 +271,7 @@ def test_spilled_frames_written_into_reused_buffers_arrive_byte_for_byte(make_qu
         if number % 2:
             got.append(queue.get(timeout=0))  # frees a place for the next put's drain
     while queue._pending or len(got) < len(sent):
-        while True:
-            try:
-                got.append(queue.get(timeout=0))
-            except queue_module.Empty:
-                break
+        _take_everything(queue, got)
         queue._spill.drain()
     assert sum(reused) > 10, "spilled frames did not go into reused buffers"
     assert [item[0] for item in got] == list(range(len(sent)))
